@@ -1,0 +1,39 @@
+"""costmux: cost-aware model routing for gateways built on the LiteLLM proxy.
+
+The error hierarchy is exported here; providers live in :mod:`app.providers`, routers in :mod:`app.router`.
+"""
+
+from app.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    CostmuxError,
+    InvalidRequestError,
+    InvalidResponseError,
+    ModelNotFoundError,
+    PricingError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "CostmuxError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "ModelNotFoundError",
+    "PricingError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "StreamInterruptedError",
+    "__version__",
+]

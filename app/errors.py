@@ -1,0 +1,153 @@
+"""The one error hierarchy of costmux.
+
+Every error costmux raises derives from :class:`CostmuxError`. Errors that come from talking to a provider
+(the LiteLLM proxy) derive from :class:`ProviderError` and say whether retrying the same request may succeed.
+
+    CostmuxError
+    ├── ConfigurationError          bad settings (no base URL, invalid custom model or price, ...)
+    ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
+    ├── PricingError                no price is known for a model whose cost is needed
+    └── ProviderError               status_code, provider, model, retryable, code
+        ├── AuthenticationError     401/403, or the proxy's 400 ``no_db_connection`` (wrong key)
+        ├── BadRequestError         other 4xx the caller must fix
+        ├── ModelNotFoundError      404, or the proxy's 400 "Invalid model name"
+        ├── RateLimitError          429; ``retry_after_s`` from the proxy's headers
+        ├── ProviderUnavailableError  connection refused/reset, 5xx from the proxy or upstream
+        ├── ProviderTimeoutError    connect/read/write/pool timeout
+        └── InvalidResponseError    malformed body or stream
+            └── StreamInterruptedError  a stream ended before ``[DONE]`` after chunks were delivered
+
+Messages never contain API keys: :func:`redact` is applied by the code that builds them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "CostmuxError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "ModelNotFoundError",
+    "PricingError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "StreamInterruptedError",
+    "redact",
+]
+
+
+class CostmuxError(Exception):
+    """Base class of every error raised by costmux."""
+
+
+class ConfigurationError(CostmuxError, ValueError):
+    """Settings or arguments are invalid or missing (for example no proxy base URL)."""
+
+
+class InvalidRequestError(CostmuxError, ValueError):
+    """A request argument is invalid (malformed messages, bad max_tokens, ...); nothing was sent."""
+
+
+class PricingError(CostmuxError, LookupError):
+    """A cost was needed for a model with no known price (an unknown price is never taken as $0)."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class ProviderError(CostmuxError):
+    """A request to a provider failed.
+
+    Attributes:
+        status_code: HTTP status from the provider, or ``None`` when no response arrived.
+        provider: provider name (e.g. ``"litellm"``).
+        model: the model the request was for, when known.
+        retryable: whether the same request may succeed if sent again.
+        code: the provider's own error code or type (e.g. ``"no_db_connection"``), when given.
+    """
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        retryable: bool | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.provider = provider
+        self.model = model
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.code = code
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
+            f"provider={self.provider!r}, model={self.model!r}, retryable={self.retryable!r})"
+        )
+
+
+class AuthenticationError(ProviderError):
+    """The proxy refused the API key (401/403, or 400 ``no_db_connection`` for an unknown key)."""
+
+
+class BadRequestError(ProviderError):
+    """The proxy rejected the request as invalid; sending it again will not help."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The model is not served by the proxy (the LiteLLM proxy answers 400 "Invalid model name", not 404)."""
+
+
+class RateLimitError(ProviderError):
+    """The proxy or its upstream throttled the request (429).
+
+    Attributes:
+        retry_after_s: seconds to wait before retrying, from ``llm_provider-retry-after`` or ``Retry-After``,
+            or ``None`` when the response did not say.
+    """
+
+    default_retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
+
+
+class ProviderUnavailableError(ProviderError):
+    """The proxy could not be reached, or it or its upstream failed (5xx)."""
+
+    default_retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """No answer within the configured timeout."""
+
+    default_retryable = True
+
+
+class InvalidResponseError(ProviderError):
+    """The proxy answered with a body or stream costmux cannot parse."""
+
+
+class StreamInterruptedError(InvalidResponseError):
+    """A stream stopped after delivering chunks but before its end marker; the output is incomplete."""
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

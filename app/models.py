@@ -1,0 +1,125 @@
+"""Request and response models in the OpenAI chat shape (pydantic v2).
+
+Plain dicts are accepted wherever messages are: :func:`to_message_dicts` turns a list of dicts or
+:class:`ChatMessage` objects into the JSON the proxy expects. Unknown fields sent by the proxy are kept
+(``extra="allow"``), so nothing LiteLLM adds is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import InvalidRequestError
+
+__all__ = [
+    "ChatCompletionChoice",
+    "ChatCompletionResponse",
+    "ChatMessage",
+    "MessageInput",
+    "ToolCall",
+    "Usage",
+    "to_message_dicts",
+]
+
+
+class _OpenModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ToolCallFunction(_OpenModel):
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(_OpenModel):
+    """A tool call requested by the assistant."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
+class ChatMessage(_OpenModel):
+    """One chat message. ``content`` is text, a list of OpenAI content parts, or ``None`` (tool calls only)."""
+
+    role: Literal["system", "user", "assistant", "tool", "developer", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message's text: the content string, or its text parts joined by newlines."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+
+
+class Usage(_OpenModel):
+    """Token counts reported for one completion."""
+
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    total_tokens: int = Field(default=0, ge=0)
+
+
+class ChatCompletionChoice(_OpenModel):
+    index: int = 0
+    message: ChatMessage
+    finish_reason: str | None = None
+
+
+class ChatCompletionResponse(_OpenModel):
+    """A chat completion in the OpenAI shape, plus what costmux learned about it.
+
+    Attributes beyond OpenAI's:
+        cost_usd: the actual cost in USD (the proxy's ``x-litellm-response-cost`` when it is meaningful,
+            else usage × the model's prices), or ``None`` when no price is known (never a silent 0).
+        cost_source: ``"proxy"``, ``"computed"`` or ``"unknown"``.
+        call_id: the proxy's ``x-litellm-call-id``.
+    """
+
+    id: str
+    object: str = "chat.completion"
+    created: int = 0
+    model: str
+    choices: list[ChatCompletionChoice]
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    cost_source: Literal["proxy", "computed", "unknown"] = "unknown"
+    call_id: str | None = None
+
+    @property
+    def content(self) -> str:
+        """The first choice's text (empty when there is none)."""
+        return self.choices[0].message.text() if self.choices else ""
+
+
+MessageInput = ChatMessage | Mapping[str, Any]
+
+
+def to_message_dicts(messages: Iterable[MessageInput]) -> list[dict[str, Any]]:
+    """Validate messages (dicts or :class:`ChatMessage`) and return them as JSON-ready dicts.
+
+    Raises:
+        InvalidRequestError: a message is malformed (missing role, unknown role, wrong content type).
+    """
+    if isinstance(messages, str | bytes | Mapping):
+        raise InvalidRequestError("messages must be a list of messages, not a single string or dict")
+    result: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        try:
+            parsed = message if isinstance(message, ChatMessage) else ChatMessage.model_validate(message)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise InvalidRequestError(f"messages[{index}].{where}: {first['msg']}") from exc
+        result.append(parsed.model_dump(exclude_none=True))
+    if not result:
+        raise InvalidRequestError("messages must not be empty")
+    return result

@@ -1,0 +1,510 @@
+"""``LiteLLMProvider``: chat, streaming, model discovery, pricing and health checks through a LiteLLM proxy.
+
+One ``httpx.AsyncClient`` (created on first use) is shared by every call. Nothing touches the network in the
+constructor. The API key is kept as a ``SecretStr`` and redacted from every error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from app.errors import (
+    ConfigurationError,
+    CostmuxError,
+    InvalidRequestError,
+    InvalidResponseError,
+    ModelNotFoundError,
+    PricingError,
+    ProviderError,
+)
+from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
+from app.pricing import CostSource, ModelPricing, resolve_actual_cost, to_decimal_usd
+from app.providers.error_mapping import error_from_body, error_from_response, error_from_transport
+from app.providers.model_list import ModelList
+from app.providers.model_registry import ModelRegistry, ModelSpec, parse_model_info, spec_from_custom
+from app.providers.retry import RetryPolicy
+from app.providers.streaming import DONE, ChatStream, OpenedStream, parse_frame, sse_data
+from app.settings import CostTracking, ProviderSettings
+
+__all__ = ["LiteLLMProvider"]
+
+logger = logging.getLogger("costmux.providers")
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:4000/v1/`` → ``http://host:4000``: paths are added per endpoint."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"base URL must start with http:// or https://, got {url!r}")
+    return url
+
+
+class LiteLLMProvider:
+    """A provider that sends OpenAI-shaped requests to a LiteLLM proxy.
+
+    Args:
+        base_url: the proxy's URL (``/v1`` suffix allowed); default from ``LITELLM_BASE_URL`` and its aliases.
+        api_key: the proxy key; default from ``LITELLM_API_KEY`` and its aliases.
+        custom_models: ``{name: {"pricing": {...}, "rate_limits": {...}, "metadata": {...}}}``; overrides
+            what the proxy reports, field by field.
+        timeout_s: total time allowed for one HTTP attempt, in seconds (``timeout`` is accepted as an alias).
+        max_retries: retries after the first attempt for retryable failures.
+        http_client: an ``httpx.AsyncClient`` to use instead of the provider's own (it is not closed by us).
+        cost_tracking: ``"strict"`` raises :class:`PricingError` for unpriced models; ``"ignore_errors"`` returns
+            ``None`` costs instead. Default from ``COSTMUX_COST_TRACKING``.
+        models_cache_ttl_s: how long ``/v1/models`` and ``/model/info`` answers are reused, in seconds.
+        max_connections: size of the shared connection pool.
+        retry_policy: a :class:`RetryPolicy` (its ``max_retries`` is replaced by ``max_retries`` when given).
+        clock: monotonic clock in seconds, injectable for tests.
+        name: the provider's name in errors and decisions.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        custom_models: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        timeout_s: float | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        cost_tracking: CostTracking | None = None,
+        models_cache_ttl_s: float | None = None,
+        max_connections: int = 100,
+        retry_policy: RetryPolicy | None = None,
+        clock: Clock = time.monotonic,
+        name: str = "litellm",
+    ) -> None:
+        try:
+            env = ProviderSettings()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
+        url = base_url or env.base_url
+        if not url:
+            raise ConfigurationError(
+                "no LiteLLM proxy URL: pass base_url= or set LITELLM_BASE_URL (or LITELLM_PROXY_BASE_URL / "
+                "OPENAI_BASE_URL), e.g. http://127.0.0.1:4000"
+            )
+        self.name = name
+        self.base_url = normalize_base_url(url)
+        self._api_key = SecretStr(api_key) if api_key is not None else env.api_key
+        self.cost_tracking: CostTracking = cost_tracking or env.cost_tracking
+        if self.cost_tracking not in ("strict", "ignore_errors"):
+            raise ConfigurationError("cost_tracking must be 'strict' or 'ignore_errors'")
+        self.timeout_s = float(timeout_s or timeout or env.timeout_s)
+        retries = env.max_retries if max_retries is None else max_retries
+        if retries < 0:
+            raise ConfigurationError("max_retries must not be negative")
+        policy = retry_policy or RetryPolicy()
+        self.retry_policy = RetryPolicy(**{**policy.__dict__, "max_retries": retries})
+        self.models_cache_ttl_s = env.models_cache_ttl_s if models_cache_ttl_s is None else models_cache_ttl_s
+        self._max_connections = max_connections
+        self._client = http_client
+        self._owns_client = http_client is None
+        self._clock = clock
+        self._registry = ModelRegistry()
+        self._model_list: ModelList | None = None
+        self._model_info_synced_at: float | None = None
+        self._sync_lock = asyncio.Lock()
+        for model_name, entry in (custom_models or {}).items():
+            if not isinstance(entry, Mapping):
+                raise ConfigurationError(f"custom_models[{model_name!r}] must be a mapping")
+            self.add_custom_model(model_name, entry.get("pricing"), entry.get("rate_limits"), entry.get("metadata"))
+
+    def __repr__(self) -> str:
+        return f"LiteLLMProvider(name={self.name!r}, base_url={self.base_url!r}, models={len(self._registry.names())})"
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LiteLLMProvider:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool if the provider created it."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections, max_keepalive_connections=self._max_connections
+                ),
+            )
+        return self._client
+
+    @property
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._api_key.get_secret_value() if self._api_key else None,)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"} if self._api_key else {}
+
+    # -- HTTP with error mapping and retries -----------------------------------------------------------------------
+
+    def _transport_error(self, exc: httpx.HTTPError, model: str | None, *, mid_stream: bool = False) -> CostmuxError:
+        return error_from_transport(
+            exc, base_url=self.base_url, provider=self.name, model=model, mid_stream=mid_stream, secrets=self._secrets
+        )
+
+    async def _send_once(
+        self, method: str, path: str, *, model: str | None = None, json: Any = None, timeout_s: float | None = None
+    ) -> httpx.Response:
+        """One attempt; returns a 2xx response (body read) or raises the mapped error."""
+        extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
+        try:
+            response = await self._http().request(
+                method, self.base_url + path, json=json, headers=self._headers(), **extra
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, model) from exc
+        if response.status_code >= 400:
+            raise error_from_response(response, provider=self.name, model=model, secrets=self._secrets)
+        return response
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+        if not retry:
+            return await attempt()
+        async for try_ in self.retry_policy.retrying():
+            with try_:
+                return await attempt()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _get_json(self, path: str, *, retry: bool = True) -> Any:
+        response = await self._with_retries(lambda: self._send_once("GET", path), retry=retry)
+        return _json_body(response, self.name)
+
+    # -- model catalog -------------------------------------------------------------------------------------------
+
+    def add_custom_model(
+        self,
+        model_name: str,
+        pricing: Mapping[str, Any] | ModelPricing | None,
+        rate_limits: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Register a model's prices (any accepted unit), rate limits and metadata; validated, never mutated.
+
+        Raises:
+            ConfigurationError: invalid values, or ``model_name`` is already a custom model.
+        """
+        self._registry.add_custom(spec_from_custom(model_name, pricing, rate_limits, metadata))
+
+    def get_supported_models(self) -> list[str]:
+        """Configured models, then those discovered from the proxy (``/model/info`` and ``/v1/models``)."""
+        return self._registry.names()
+
+    def get_model_spec(self, model: str) -> ModelSpec | None:
+        """The merged spec of ``model``, or ``None`` when it is neither configured nor discovered."""
+        return self._registry.get(model)
+
+    def get_model_info(self, model: str) -> dict[str, Any]:
+        """Pricing (exact decimal strings), rate limits, context window and metadata of ``model``.
+
+        Raises:
+            ModelNotFoundError: the model is neither configured nor discovered.
+        """
+        spec = self._registry.get(model)
+        if spec is None:
+            raise ModelNotFoundError(f"model {model!r} is not known to {self.name}", provider=self.name, model=model)
+        return spec.describe()
+
+    async def sync_pricing(self) -> dict[str, ModelSpec]:
+        """Fetch prices, context windows and rpm/tpm from the proxy's ``/model/info`` (custom entries still win).
+
+        Raises:
+            ProviderError: the proxy could not be asked; InvalidResponseError: the answer is malformed.
+        """
+        async with self._sync_lock:
+            await self._fetch_model_info(retry=True)
+        return {name: spec for name in self._registry.names() if (spec := self._registry.get(name)) is not None}
+
+    async def _fetch_model_info(self, *, retry: bool) -> None:
+        payload = await self._get_json("/model/info", retry=retry)
+        try:
+            specs = parse_model_info(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidResponseError(f"/model/info answer is malformed: {exc}", provider=self.name) from exc
+        self._registry.set_discovered(specs)
+        self._model_info_synced_at = self._clock()
+
+    def _model_info_fresh(self) -> bool:
+        synced_at = self._model_info_synced_at
+        return synced_at is not None and self._clock() - synced_at < self.models_cache_ttl_s
+
+    async def _ensure_model_info(self) -> None:
+        """Sync ``/model/info`` on first use and after the cache TTL, once for concurrent callers. A failed sync
+        is logged, not raised (the request itself then reports what is wrong with the proxy)."""
+        if self._model_info_fresh():
+            return
+        async with self._sync_lock:
+            if self._model_info_fresh():
+                return
+            try:
+                await self._fetch_model_info(retry=False)
+            except CostmuxError as exc:
+                self._model_info_synced_at = self._clock()  # do not ask again on every request
+                logger.warning("could not sync model info from %s: %s", self.base_url, exc)
+
+    async def get_available_models(self, *, refresh: bool = False) -> ModelList:
+        """Model names from ``GET /v1/models``, cached for ``models_cache_ttl_s``.
+
+        When the proxy cannot be reached, the last good list is returned with ``stale=True``; with no list yet
+        the error is raised.
+        """
+        cached = self._model_list
+        if cached is not None and not refresh and self._clock() - cached.fetched_at < self.models_cache_ttl_s:
+            return cached
+        try:
+            payload = await self._get_json("/v1/models")
+            names = [str(item["id"]) for item in payload["data"]]
+        except ProviderError as exc:
+            if cached is None:
+                raise
+            logger.warning("serving a stale model list: %s", exc)
+            return cached.as_stale()
+        except (KeyError, TypeError) as exc:
+            raise InvalidResponseError(f"/v1/models answer is malformed: {exc}", provider=self.name) from exc
+        self._model_list = ModelList(names, fetched_at=self._clock())
+        self._registry.set_listed(names)
+        return self._model_list
+
+    async def health_check(self, *, timeout_s: float = 5.0) -> bool:
+        """True when the proxy answers 200 on ``/health/liveliness`` and ``/health/readiness``.
+
+        Never makes a paid call (``/health`` would call every model) and never raises.
+        """
+        try:
+            for path in ("/health/liveliness", "/health/readiness"):
+                await self._send_once("GET", path, timeout_s=timeout_s)
+        except CostmuxError as exc:
+            logger.info("health check of %s failed: %s", self.base_url, exc)
+            return False
+        return True
+
+    # -- costs -------------------------------------------------------------------------------------------------
+
+    def _pricing(self, model: str) -> ModelPricing | None:
+        spec = self._registry.get(model)
+        return spec.pricing if spec is not None else None
+
+    def calculate_cost_usd(self, prompt_tokens: int, completion_tokens: int, model: str) -> Decimal | None:
+        """Exact cost in USD, or ``None`` for an unpriced model when cost tracking ignores errors.
+
+        Raises:
+            PricingError: no price is known for ``model`` (strict cost tracking).
+        """
+        pricing = self._pricing(model)
+        if pricing is None:
+            if self.cost_tracking == "ignore_errors":
+                logger.warning("no price known for model %r; its cost is unknown", model)
+                return None
+            raise PricingError(_no_price_message(model), model=model)
+        return pricing.cost_usd(prompt_tokens, completion_tokens)
+
+    def calculate_cost(self, prompt_tokens: int, completion_tokens: int, model: str) -> float | None:
+        """Cost in USD as a float (see :meth:`calculate_cost_usd`)."""
+        cost = self.calculate_cost_usd(prompt_tokens, completion_tokens, model)
+        return float(cost) if cost is not None else None
+
+    def _actual_cost(
+        self, model: str, usage: Usage | None, reported: Decimal | None
+    ) -> tuple[Decimal | None, CostSource]:
+        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+        cost, source = resolve_actual_cost(reported, prompt, completion, self._pricing(model))
+        if source == "unknown":
+            logger.warning("cost of a %r call is unknown: no price and no cost reported by the proxy", model)
+        return cost, source
+
+    def _require_price(self, model: str) -> None:
+        """Strict cost tracking refuses, before sending, a model known to exist but to have no price."""
+        spec = self._registry.get(model)
+        if self.cost_tracking == "strict" and spec is not None and spec.pricing is None:
+            raise PricingError(_no_price_message(model), model=model)
+
+    # -- chat ----------------------------------------------------------------------------------------------------
+
+    async def chat_completion(
+        self,
+        messages: Iterable[MessageInput],
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        **params: Any,
+    ) -> ChatCompletionResponse:
+        """Send a chat completion and return it with its actual cost and the proxy's call id.
+
+        Raises:
+            InvalidRequestError: bad arguments (nothing was sent). PricingError: unpriced model (strict).
+            ProviderError subclasses: what the proxy answered, after retries.
+        """
+        if params.get("stream"):
+            raise InvalidRequestError("chat_completion does not stream; use stream_chat_completion")
+        body = _request_body(messages, model, max_tokens, temperature, params)
+        await self._ensure_model_info()
+        self._require_price(model)
+        response = await self._with_retries(
+            lambda: self._send_once("POST", "/v1/chat/completions", model=model, json=body)
+        )
+        try:
+            completion = ChatCompletionResponse.model_validate(_json_body(response, self.name))
+        except ValidationError as exc:
+            raise InvalidResponseError(
+                f"chat completion from {self.name} is malformed: {exc.errors()[0]['msg']}",
+                provider=self.name,
+                model=model,
+            ) from exc
+        reported = _reported_cost(response.headers.get("x-litellm-response-cost"))
+        cost, source = self._actual_cost(model, completion.usage, reported)
+        completion.cost_usd = float(cost) if cost is not None else None
+        completion.cost_source = source
+        completion.call_id = response.headers.get("x-litellm-call-id")
+        return completion
+
+    def stream_chat_completion(
+        self,
+        messages: Iterable[MessageInput],
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        **params: Any,
+    ) -> ChatStream:
+        """Stream a chat completion: ``async for chunk in provider.stream_chat_completion(...)``.
+
+        Always asks the proxy for ``stream_options.include_usage``; the final usage and cost are on the returned
+        :class:`ChatStream` once iteration ends. Retries happen only before the first chunk.
+        """
+        caller_options = params.pop("stream_options", None) or {}
+        body = _request_body(messages, model, max_tokens, temperature, params)
+        body["stream"] = True
+        body["stream_options"] = {**caller_options, "include_usage": True}
+
+        async def open_stream() -> OpenedStream:
+            await self._ensure_model_info()
+            self._require_price(model)
+            return await self._with_retries(lambda: self._open_stream_once(body, model))
+
+        return ChatStream(
+            open_stream,
+            next_frame=lambda events: self._next_frame(events, model, mid_stream=True),
+            finish=lambda usage, reported: self._actual_cost(model, usage, reported),
+            model=model,
+            pass_usage_chunk=bool(caller_options.get("include_usage")),
+        )
+
+    async def _open_stream_once(self, body: dict[str, Any], model: str) -> OpenedStream:
+        client = self._http()
+        request = client.build_request(
+            "POST", self.base_url + "/v1/chat/completions", json=body, headers=self._headers()
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, model) from exc
+        try:
+            if response.status_code >= 400:
+                try:
+                    await response.aread()
+                except httpx.HTTPError as exc:
+                    raise self._transport_error(exc, model) from exc
+                raise error_from_response(response, provider=self.name, model=model, secrets=self._secrets)
+            events = sse_data(response.aiter_lines())
+            first = await self._next_frame(events, model, mid_stream=False)
+            if first is None or first == DONE:
+                raise InvalidResponseError(
+                    f"stream from {self.name} ended before its first chunk", provider=self.name, model=model
+                )
+            assert isinstance(first, dict)
+            return OpenedStream(response, events, first)
+        except BaseException:
+            await response.aclose()
+            raise
+
+    async def _next_frame(
+        self, events: AsyncIterator[str], model: str, *, mid_stream: bool
+    ) -> dict[str, Any] | str | None:
+        """The next parsed frame, ``DONE``, or ``None`` at the end of the body; error frames are raised."""
+        try:
+            payload = await anext(events, None)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, model, mid_stream=mid_stream) from exc
+        if payload is None or payload == DONE:
+            return payload
+        frame = parse_frame(payload)
+        if "error" in frame:
+            error = frame["error"]
+            code = error.get("code") if isinstance(error, Mapping) else None
+            status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 500
+            mapped = error_from_body(status, frame, provider=self.name, model=model, secrets=self._secrets)
+            if mid_stream:
+                mapped.retryable = False
+            raise mapped
+        return frame
+
+
+def _no_price_message(model: str) -> str:
+    return (
+        f"no price is known for model {model!r}: add it with custom_models or add_custom_model(), configure "
+        "input_cost_per_token/output_cost_per_token in the proxy, or set cost_tracking='ignore_errors'"
+    )
+
+
+def _reported_cost(header: str | None) -> Decimal | None:
+    if header is None:
+        return None
+    try:
+        return to_decimal_usd(header, field="x-litellm-response-cost")
+    except ConfigurationError:
+        logger.warning("ignoring unreadable x-litellm-response-cost header %r", header)
+        return None
+
+
+def _json_body(response: httpx.Response, provider: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise InvalidResponseError(
+            f"{provider} answered {response.status_code} with a body that is not JSON", provider=provider
+        ) from exc
+
+
+def _request_body(
+    messages: Iterable[MessageInput],
+    model: str,
+    max_tokens: int | None,
+    temperature: float | None,
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("model must be a non-empty string")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    body: dict[str, Any] = {**params, "model": model, "messages": to_message_dicts(messages)}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    return body

@@ -1,0 +1,41 @@
+"""Settings read from the environment (pydantic-settings); arguments given in code always win.
+
+=============================================================  ==========================================
+environment variable (first one set wins)                      setting
+=============================================================  ==========================================
+``LITELLM_BASE_URL``, ``LITELLM_PROXY_BASE_URL``, ``OPENAI_BASE_URL``  proxy base URL (``/v1`` suffix allowed)
+``LITELLM_API_KEY``, ``LITELLM_PROXY_API_KEY``, ``OPENAI_API_KEY``     proxy API key
+``COSTMUX_COST_TRACKING``                                       ``strict`` (default) or ``ignore_errors``
+``COSTMUX_TIMEOUT_S``                                           request timeout in seconds (default 60)
+``COSTMUX_MAX_RETRIES``                                         retries after the first attempt (default 2)
+``COSTMUX_MODELS_CACHE_TTL_S``                                  ``/v1/models`` cache lifetime (default 300)
+=============================================================  ==========================================
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CostTracking", "ProviderSettings"]
+
+CostTracking = Literal["strict", "ignore_errors"]
+
+
+class ProviderSettings(BaseSettings):
+    """Provider defaults from the environment. The API key is a ``SecretStr``: it never shows in reprs."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LITELLM_BASE_URL", "LITELLM_PROXY_BASE_URL", "OPENAI_BASE_URL")
+    )
+    api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LITELLM_API_KEY", "LITELLM_PROXY_API_KEY", "OPENAI_API_KEY")
+    )
+    cost_tracking: CostTracking = Field(default="strict", validation_alias="COSTMUX_COST_TRACKING")
+    timeout_s: float = Field(default=60.0, gt=0, validation_alias="COSTMUX_TIMEOUT_S")
+    max_retries: int = Field(default=2, ge=0, le=10, validation_alias="COSTMUX_MAX_RETRIES")
+    models_cache_ttl_s: float = Field(default=300.0, ge=0, validation_alias="COSTMUX_MODELS_CACHE_TTL_S")
