@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.errors import ConfigurationError
 
-__all__ = ["CostSource", "ModelPricing", "parse_pricing", "resolve_actual_cost", "to_decimal_usd"]
+__all__ = ["CostSource", "ModelPricing", "decimal_str", "parse_pricing", "resolve_actual_cost", "to_decimal_usd"]
 
 CostSource = Literal["proxy", "computed", "unknown"]
 
@@ -69,6 +69,12 @@ def to_decimal_usd(value: Any, *, field: str = "price") -> Decimal:
     if number < 0:
         raise ConfigurationError(f"{field} must not be negative, got {value!r}")
     return number
+
+
+def decimal_str(value: Decimal) -> str:
+    """Plain decimal notation without trailing zeros or exponent: ``Decimal("3E+1")`` → ``"30"``."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
 
 
 class ModelPricing(BaseModel):

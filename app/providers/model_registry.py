@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import ConfigurationError
-from app.pricing import ModelPricing, parse_pricing, to_decimal_usd
+from app.pricing import ModelPricing, decimal_str, parse_pricing, to_decimal_usd
 
 __all__ = ["ModelRegistry", "ModelSpec", "RateLimits", "parse_model_info", "spec_from_custom"]
 
@@ -71,10 +71,10 @@ class ModelSpec(BaseModel):
         if self.pricing is not None:
             in_1m, out_1m = self.pricing.per_1m()
             pricing = {
-                "input_usd_per_token": str(self.pricing.input_usd_per_token),
-                "output_usd_per_token": str(self.pricing.output_usd_per_token),
-                "input_usd_per_1m": str(in_1m.normalize()),
-                "output_usd_per_1m": str(out_1m.normalize()),
+                "input_usd_per_token": decimal_str(self.pricing.input_usd_per_token),
+                "output_usd_per_token": decimal_str(self.pricing.output_usd_per_token),
+                "input_usd_per_1m": decimal_str(in_1m),
+                "output_usd_per_1m": decimal_str(out_1m),
             }
         return {
             "name": self.name,

@@ -65,7 +65,9 @@ class RetryPolicy:
 
     def retrying(self) -> AsyncRetrying:
         """A fresh tenacity controller for one call; the last error is re-raised as is."""
-        backoff = wait_exponential_jitter(multiplier=self.initial_backoff_s, max=self.max_backoff_s, jitter=self.jitter_s)
+        backoff = wait_exponential_jitter(
+            multiplier=self.initial_backoff_s, max=self.max_backoff_s, jitter=self.jitter_s
+        )
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=_WaitRetryAfterOrBackoff(backoff),

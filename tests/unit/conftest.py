@@ -31,7 +31,9 @@ class Recorder:
         self.sleeps.append(seconds)
 
 
-def completion_body(model: str = "gpt-4o", content: str = "hi", prompt: int = 10, completion: int = 20) -> dict[str, Any]:
+def completion_body(
+    model: str = "gpt-4o", content: str = "hi", prompt: int = 10, completion: int = 20
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",

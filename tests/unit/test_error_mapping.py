@@ -43,9 +43,17 @@ def capture(name: str) -> httpx.Response:
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (401, {"error": {"message": "Authentication Error, No api key passed in.", "type": "auth_error"}}, AuthenticationError),
+        (
+            401,
+            {"error": {"message": "Authentication Error, No api key passed in.", "type": "auth_error"}},
+            AuthenticationError,
+        ),
         (403, {"error": {"message": "forbidden"}}, AuthenticationError),
-        (400, {"error": {"message": "No connected db.", "type": "no_db_connection", "code": "400"}}, AuthenticationError),
+        (
+            400,
+            {"error": {"message": "No connected db.", "type": "no_db_connection", "code": "400"}},
+            AuthenticationError,
+        ),
         (404, {"detail": "Not Found"}, ModelNotFoundError),
         (408, {"error": {"message": "timeout"}}, ProviderTimeoutError),
         (400, {"error": {"message": "context length exceeded", "type": "invalid_request_error"}}, BadRequestError),

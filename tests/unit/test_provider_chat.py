@@ -238,7 +238,9 @@ class TestConfiguration:
         monkeypatch.setenv(url_var, "http://127.0.0.1:4000/v1/")
         monkeypatch.setenv(key_var, "sk-env")
         provider = LiteLLMProvider()
-        assert provider.base_url == "http://127.0.0.1:4000" and provider._headers() == {"Authorization": "Bearer sk-env"}
+        assert provider.base_url == "http://127.0.0.1:4000" and provider._headers() == {
+            "Authorization": "Bearer sk-env"
+        }
 
     def test_arguments_win_over_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("LITELLM_BASE_URL", "http://env:1")
