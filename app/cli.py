@@ -1,0 +1,102 @@
+"""The ``costmux`` command line.
+
+``costmux demo`` starts a real LiteLLM proxy (offline, on a free loopback port) in front of a loopback
+OpenAI-compatible upstream, then shows the provider at work: health, models and prices from the proxy, a chat and
+a stream per model with their actual cost. ``--proxy-url`` / ``--api-key`` use an existing proxy instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+
+from app.errors import CostmuxError
+
+__all__ = ["main"]
+
+DEMO_PROMPT = "In two sentences, why do routers pick cheaper models for simple questions?"
+
+
+@contextlib.contextmanager
+def _local_proxy() -> Iterator[tuple[str, str]]:
+    """Start the loopback upstream and a real LiteLLM proxy; stop both on exit (also on Ctrl-C or failure)."""
+    from app.sandbox import FakeUpstream, LiteLLMProxy, default_test_models
+
+    with FakeUpstream() as upstream:
+        print("Starting a local LiteLLM proxy (offline, loopback only) ...", flush=True)
+        with LiteLLMProxy(default_test_models(upstream.base_url)) as proxy:
+            print(f"LiteLLM proxy ready at {proxy.base_url}\n", flush=True)
+            yield proxy.base_url, proxy.master_key
+
+
+async def _tour(base_url: str, api_key: str | None) -> None:
+    from app.providers import LiteLLMProvider
+
+    async with LiteLLMProvider(base_url, api_key) as provider:
+        print(f"Proxy healthy: {await provider.health_check()}")
+        models = await provider.get_available_models()
+        await provider.sync_pricing()
+        print(f"\n{'model':16s} {'$/1M in':>10s} {'$/1M out':>10s} {'context':>9s}")
+        for model in models:
+            info = provider.get_model_info(model)
+            price = info["pricing"]
+            prices = (price["input_usd_per_1m"], price["output_usd_per_1m"]) if price else ("?", "?")
+            print(f"{model:16s} {prices[0]:>10s} {prices[1]:>10s} {info['context_window'] or '-':>9}")
+        print(f"\nPrompt: {DEMO_PROMPT!r}\n")
+        print(f"{'model':16s} {'tokens in/out':>13s} {'cost USD':>12s}  answer")
+        total = 0.0
+        for model in models:
+            response = await provider.chat_completion([{"role": "user", "content": DEMO_PROMPT}], model, max_tokens=40)
+            usage = response.usage
+            tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "?"
+            cost = f"{response.cost_usd:.8f}" if response.cost_usd is not None else "unknown"
+            total += response.cost_usd or 0.0
+            print(f"{model:16s} {tokens:>13s} {cost:>12s}  {response.content[:40]!r}")
+        stream = provider.stream_chat_completion([{"role": "user", "content": DEMO_PROMPT}], models[0], max_tokens=20)
+        print(f"\nStreaming from {models[0]}: ", end="", flush=True)
+        async for chunk in stream:
+            print(chunk["choices"][0]["delta"].get("content") or "", end="", flush=True)
+        stream_cost = stream.cost_usd or 0.0
+        usage = stream.usage
+        tokens = f"{usage.prompt_tokens} in / {usage.completion_tokens} out" if usage else "unknown"
+        print(f"\n  tokens {tokens}, cost ${stream_cost:.8f}")
+        print(f"\nTotal spent: ${total + stream_cost:.8f}")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.proxy_url:
+        asyncio.run(_tour(args.proxy_url, args.api_key))
+        return 0
+    with _local_proxy() as (base_url, api_key):
+        asyncio.run(_tour(base_url, api_key))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="costmux", description="Cost-aware routing for the LiteLLM proxy.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the end-to-end demo against a real LiteLLM proxy")
+    demo.add_argument("--proxy-url", help="use this running proxy instead of starting one")
+    demo.add_argument("--api-key", help="key for --proxy-url (default: LITELLM_API_KEY)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``costmux`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except CostmuxError as exc:
+        print(f"costmux: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
