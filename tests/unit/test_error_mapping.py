@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +21,7 @@ from app.errors import (
     StreamInterruptedError,
 )
 from app.providers.error_mapping import error_from_response, error_from_transport, parse_retry_after_s
-
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "notes" / "litellm-captures"
+from tests.shared_data import capture_text
 
 
 def response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -32,7 +30,7 @@ def response(status: int, body: object, headers: dict[str, str] | None = None) -
 
 def capture(name: str) -> httpx.Response:
     """Rebuild an httpx.Response from a raw ``curl -i`` capture of the real proxy."""
-    text = (CAPTURES / name).read_text()
+    text = capture_text(name)
     head, _, body = text.split("\n", 1)[1].partition("\n\n")
     status_line, *header_lines = head.splitlines()
     headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)

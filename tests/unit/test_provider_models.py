@@ -6,7 +6,6 @@ import copy
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +14,10 @@ import pytest
 from app.errors import ConfigurationError, InvalidResponseError, ModelNotFoundError, PricingError, ProviderError
 from app.providers import LiteLLMProvider
 from app.providers.model_registry import parse_model_info
+from tests.shared_data import capture_text
 from tests.unit.conftest import BASE_URL, Recorder
 
 Make = Callable[..., LiteLLMProvider]
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "notes" / "litellm-captures"
 SEED_CUSTOM = {
     "gpt-4": {
         "pricing": {"input": 0.03, "output": 0.06},
@@ -29,7 +28,7 @@ SEED_CUSTOM = {
 
 
 def captured_model_info() -> dict[str, Any]:
-    text = (CAPTURES / "model_info.txt").read_text()
+    text = capture_text("model_info.txt")
     return json.loads(text[text.index('{"data"') :])
 
 
