@@ -1,0 +1,488 @@
+"""The bundled model catalog: it loads, every entry is valid, names match strictly, the data is sane and traceable."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.catalog import Capabilities, CatalogEntry, ModelCatalog, default_catalog
+from app.errors import ConfigurationError
+from app.pricing import parse_pricing
+from app.tasks import TaskType
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG_JSON = REPO / "app" / "data" / "catalog.json"
+CATALOG_DOC = REPO / "docs" / "catalog.md"
+
+FRONTIER = ["claude-3-5-sonnet", "gpt-4o", "claude-3-opus", "gemini-1.5-pro", "llama-3.1-405b-instruct"]
+SMALL = ["llama-3-8b-instruct", "open-mistral-7b", "gpt-3.5-turbo"]
+
+
+def entry(name: str) -> CatalogEntry:
+    found = default_catalog().find(name)
+    assert found is not None, f"{name!r} not in the bundled catalog"
+    return found
+
+
+def raw_catalog() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(CATALOG_JSON.read_text(encoding="utf-8"))
+    return data
+
+
+# -- loading ---------------------------------------------------------------------------------------------------------
+
+
+def test_bundled_catalog_loads_once_and_is_cached() -> None:
+    catalog = default_catalog()
+    assert catalog is default_catalog()
+    assert len(catalog) >= 20
+    assert catalog.as_of == date.fromisoformat(raw_catalog()["as_of"])
+    assert [e.name for e in catalog.entries()] == [m["name"] for m in raw_catalog()["models"]]
+
+
+def test_import_reads_nothing() -> None:
+    code = "import app.catalog as c; print(c.default_catalog.cache_info().currsize)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"
+
+
+def test_file_uses_the_documented_shape() -> None:
+    data = raw_catalog()
+    assert set(data) <= {"as_of", "models", "description"}
+    keys = {
+        "name", "aliases", "provider", "input_per_1m", "output_per_1m", "context_window", "max_output_tokens",
+        "capabilities", "quality", "price_source", "quality_basis",
+    }  # fmt: skip
+    for model in data["models"]:
+        assert set(model) == keys, model["name"]
+        assert set(model["capabilities"]) <= {"tools", "vision", "json"}
+        assert set(model["quality"]) == {task.value for task in TaskType}
+
+
+# -- every entry is valid --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", default_catalog().entries(), ids=lambda e: e.name)
+def test_every_entry_is_valid(model: CatalogEntry) -> None:
+    assert model.pricing.input_usd_per_token > 0 and model.pricing.output_usd_per_token > 0
+    assert not model.pricing.is_free
+    assert 0 < model.max_output_tokens <= model.context_window_tokens
+    assert model.context_window_tokens >= 8192
+    assert set(model.quality) == set(TaskType)
+    assert all(0.0 <= score <= 1.0 for score in model.quality.values())
+    assert model.provider in {"openai", "anthropic", "google", "meta", "mistral"}
+    assert re.search(r"as of 20\d\d-\d\d", model.price_source), model.price_source
+    assert "docs/catalog.md" in model.quality_basis
+    # an entry finds itself under every name it claims
+    for label in (model.name, *model.aliases):
+        assert default_catalog().find(label) is model, label
+
+
+def test_capabilities_read_the_json_key() -> None:
+    assert entry("gpt-4o").capabilities == Capabilities(tools=True, vision=True, json_output=True)
+    assert entry("gpt-4").capabilities.json_output is False
+    assert entry("claude-3-5-haiku").capabilities.vision is None  # unknown, not "no"
+    assert Capabilities.model_validate({"json": True}).json_output is True
+
+
+# -- name matching ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("GPT-4o", "gpt-4o"),
+        ("  gpt-4o ", "gpt-4o"),
+        ("openai/gpt-4o", "gpt-4o"),
+        ("azure/gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-2024-11-20", "gpt-4o"),
+        ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"),  # its own entry (its own price) wins over date stripping
+        ("openai/gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
+        ("gpt-4-0613", "gpt-4"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("claude-3-5-sonnet-20240620", "claude-3-5-sonnet"),
+        ("anthropic/claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+        ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
+        ("openrouter/anthropic/claude-3.5-sonnet", "claude-3-5-sonnet"),
+        ("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"),
+        ("bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),
+        ("vertex_ai/claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet"),
+        ("vertex_ai/claude-3-opus@20240229", "claude-3-opus"),
+        ("CLAUDE-3-HAIKU-20240307", "claude-3-haiku"),
+        ("gemini/gemini-1.5-pro-latest", "gemini-1.5-pro"),
+        ("gemini-1.5-flash-002", "gemini-1.5-flash"),
+        ("gemini/gemini-2.0-flash-001", "gemini-2.0-flash"),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-8b-instruct"),
+        ("llama3-8b", "llama-3-8b-instruct"),
+        ("llama-3-8b-instruct", "llama-3-8b-instruct"),
+        ("llama-3-8b", "llama-3-8b-instruct"),
+        ("together_ai/meta-llama/Llama-3-8b-chat-hf", "llama-3-8b-instruct"),
+        ("together_ai/meta-llama/Meta-Llama-3-70B-Instruct-Turbo", "llama-3-70b-instruct"),
+        ("llama3-70b", "llama-3-70b-instruct"),
+        ("together_ai/meta-llama/Meta-Llama-3.1-405B-Instruct-Turbo", "llama-3.1-405b-instruct"),
+        ("cerebras/llama3.1-8b", "llama-3.1-8b-instruct"),
+        ("llama-3.1-70b-instruct", "llama-3.1-70b-instruct"),
+        ("llama3-1-70b-instruct", "llama-3.1-70b-instruct"),
+        ("mistral/mistral-large-latest", "mistral-large"),
+        ("mistral-large-2407", "mistral-large"),
+        ("bedrock/mistral.mistral-large-2407-v1:0", "mistral-large"),
+        ("mistral-small-latest", "mistral-small"),
+        ("mistral/open-mixtral-8x7b", "open-mixtral-8x7b"),
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", "open-mixtral-8x7b"),
+        ("mistralai/Mistral-7B-Instruct-v0.3", "open-mistral-7b"),
+    ],
+)
+def test_find_tolerates_prefixes_dates_aliases_and_case(query: str, expected: str) -> None:
+    found = default_catalog().find(query)
+    assert found is not None and found.name == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "gpt-4o-mini-audio-preview",  # not gpt-4o-mini
+        "gpt-4-32k",
+        "gpt-4-turbo-preview",
+        "gpt-4-1106-preview",
+        "gpt-3.5-turbo-1106",  # a different price ($1/$2) than -0125; only exact aliases, no 4-digit stripping
+        "chatgpt-4o-latest",
+        "gpt-4o-realtime-preview-2024-12-17",
+        "o1-mini",
+        "claude-3-7-sonnet-20250219",
+        "claude-2.1",
+        "gemini-1.5-flash-8b",
+        "gemini-2.0-flash-lite",
+        "gemini-1.5-pro-001",
+        "llama-3.3-70b-instruct",
+        "llama-3.2-3b-instruct",
+        "llama-2-70b-chat",
+        "groq/llama3-8b-8192",
+        "groq/llama-3.1-8b-instant",
+        "bedrock/meta.llama3-70b-instruct-v1:0",  # Bedrock's Llama price is several times the hosted one
+        "mistral-large-2402",
+        "bedrock/mistral.mistral-small-2402-v1:0",
+        "mixtral-8x22b",
+        "unknown-model",
+        "openai/",
+        "",
+        "   ",
+    ],
+)
+def test_find_does_not_match_loosely(query: str) -> None:
+    assert default_catalog().find(query) is None
+
+
+def test_similar_names_find_their_own_entries() -> None:
+    catalog = default_catalog()
+    assert catalog.find("gpt-4o-mini") is not catalog.find("gpt-4o")
+    assert catalog.find("gpt-4") is not catalog.find("gpt-4o")
+    assert catalog.find("gpt-4") is not catalog.find("gpt-4-turbo")
+    assert catalog.find("llama-3-70b") is not catalog.find("llama-3.1-70b")
+    assert "gpt-4o" in catalog and "gpt-5" not in catalog and 42 not in catalog
+
+
+def test_ambiguous_stripped_names_match_nothing() -> None:
+    base = entry("claude-3-5-sonnet")
+    june = base.model_copy(update={"name": "claude-3-5-sonnet-20240620", "aliases": ()})
+    october = base.model_copy(update={"name": "claude-3-5-sonnet-20241022", "aliases": ()})
+    catalog = ModelCatalog([june, october], date(2025, 1, 1))
+    assert catalog.find("claude-3-5-sonnet-20240620") is june
+    assert catalog.find("claude-3-5-sonnet-20241022") is october
+    assert catalog.find("claude-3-5-sonnet") is None
+    assert catalog.find("claude-3-5-sonnet-latest") is None
+
+
+# -- sanity of the data ----------------------------------------------------------------------------------------------
+
+
+def test_frontier_models_beat_small_models_on_every_task() -> None:
+    for task in TaskType:
+        worst_frontier = min(entry(name).quality[task] for name in FRONTIER)
+        best_small = max(entry(name).quality[task] for name in SMALL)
+        assert worst_frontier > best_small, task
+
+
+def test_code_and_math_orderings() -> None:
+    code, math = TaskType.CODE_GENERATION, TaskType.MATH_REASONING
+    assert entry("claude-3-5-sonnet").quality[code] > entry("llama-3-8b").quality[code]
+    assert entry("gpt-4o").quality[math] > entry("gpt-3.5-turbo").quality[math]
+    assert (
+        entry("llama-3.1-405b").quality[math]
+        > entry("llama-3.1-70b").quality[math]
+        > entry("llama-3.1-8b").quality[math]
+    )
+    assert entry("claude-3-opus").quality[code] > entry("claude-3-sonnet").quality[code]
+    assert entry("open-mistral-7b").quality[code] == min(e.quality[code] for e in default_catalog())
+
+
+def test_simple_questions_are_fine_for_every_model() -> None:
+    def spread(task: TaskType) -> float:
+        scores = [e.quality[task] for e in default_catalog()]
+        return max(scores) - min(scores)
+
+    assert spread(TaskType.SIMPLE_QA) <= 0.2
+    assert spread(TaskType.SIMPLE_QA) < spread(TaskType.MATH_REASONING) / 3
+    assert spread(TaskType.SIMPLE_QA) < spread(TaskType.CODE_GENERATION)
+    assert min(e.quality[TaskType.SIMPLE_QA] for e in default_catalog()) >= 0.8
+
+
+def test_price_orderings() -> None:
+    def prices(name: str) -> tuple[Decimal, Decimal]:
+        return entry(name).pricing.per_1m()
+
+    for cheap, dear in [
+        ("gpt-4o-mini", "gpt-4o"),
+        ("gpt-4o", "gpt-4o-2024-05-13"),
+        ("gpt-4o", "gpt-4-turbo"),
+        ("gpt-4-turbo", "gpt-4"),
+        ("claude-3-haiku", "claude-3-5-haiku"),
+        ("claude-3-5-sonnet", "claude-3-opus"),
+        ("gemini-1.5-flash", "gemini-1.5-pro"),
+        ("llama-3.1-8b", "llama-3.1-405b"),
+        ("mistral-small", "mistral-large"),
+    ]:
+        assert all(c < d for c, d in zip(prices(cheap), prices(dear), strict=True)), (cheap, dear)
+    assert entry("gpt-4o").pricing.cost_usd(1000, 1000) == Decimal("0.0125")
+
+
+# -- traceability: the scores follow from the documented inputs and rule ---------------------------------------------
+
+
+def _documented_inputs() -> dict[str, list[float]]:
+    text = CATALOG_DOC.read_text(encoding="utf-8")
+    block = text.split("<!-- benchmark-inputs:start -->", 1)[1].split("<!-- benchmark-inputs:end -->", 1)[0]
+    rows: dict[str, list[float]] = {}
+    for line in block.strip().splitlines()[2:]:  # skip the header and the |---| line
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0].strip("`")] = [float(cell.lstrip("~")) for cell in cells[1:]]
+    return rows
+
+
+def _rule(
+    mmlu: float, gpqa: float, humaneval: float, math: float, gsm8k: float, mgsm: float, elo: float
+) -> dict[TaskType, float]:
+    """The mapping documented in docs/catalog.md ("From benchmarks to scores")."""
+    mmlu, gpqa, humaneval, math, gsm8k, mgsm = (v / 100 for v in (mmlu, gpqa, humaneval, math, gsm8k, mgsm))
+    arena = min(1.0, max(0.0, (elo - 1050) / 300))
+    return {
+        TaskType.GENERAL: mmlu,
+        TaskType.COMPLEX_ANALYSIS: (mmlu + gpqa) / 2,
+        TaskType.CODE_GENERATION: humaneval,
+        TaskType.CODE_REVIEW: (humaneval + mmlu) / 2,
+        TaskType.MATH_REASONING: (math + gsm8k) / 2,
+        TaskType.CREATIVE_WRITING: 0.55 + 0.40 * arena,
+        TaskType.SUMMARIZATION: 0.70 + 0.25 * arena,
+        TaskType.SIMPLE_QA: 0.80 + 0.15 * arena,
+        TaskType.TRANSLATION: 0.50 + 0.50 * mgsm,
+    }
+
+
+def test_quality_scores_follow_the_documented_rule() -> None:
+    inputs = _documented_inputs()
+    assert set(inputs) == {e.name for e in default_catalog()}
+    for model in default_catalog():
+        expected = _rule(*inputs[model.name])
+        for task, score in model.quality.items():
+            # scores are stored rounded to 2 decimals
+            assert abs(score - expected[task]) <= 0.0051, (model.name, task.value, score, expected[task])
+
+
+def test_docs_list_every_model() -> None:
+    text = CATALOG_DOC.read_text(encoding="utf-8")
+    for model in default_catalog():
+        assert f"| `{model.name}` |" in text, model.name
+
+
+# -- prices agree with LiteLLM's price map ---------------------------------------------------------------------------
+
+# catalog name -> LiteLLM key with the same list price. Anthropic's and Mistral's first-party keys are no longer in
+# litellm 1.106.2's map; Bedrock and Vertex AI list the same price for these models, so those keys stand in.
+LITELLM_PRICE_KEYS = {
+    "gpt-4o": "gpt-4o",
+    "gpt-4o-2024-05-13": "gpt-4o-2024-05-13",
+    "gpt-4o-mini": "gpt-4o-mini",
+    "gpt-4-turbo": "gpt-4-turbo",
+    "gpt-4": "gpt-4",
+    "gpt-3.5-turbo": "gpt-3.5-turbo",
+    "claude-3-5-sonnet": "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    "claude-3-5-haiku": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "claude-3-opus": "vertex_ai/claude-3-opus",
+    "claude-3-sonnet": "vertex_ai/claude-3-sonnet",
+    "claude-3-haiku": "vertex_ai/claude-3-haiku",
+    "llama-3-8b-instruct": "together_ai/meta-llama/Meta-Llama-3-8B-Instruct",
+    "llama-3-70b-instruct": "together_ai/meta-llama/Meta-Llama-3-70B-Instruct-Turbo",
+    "llama-3.1-8b-instruct": "together_ai/meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+    "llama-3.1-70b-instruct": "together_ai/meta-llama/Meta-Llama-3.1-70B-Instruct-Turbo",
+    "llama-3.1-405b-instruct": "together_ai/meta-llama/Llama-3.1-405B-Instruct",
+    "mistral-large": "vertex_ai/mistral-large-2411",
+    "mistral-small": "mistral/mistral-small",
+}
+# Not compared, on purpose:
+# - gemini-1.5-pro / gemini-1.5-flash: removed from LiteLLM's map (the models are retired).
+# - gemini-2.0-flash: LiteLLM only lists vertex_ai/gemini-2.0-flash at Vertex AI's $0.15/$0.60; the Gemini API
+#   price in the catalog is $0.10/$0.40 (two platforms, two list prices).
+# - open-mixtral-8x7b / open-mistral-7b: La Plateforme entries removed from LiteLLM's map (deprecated models).
+
+# Same-provider context windows (first-party keys, or hosts that serve the full window).
+LITELLM_WINDOW_KEYS = {
+    name: key
+    for name, key in LITELLM_PRICE_KEYS.items()
+    if name.startswith(("gpt-", "claude-", "mistral-")) or name.startswith("llama-3-")
+}
+
+
+def _litellm_price_map() -> dict[str, Any]:
+    venv = Path(os.environ.get("COSTMUX_PROXY_VENV") or "~/.cache/costmux/proxy-venv").expanduser()
+    found = sorted(venv.glob("lib/python3*/site-packages/litellm/model_prices_and_context_window_backup.json"))
+    if not found:
+        pytest.skip(
+            f"LiteLLM proxy virtualenv not found at {venv} (run scripts/install-proxy); price cross-check skipped"
+        )
+    data: dict[str, Any] = json.loads(found[-1].read_text(encoding="utf-8"))
+    return data
+
+
+def test_prices_and_windows_agree_with_litellm_price_map() -> None:
+    litellm = _litellm_price_map()
+    # Tolerance 1%. Both sides quote the same public list price, so they should agree exactly; 1% only absorbs float
+    # noise in LiteLLM's per-token numbers (1.8e-07). Real price changes come in large steps (the last ones in this
+    # catalog: GPT-4o $5 -> $2.50, Claude 3.5 Haiku $1 -> $0.80, Gemini 1.5 Pro $3.50 -> $1.25, i.e. 20-65%), so a
+    # provider changing a price always fails this test, and the catalog entry (or this comment) must be updated.
+    # No listed model differs today; the models not compared and why are listed above LITELLM_WINDOW_KEYS.
+    for name, key in LITELLM_PRICE_KEYS.items():
+        assert key in litellm, f"{key!r} (for {name}) is no longer in LiteLLM's price map"
+        theirs = parse_pricing(
+            {
+                "input_cost_per_token": litellm[key]["input_cost_per_token"],
+                "output_cost_per_token": litellm[key]["output_cost_per_token"],
+            }
+        )
+        ours = entry(name).pricing
+        for side, our, their in [
+            ("input", ours.input_usd_per_token, theirs.input_usd_per_token),
+            ("output", ours.output_usd_per_token, theirs.output_usd_per_token),
+        ]:
+            assert abs(our - their) <= their * Decimal("0.01"), (
+                f"{name} {side}: catalog {our} vs LiteLLM {their} ({key})"
+            )
+    # Windows must match exactly (token counts, no float involved).
+    for name, key in LITELLM_WINDOW_KEYS.items():
+        model = entry(name)
+        assert litellm[key]["max_input_tokens"] == model.context_window_tokens, name
+        if litellm[key].get("max_output_tokens") is not None:
+            assert litellm[key]["max_output_tokens"] == model.max_output_tokens, name
+
+
+# -- user catalogs and invalid data ----------------------------------------------------------------------------------
+
+
+def test_round_trip_through_a_user_file(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(default_catalog().to_dict()), encoding="utf-8")
+    mine = ModelCatalog.from_file(path)
+    assert mine.as_of == default_catalog().as_of
+    assert [e.to_json_dict() for e in mine] == [e.to_json_dict() for e in default_catalog()]
+    assert mine.entries() == default_catalog().entries()
+
+
+def test_a_user_catalog_from_entries() -> None:
+    model = CatalogEntry(
+        name="my-model",
+        aliases=("my-model-v1",),
+        provider="self-hosted",
+        pricing=parse_pricing({"input_per_1m": 0.05, "output_per_1m": 0.1}),
+        context_window_tokens=32_000,
+        max_output_tokens=4_000,
+        capabilities=Capabilities(tools=True),
+        quality={task: 0.5 for task in TaskType},
+        price_source="our GPU bill, as of 2025-01",
+        quality_basis="internal evals",
+    )
+    catalog = ModelCatalog([model], date(2025, 1, 1))
+    assert catalog.find("local/MY-MODEL-v1") is model
+    assert model.quality_for("code_generation") == 0.5
+    assert model.capabilities.json_output is None
+
+
+def _valid_model() -> dict[str, Any]:
+    return copy.deepcopy(raw_catalog()["models"][0])
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda m: m["quality"].pop("translation"), "missing task types ['translation']"),
+        (lambda m: m["quality"].update(general=1.2), "must be in [0, 1]"),
+        (lambda m: m["quality"].update(general=float("nan")), "must be in [0, 1]"),
+        (lambda m: m["quality"].update(general=True), "must be a number"),
+        (lambda m: m["quality"].update(coding=0.5), "quality"),
+        (lambda m: m.update(input_per_1m=-1), "must not be negative"),
+        (lambda m: m.update(output_per_1m="abc"), "must be a number"),
+        (lambda m: m.pop("output_per_1m"), "missing keys ['output_per_1m']"),
+        (lambda m: m.update(context_windw=1000), "unknown keys ['context_windw']"),
+        (lambda m: m.update(context_window=0), "context_window_tokens"),
+        (lambda m: m.update(max_output_tokens="lots"), "max_output_tokens"),
+        (lambda m: m.update(aliases="gpt-4o-latest"), "aliases must be a list"),
+        (lambda m: m.update(capabilities={"tools": "yes"}), "tools"),
+        (lambda m: m.update(capabilities={"audio": True}), "audio"),
+        (lambda m: m.update(name="  "), "must not be blank"),
+        (lambda m: m.update(price_source=""), "price_source"),
+    ],
+)
+def test_invalid_models_are_rejected_with_a_clear_message(change: Any, fragment: str) -> None:
+    model = _valid_model()
+    change(model)
+    with pytest.raises(ConfigurationError) as caught:
+        ModelCatalog.from_dict({"as_of": "2025-02-15", "models": [model]}, source="test catalog")
+    message = str(caught.value)
+    assert message.startswith("test catalog: models[0]"), message
+    assert fragment in message, message
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"as_of": "2025-02-15", "models": []}, "non-empty list"),
+        ({"as_of": "15/02/2025", "models": [{}]}, "as_of must be a date"),
+        ({"models": [{}]}, "as_of must be a date"),
+        ({"as_of": "2025-02-15", "models": [{}], "modles": []}, "unknown keys ['modles']"),
+        ([], "must be a JSON object"),
+    ],
+)
+def test_invalid_files_are_rejected(data: Any, fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(fragment)):
+        ModelCatalog.from_dict(data)
+
+
+def test_duplicate_names_are_rejected() -> None:
+    first, second = _valid_model(), _valid_model()
+    second["name"] = "another"
+    second["aliases"] = ["GPT-4o"]
+    with pytest.raises(ConfigurationError, match="claimed by both 'gpt-4o' and 'another'"):
+        ModelCatalog.from_dict({"as_of": "2025-02-15", "models": [first, second]})
+
+
+def test_unreadable_files_are_configuration_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        ModelCatalog.from_file(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        ModelCatalog.from_file(broken)
+
+
+def test_an_empty_catalog_is_rejected() -> None:
+    with pytest.raises(ConfigurationError, match="at least one model"):
+        ModelCatalog([], date(2025, 1, 1))
