@@ -7,6 +7,9 @@ Every error costmux raises derives from :class:`CostmuxError`. Errors that come 
     ├── ConfigurationError          bad settings (no base URL, invalid custom model or price, ...)
     ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
     ├── PricingError                no price is known for a model whose cost is needed
+    ├── RoutingError                no model can take the request
+    │   ├── BudgetExceededError     every model that could serve it costs more than max_cost (worst case)
+    │   └── NoModelAvailableError   no model fits (context, capability, price, health, rate limit)
     └── ProviderError               status_code, provider, model, retryable, code
         ├── AuthenticationError     401/403, or the proxy's 400 ``no_db_connection`` (wrong key)
         ├── BadRequestError         other 4xx the caller must fix
@@ -25,16 +28,19 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigurationError",
     "CostmuxError",
     "InvalidRequestError",
     "InvalidResponseError",
     "ModelNotFoundError",
+    "NoModelAvailableError",
     "PricingError",
     "ProviderError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RoutingError",
     "StreamInterruptedError",
     "redact",
 ]
@@ -58,6 +64,44 @@ class PricingError(CostmuxError, LookupError):
     def __init__(self, message: str, *, model: str | None = None) -> None:
         super().__init__(message)
         self.model = model
+
+
+class RoutingError(CostmuxError):
+    """No model can take the request.
+
+    Attributes:
+        reasons: ``{"provider/model": "why it was rejected"}`` for every model considered.
+    """
+
+    def __init__(self, message: str, *, reasons: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = dict(reasons or {})
+
+
+class BudgetExceededError(RoutingError):
+    """Every model that could otherwise serve the request would cost more than ``max_cost`` in the worst case.
+
+    Attributes:
+        max_cost_usd: the cap that was asked for.
+        cheapest_cost_usd: the smallest worst-case cost among the models the cap ruled out (what a cap would need
+            to be, at least, for the request to go through), or ``None`` if none could be costed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        max_cost_usd: float,
+        cheapest_cost_usd: float | None,
+        reasons: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, reasons=reasons)
+        self.max_cost_usd = max_cost_usd
+        self.cheapest_cost_usd = cheapest_cost_usd
+
+
+class NoModelAvailableError(RoutingError):
+    """No model fits the request (context window, capabilities, price, health or rate limits); see ``reasons``."""
 
 
 class ProviderError(CostmuxError):

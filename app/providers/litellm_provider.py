@@ -12,11 +12,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from app.catalog import ModelCatalog, default_catalog
 from app.errors import (
     ConfigurationError,
     CostmuxError,
@@ -71,6 +72,8 @@ class LiteLLMProvider:
         retry_policy: a :class:`RetryPolicy` (its ``max_retries`` is replaced by ``max_retries`` when given).
         clock: monotonic clock in seconds, injectable for tests.
         name: the provider's name in errors and decisions.
+        catalog: fills in what neither ``custom_models`` nor the proxy says (prices, windows, capabilities,
+            quality): ``"default"`` is the bundled catalog of well-known models, ``None`` disables it.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class LiteLLMProvider:
         retry_policy: RetryPolicy | None = None,
         clock: Clock = time.monotonic,
         name: str = "litellm",
+        catalog: ModelCatalog | Literal["default"] | None = "default",
     ) -> None:
         try:
             env = ProviderSettings()
@@ -118,7 +122,7 @@ class LiteLLMProvider:
         self._client = http_client
         self._owns_client = http_client is None
         self._clock = clock
-        self._registry = ModelRegistry()
+        self._registry = ModelRegistry(default_catalog() if catalog == "default" else catalog)
         self._model_list: ModelList | None = None
         self._model_info_synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
@@ -217,6 +221,11 @@ class LiteLLMProvider:
         """Configured models, then those discovered from the proxy (``/model/info`` and ``/v1/models``)."""
         return self._registry.names()
 
+    @property
+    def models_version(self) -> int:
+        """Changes whenever what the provider knows about its models changes (for caches of derived data)."""
+        return self._registry.version
+
     def get_model_spec(self, model: str) -> ModelSpec | None:
         """The merged spec of ``model``, or ``None`` when it is neither configured nor discovered."""
         return self._registry.get(model)
@@ -255,7 +264,7 @@ class LiteLLMProvider:
         synced_at = self._model_info_synced_at
         return synced_at is not None and self._clock() - synced_at < self.models_cache_ttl_s
 
-    async def _ensure_model_info(self) -> None:
+    async def ensure_model_info(self) -> None:
         """Sync ``/model/info`` on first use and after the cache TTL, once for concurrent callers. A failed sync
         is logged, not raised (the request itself then reports what is wrong with the proxy)."""
         if self._model_info_fresh():
@@ -364,7 +373,7 @@ class LiteLLMProvider:
         if params.get("stream"):
             raise InvalidRequestError("chat_completion does not stream; use stream_chat_completion")
         body = _request_body(messages, model, max_tokens, temperature, params)
-        await self._ensure_model_info()
+        await self.ensure_model_info()
         self._require_price(model)
         response = await self._with_retries(
             lambda: self._send_once("POST", "/v1/chat/completions", model=model, json=body)
@@ -403,7 +412,7 @@ class LiteLLMProvider:
         body["stream_options"] = {**caller_options, "include_usage": True}
 
         async def open_stream() -> OpenedStream:
-            await self._ensure_model_info()
+            await self.ensure_model_info()
             self._require_price(model)
             return await self._with_retries(lambda: self._open_stream_once(body, model))
 

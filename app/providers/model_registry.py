@@ -1,24 +1,26 @@
-"""What a provider knows about each model: prices, context window, rate limits, metadata.
+"""What a provider knows about each model: prices, context window, rate limits, capabilities, quality, metadata.
 
-Two sources feed the registry: ``custom_models`` given by the user, and the proxy's ``/model/info``
-(discovered). A custom entry overrides the proxy field by field: a custom price replaces the proxy's price, while a
-context window the custom entry leaves out still comes from the proxy.
+Three sources feed the registry, in order of precedence, field by field: ``custom_models`` given by the user, the
+proxy's ``/model/info`` (discovered), and the bundled catalog of well-known models (:mod:`app.catalog`). A custom
+price replaces the proxy's price, while a context window the custom entry leaves out still comes from the proxy, and
+a quality score neither gives comes from the catalog. The catalog only fills in fields: it never adds models to
+``names()``.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.catalog import Capabilities, CatalogEntry, ModelCatalog
 from app.errors import ConfigurationError
 from app.pricing import ModelPricing, decimal_str, parse_pricing, to_decimal_usd
+from app.tasks import TaskType
 
-__all__ = ["ModelRegistry", "ModelSpec", "RateLimits", "parse_model_info", "spec_from_custom"]
-
-ModelSource = Literal["custom", "proxy", "custom+proxy"]
+__all__ = ["ModelRegistry", "ModelSpec", "RateLimits", "parse_model_info", "spec_from_catalog", "spec_from_custom"]
 
 
 class RateLimits(BaseModel):
@@ -35,6 +37,8 @@ class ModelSpec(BaseModel):
 
     ``pricing`` is ``None`` when no price is known: such a model is never costed as free.
     ``context_window_tokens`` is the maximum number of input tokens; ``max_output_tokens`` the most it can generate.
+    ``quality`` maps task types to a score in [0, 1] (``None``: no quality data). ``source`` names the sources that
+    contributed, joined by ``+`` (``custom``, ``proxy``, ``catalog``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -45,8 +49,10 @@ class ModelSpec(BaseModel):
     context_window_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     provider: str | None = None
+    capabilities: Capabilities = Capabilities()
+    quality: dict[TaskType, float] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    source: ModelSource = "custom"
+    source: str = "custom"
 
     def overlay(self, base: ModelSpec) -> ModelSpec:
         """This (custom) spec over ``base`` (discovered): fields set here win, the rest come from ``base``."""
@@ -61,8 +67,14 @@ class ModelSpec(BaseModel):
             context_window_tokens=self.context_window_tokens or base.context_window_tokens,
             max_output_tokens=self.max_output_tokens or base.max_output_tokens,
             provider=self.provider or base.provider,
+            capabilities=Capabilities(
+                tools=_known(self.capabilities.tools, base.capabilities.tools),
+                vision=_known(self.capabilities.vision, base.capabilities.vision),
+                json_output=_known(self.capabilities.json_output, base.capabilities.json_output),
+            ),
+            quality={**(base.quality or {}), **(self.quality or {})} if (self.quality or base.quality) else None,
             metadata={**base.metadata, **self.metadata},
-            source="custom+proxy",
+            source=f"{self.source}+{base.source}",
         )
 
     def describe(self) -> dict[str, Any]:
@@ -83,9 +95,42 @@ class ModelSpec(BaseModel):
             "context_window": self.context_window_tokens,
             "max_output_tokens": self.max_output_tokens,
             "provider": self.provider,
+            "capabilities": self.capabilities.model_dump(),
+            "quality": {str(task): score for task, score in self.quality.items()} if self.quality else None,
             "metadata": copy.deepcopy(self.metadata),
             "source": self.source,
         }
+
+
+def _known(first: bool | None, second: bool | None) -> bool | None:
+    return first if first is not None else second
+
+
+def _custom_quality(name: str, raw: Any) -> dict[TaskType, float] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{name}: metadata.quality must map task types to scores in [0, 1]")
+    quality: dict[TaskType, float] = {}
+    for task, score in raw.items():
+        try:
+            task_type = TaskType(task)
+        except ValueError:
+            tasks = ", ".join(t.value for t in TaskType)
+            raise ConfigurationError(f"{name}: unknown task type {task!r} in metadata.quality ({tasks})") from None
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise ConfigurationError(f"{name}: quality for {task} must be a number in [0, 1], got {score!r}")
+        quality[task_type] = float(score)
+    return quality
+
+
+def _custom_capabilities(name: str, raw: Any) -> Capabilities:
+    if raw is None:
+        return Capabilities()
+    try:
+        return Capabilities.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{name}: metadata.capabilities: {exc.errors()[0]['msg']}") from exc
 
 
 def _positive_int(value: Any, field: str) -> int | None:
@@ -110,8 +155,9 @@ def spec_from_custom(
 ) -> ModelSpec:
     """Validate one ``custom_models`` entry (the caller's dicts are copied, never mutated).
 
-    ``metadata`` may hold ``context_window`` (input tokens), ``max_output_tokens`` (or ``max_tokens``) and
-    ``provider``; other keys are kept as free-form metadata.
+    ``metadata`` may hold ``context_window`` (input tokens), ``max_output_tokens`` (or ``max_tokens``),
+    ``provider``, ``capabilities`` (``{"tools": bool, "vision": bool, "json": bool}``) and ``quality``
+    (``{"code_generation": 0.9, ...}``, scores in [0, 1]); other keys are kept as free-form metadata.
 
     Raises:
         ConfigurationError: the name, a price, a limit or a window is invalid.
@@ -128,6 +174,8 @@ def spec_from_custom(
     if max_out is None:
         max_out = meta.pop("max_tokens", None)
     provider = meta.pop("provider", None)
+    capabilities = _custom_capabilities(name, meta.pop("capabilities", None))
+    quality = _custom_quality(name, meta.pop("quality", None))
     return ModelSpec(
         name=name,
         pricing=parse_pricing(pricing) if pricing is not None else None,
@@ -135,8 +183,25 @@ def spec_from_custom(
         context_window_tokens=context,
         max_output_tokens=_positive_int(max_out, f"{name}: metadata.max_output_tokens"),
         provider=str(provider) if provider is not None else None,
+        capabilities=capabilities,
+        quality=quality,
         metadata=meta,
         source="custom",
+    )
+
+
+def spec_from_catalog(name: str, entry: CatalogEntry) -> ModelSpec:
+    """The catalog's knowledge of a model, under the name the provider uses for it."""
+    return ModelSpec(
+        name=name,
+        pricing=entry.pricing,
+        context_window_tokens=entry.context_window_tokens,
+        max_output_tokens=entry.max_output_tokens,
+        provider=entry.provider,
+        capabilities=entry.capabilities,
+        quality=dict(entry.quality),
+        metadata={"catalog_entry": entry.name},
+        source="catalog",
     )
 
 
@@ -171,6 +236,11 @@ def _deployment_spec(entry: Mapping[str, Any]) -> ModelSpec:
         context_window_tokens=_positive_int(info.get("max_input_tokens"), f"{name}: max_input_tokens"),
         max_output_tokens=_positive_int(max_output, f"{name}: max_output_tokens"),
         provider=_first(info.get("litellm_provider"), None),
+        capabilities=Capabilities(
+            tools=info.get("supports_function_calling"),
+            vision=info.get("supports_vision"),
+            json_output=info.get("supports_response_schema"),
+        ),
         metadata={"litellm_model": params.get("model"), "mode": info.get("mode")},
         source="proxy",
     )
@@ -220,19 +290,27 @@ def parse_model_info(payload: Mapping[str, Any]) -> dict[str, ModelSpec]:
 
 
 class ModelRegistry:
-    """Custom and discovered model specs of one provider, with custom entries overriding field by field."""
+    """Custom, discovered and catalog specs of one provider's models, merged field by field (custom first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: ModelCatalog | None = None) -> None:
+        self._catalog = catalog
         self._custom: dict[str, ModelSpec] = {}
         self._discovered: dict[str, ModelSpec] = {}
         self._aliases: dict[str, str] = {}
         self._listed: tuple[str, ...] = ()
+        self._merged: dict[str, ModelSpec] = {}
+        self.version = 0
+
+    def _changed(self) -> None:
+        self._merged.clear()
+        self.version += 1
 
     def add_custom(self, spec: ModelSpec) -> None:
         """Register a custom model. Raises ConfigurationError if the name is already a custom model."""
         if spec.name in self._custom:
             raise ConfigurationError(f"custom model {spec.name!r} is already registered")
         self._custom[spec.name] = spec
+        self._changed()
 
     def set_discovered(self, specs: Mapping[str, ModelSpec]) -> None:
         """Replace what was discovered from the proxy's ``/model/info``."""
@@ -242,18 +320,43 @@ class ModelRegistry:
             litellm_model = spec.metadata.get("litellm_model")
             if isinstance(litellm_model, str) and litellm_model not in specs:
                 self._aliases.setdefault(litellm_model, name)
+        self._changed()
 
     def set_listed(self, names: Iterable[str]) -> None:
         """Record the names the proxy lists at ``/v1/models``."""
-        self._listed = tuple(names)
+        names = tuple(names)
+        if names != self._listed:
+            self._listed = names
+            self._changed()
 
     def get(self, name: str) -> ModelSpec | None:
-        """The merged spec of ``name`` (or of the model a provider-prefixed name like ``openai/gpt-4o`` maps to)."""
+        """The merged spec of ``name`` (or of the model a provider-prefixed name like ``openai/gpt-4o`` maps to);
+        merged specs are cached until the registry changes."""
+        if name in self._merged:
+            return self._merged[name]
+        spec = self._merge(name)
+        if spec is not None:  # unknown names are not cached, so arbitrary lookups cannot grow the cache
+            self._merged[name] = spec
+        return spec
+
+    def _merge(self, name: str) -> ModelSpec | None:
         name = name if name in self._custom or name in self._discovered else self._aliases.get(name, name)
         custom, discovered = self._custom.get(name), self._discovered.get(name)
-        if custom is not None and discovered is not None:
-            return custom.overlay(discovered)
-        return custom or discovered
+        spec = custom.overlay(discovered) if custom is not None and discovered is not None else custom or discovered
+        entry = self._catalog_entry(name, spec)
+        if entry is None:
+            return spec
+        from_catalog = spec_from_catalog(name, entry)
+        return spec.overlay(from_catalog) if spec is not None else from_catalog
+
+    def _catalog_entry(self, name: str, spec: ModelSpec | None) -> CatalogEntry | None:
+        if self._catalog is None:
+            return None
+        entry = self._catalog.find(name)
+        litellm_model = spec.metadata.get("litellm_model") if spec is not None else None
+        if entry is None and isinstance(litellm_model, str):
+            entry = self._catalog.find(litellm_model)
+        return entry
 
     def names(self) -> list[str]:
         """Every known model name: custom first, then discovered and listed ones, without duplicates."""

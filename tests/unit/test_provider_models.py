@@ -14,6 +14,7 @@ import pytest
 from app.errors import ConfigurationError, InvalidResponseError, ModelNotFoundError, PricingError, ProviderError
 from app.providers import LiteLLMProvider
 from app.providers.model_registry import parse_model_info
+from app.tasks import TaskType
 from tests.shared_data import capture_text
 from tests.unit.conftest import BASE_URL, Recorder
 
@@ -45,7 +46,9 @@ def test_custom_models_as_in_the_seed() -> None:
     info = provider.get_model_info("gpt-4")
     assert info["pricing"]["input_usd_per_1m"] == "30" and info["pricing"]["output_usd_per_1m"] == "60"
     assert info["rate_limits"] == {"requests_per_minute": 500, "tokens_per_minute": 40000}
-    assert info["context_window"] == 8192 and info["provider"] == "openai" and info["metadata"] == {"family": "gpt-4"}
+    assert info["context_window"] == 8192 and info["provider"] == "openai"
+    assert info["metadata"] == {"family": "gpt-4", "catalog_entry": "gpt-4"}
+    assert info["source"] == "custom+catalog" and info["quality"]["simple_qa"] > 0
     assert provider.calculate_cost(1000, 1000, "gpt-4") == pytest.approx(0.09)
     assert provider.get_supported_models() == ["gpt-4"]
 
@@ -133,7 +136,7 @@ async def test_sync_pricing_merges_with_custom_models_field_by_field(make_provid
     info = provider.get_model_info("gpt-4o")
     assert info["pricing"]["input_usd_per_1m"] == "1"  # custom wins
     assert info["context_window"] == 128000 and info["rate_limits"]["requests_per_minute"] == 3  # proxy fills
-    assert info["source"] == "custom+proxy"
+    assert info["source"] == "custom+proxy+catalog"
     assert provider.get_model_info("openai/gpt-4o-mini")["name"] == "gpt-4o-mini"  # provider-prefixed alias
     assert set(provider.get_supported_models()) >= {"gpt-4o", "claude-3-haiku", "fake-upstream"}
 
@@ -210,3 +213,59 @@ async def test_health_check_uses_liveliness_and_readiness_only(
 async def test_health_check_is_false_when_the_proxy_is_unreachable() -> None:
     async with LiteLLMProvider("http://127.0.0.1:9") as provider:
         assert await provider.health_check() is False
+
+
+def test_the_catalog_fills_in_but_never_adds_models_or_overrides() -> None:
+    custom = {
+        "claude-3-haiku": {
+            "pricing": {"input_per_1m": 1, "output_per_1m": 2},
+            "metadata": {"quality": {"simple_qa": 0.1}},
+        }
+    }
+    provider = LiteLLMProvider(BASE_URL, custom_models=custom)
+    assert provider.get_supported_models() == ["claude-3-haiku"]
+    spec = provider.get_model_spec("claude-3-haiku")
+    assert spec is not None and spec.pricing is not None
+    assert spec.pricing.input_usd_per_token == Decimal("0.000001")  # custom price wins
+    assert spec.quality is not None and spec.quality[TaskType.SIMPLE_QA] == 0.1  # custom quality wins
+    assert spec.quality[TaskType.CODE_GENERATION] > 0.5  # the rest from the catalog
+    assert spec.context_window_tokens == 200000 and spec.capabilities.tools is True
+    # a well-known name is priced from the catalog even before the proxy is asked
+    assert provider.calculate_cost(1_000_000, 0, "gpt-4o-mini") == pytest.approx(0.15)
+
+
+def test_the_catalog_can_be_disabled() -> None:
+    provider = LiteLLMProvider(BASE_URL, catalog=None)
+    with pytest.raises(PricingError):
+        provider.calculate_cost(10, 10, "gpt-4o-mini")
+
+
+def test_capabilities_come_from_the_proxy_model_info() -> None:
+    payload = {
+        "data": [
+            {
+                "model_name": "my-model",
+                "litellm_params": {"model": "openai/my-model"},
+                "model_info": {"supports_function_calling": False, "supports_vision": True},
+            }
+        ]
+    }
+    spec = parse_model_info(payload)["my-model"]
+    assert spec.capabilities.tools is False and spec.capabilities.vision is True
+    assert spec.capabilities.json_output is None
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"quality": {"poetry": 0.5}},
+        {"quality": {"simple_qa": 1.5}},
+        {"quality": {"simple_qa": True}},
+        {"quality": [0.5]},
+        {"capabilities": {"tools": "maybe"}},
+        {"capabilities": {"teleport": True}},
+    ],
+)
+def test_invalid_quality_and_capabilities_are_rejected(metadata: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        LiteLLMProvider(BASE_URL).add_custom_model("m", {"input": 1, "output": 1}, metadata=metadata)

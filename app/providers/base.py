@@ -1,0 +1,41 @@
+"""The interface routers use to talk to a provider (``LiteLLMProvider`` implements it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from app.models import ChatCompletionResponse, MessageInput
+from app.providers.model_registry import ModelSpec
+
+__all__ = ["Provider"]
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What a router needs from a provider: its models, their specs, and a way to send a chat completion."""
+
+    name: str
+
+    @property
+    def models_version(self) -> int:
+        """Changes whenever the provider's model knowledge changes."""
+
+    def get_supported_models(self) -> list[str]:
+        """Names of the models this provider can serve."""
+
+    def get_model_spec(self, model: str) -> ModelSpec | None:
+        """Prices, windows, limits, capabilities and quality of ``model``, or ``None`` if unknown."""
+
+    async def ensure_model_info(self) -> None:
+        """Refresh model knowledge if it is stale (never raises for an unreachable provider)."""
+
+    async def chat_completion(
+        self,
+        messages: Iterable[MessageInput],
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        **params: Any,
+    ) -> ChatCompletionResponse:
+        """Send one chat completion."""
