@@ -314,6 +314,21 @@ class LiteLLMProvider:
             return False
         return True
 
+    async def count_prompt_tokens(self, messages: Iterable[MessageInput], model: str) -> int:
+        """The prompt's token count with ``model``'s own tokenizer, from the proxy's ``/utils/token_counter``.
+
+        Raises:
+            ProviderError: the proxy could not count; InvalidResponseError: the answer has no ``total_tokens``.
+        """
+        body = {"model": model, "messages": to_message_dicts(messages)}
+        response = await self._with_retries(
+            lambda: self._send_once("POST", "/utils/token_counter", model=model, json=body)
+        )
+        count = _json_body(response, self.name).get("total_tokens") if response.content else None
+        if not isinstance(count, int) or count < 0:
+            raise InvalidResponseError("/utils/token_counter answered without total_tokens", provider=self.name)
+        return count
+
     # -- costs -------------------------------------------------------------------------------------------------
 
     def _pricing(self, model: str) -> ModelPricing | None:

@@ -1,0 +1,138 @@
+"""The hard per-request cap: validating ``max_cost`` and planning what a model may generate within it.
+
+A candidate's worst-case cost is ``prompt_bound_tokens × input price + max_tokens × output price`` (USD, exact).
+When the caller gives no ``max_tokens``, the plan sends the largest ``max_tokens`` the cap affords on that model
+(also clamped to its maximum output), so the completion cannot push the cost over the cap. A caller's
+``max_tokens`` is never raised, only lowered to what the cap affords. Below ``min_output_tokens`` a model is
+infeasible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from app.errors import InvalidRequestError
+from app.pricing import ModelPricing, decimal_str
+
+__all__ = [
+    "BudgetMode",
+    "OutputPlan",
+    "plan_output",
+    "validate_budget_mode",
+    "validate_max_cost",
+    "validate_max_tokens",
+]
+
+BudgetMode = Literal["estimate", "strict", "exact"]
+BUDGET_MODES: tuple[str, ...] = ("estimate", "strict", "exact")
+
+
+def validate_max_cost(max_cost: Any) -> Decimal | None:
+    """``None`` (no cap) or a finite, non-negative USD amount as an exact Decimal (``0`` means zero).
+
+    Raises:
+        InvalidRequestError: negative, NaN, infinite, boolean or non-numeric.
+    """
+    if max_cost is None:
+        return None
+    if isinstance(max_cost, bool):
+        raise InvalidRequestError("max_cost must be a number of USD, not a bool")
+    try:
+        value = Decimal(repr(max_cost)) if isinstance(max_cost, float) else Decimal(str(max_cost))
+    except ArithmeticError as exc:
+        raise InvalidRequestError(f"max_cost must be a number of USD, got {max_cost!r}") from exc
+    if not value.is_finite() or value < 0:
+        raise InvalidRequestError(f"max_cost must be a finite, non-negative number of USD, got {max_cost!r}")
+    return value
+
+
+def validate_max_tokens(max_tokens: Any) -> int | None:
+    """``None`` or a positive int. Raises InvalidRequestError otherwise."""
+    if max_tokens is None:
+        return None
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    return max_tokens
+
+
+def validate_budget_mode(mode: Any) -> BudgetMode:
+    """One of ``estimate``, ``strict``, ``exact``. Raises InvalidRequestError otherwise."""
+    if mode not in BUDGET_MODES:
+        raise InvalidRequestError(f"budget_mode must be one of {', '.join(BUDGET_MODES)}, got {mode!r}")
+    return mode  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPlan:
+    """What one model may generate for one request.
+
+    Attributes:
+        feasible: whether the model fits the cap.
+        max_tokens: the ``max_tokens`` to send (``None``: send none; no cap and no caller value).
+        worst_case_cost_usd: the cost if the prompt reaches its bound and the output reaches ``max_tokens``
+            (with no ``max_tokens`` and an unknown maximum output: the prompt's cost only, flagged by ``bounded``).
+        bounded: whether ``worst_case_cost_usd`` is a real upper bound of the cost.
+        detail: why, in words.
+    """
+
+    feasible: bool
+    max_tokens: int | None
+    worst_case_cost_usd: Decimal
+    bounded: bool
+    detail: str
+
+
+def plan_output(
+    pricing: ModelPricing,
+    *,
+    prompt_bound_tokens: int,
+    max_cost_usd: Decimal | None,
+    caller_max_tokens: int | None,
+    model_max_output_tokens: int | None,
+    min_output_tokens: int,
+) -> OutputPlan:
+    """Plan ``max_tokens`` for one model so that its worst case stays within ``max_cost_usd`` (see module doc)."""
+    prompt_cost = prompt_bound_tokens * pricing.input_usd_per_token
+    out_price = pricing.output_usd_per_token
+    ceiling = _smaller(caller_max_tokens, model_max_output_tokens)
+    if max_cost_usd is None:
+        worst = prompt_cost + (ceiling or 0) * out_price
+        return OutputPlan(True, caller_max_tokens, worst, ceiling is not None, "no cost cap")
+    if prompt_cost > max_cost_usd:
+        return OutputPlan(
+            False, None, prompt_cost, True, f"the prompt alone may cost ${decimal_str(prompt_cost)}, over the cap"
+        )
+    if out_price == 0:
+        affordable = ceiling
+    else:
+        room = math.floor((max_cost_usd - prompt_cost) / out_price)
+        affordable = room if ceiling is None else min(room, ceiling)
+    floor = min(min_output_tokens, caller_max_tokens) if caller_max_tokens is not None else min_output_tokens
+    if affordable is not None and affordable < floor:
+        worst_at_floor = prompt_cost + floor * out_price
+        return OutputPlan(
+            False,
+            None,
+            worst_at_floor,
+            True,
+            f"the cap affords {affordable} output tokens, fewer than the minimum {floor}",
+        )
+    worst = prompt_cost + (affordable or 0) * out_price
+    if affordable is None:
+        detail = "output is free and unbounded; prompt within the cap"
+    elif caller_max_tokens is not None and affordable < caller_max_tokens:
+        detail = f"max_tokens lowered from {caller_max_tokens} to {affordable} to fit the cap"
+    elif caller_max_tokens is None:
+        detail = f"max_tokens set to {affordable} to fit the cap"
+    else:
+        detail = "fits the cap"
+    return OutputPlan(True, affordable, worst, True, detail)
+
+
+def _smaller(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)

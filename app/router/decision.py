@@ -1,0 +1,114 @@
+"""What a routing decision records: the choice, the plan sent upstream, and a verdict for every candidate."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from app.pricing import decimal_str
+
+if TYPE_CHECKING:
+    from app.router.analysis import PromptAnalysis
+
+__all__ = ["CandidateVerdict", "RejectReason", "RoutingDecision"]
+
+
+class RejectReason(enum.StrEnum):
+    """Why a candidate model was not kept (also the metric label values of rejections)."""
+
+    OVER_BUDGET = "over_budget"
+    CONTEXT = "context"
+    CAPABILITY = "capability"
+    UNPRICED = "unpriced"
+    UNHEALTHY = "unhealthy"
+    RATE_LIMITED = "rate_limited"
+    EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateVerdict:
+    """One candidate model, what it would cost, and whether it was kept.
+
+    Costs are USD (exact ``Decimal``); ``worst_case_cost_usd`` is the prompt's upper bound × input price plus
+    ``max_tokens`` × output price, the figure the cap is checked against; ``estimated_cost_usd`` the expected
+    cost (typical answer length, at most the worst case). ``None`` costs mean the model is unpriced.
+    ``may_truncate`` is true when the cap leaves the model fewer output tokens than a typical answer needs.
+    """
+
+    provider: str
+    model: str
+    kept: bool
+    reason: RejectReason | None
+    detail: str
+    quality: float
+    quality_is_default: bool
+    estimated_cost_usd: Decimal | None
+    worst_case_cost_usd: Decimal | None
+    max_tokens: int | None
+    may_truncate: bool = False
+
+    @property
+    def key(self) -> str:
+        """``provider/model``."""
+        return f"{self.provider}/{self.model}"
+
+    def describe(self) -> str:
+        """One line in words: kept or why rejected, with costs."""
+        costs = ""
+        if self.worst_case_cost_usd is not None and self.estimated_cost_usd is not None:
+            costs = f" (est. ${decimal_str(self.estimated_cost_usd)}, worst ${decimal_str(self.worst_case_cost_usd)})"
+        status = "kept" if self.kept else f"rejected: {self.reason}"
+        return f"{self.key}: {status} — {self.detail}{costs}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The outcome of routing one request.
+
+    Attributes:
+        provider, model: the choice.
+        strategy: the registered name of the strategy that ranked the candidates.
+        reason: why this model, in words.
+        max_tokens: the ``max_tokens`` that will be sent upstream (``None``: not sent, no cap applies).
+        estimated_cost_usd: expected cost of the choice (prompt estimate, expected output length).
+        worst_case_cost_usd: the choice's worst case, ≤ ``max_cost_usd`` when a cap is set.
+        ranked: kept candidates in the strategy's order (the first is the choice; the rest are fallbacks).
+        candidates: every candidate considered, kept or not, in the order considered.
+        analysis: the prompt analysis the decision was based on.
+        max_cost_usd, budget_mode: the cap and how prompt tokens were bounded.
+    """
+
+    provider: str
+    model: str
+    strategy: str
+    reason: str
+    max_tokens: int | None
+    estimated_cost_usd: Decimal | None
+    worst_case_cost_usd: Decimal | None
+    ranked: tuple[CandidateVerdict, ...]
+    candidates: tuple[CandidateVerdict, ...]
+    analysis: PromptAnalysis = field(repr=False)
+    max_cost_usd: Decimal | None
+    budget_mode: str
+
+    @property
+    def chosen(self) -> CandidateVerdict:
+        """The verdict of the chosen model."""
+        return self.ranked[0]
+
+    @property
+    def rejected(self) -> tuple[CandidateVerdict, ...]:
+        """Candidates that were not kept."""
+        return tuple(verdict for verdict in self.candidates if not verdict.kept)
+
+    def explain(self) -> str:
+        """A multi-line account: the choice and its reason, then one line per candidate."""
+        cap = "no cap" if self.max_cost_usd is None else f"max_cost ${decimal_str(self.max_cost_usd)}"
+        lines = [
+            f"{self.provider}/{self.model} via {self.strategy} ({cap}, {self.budget_mode} mode, "
+            f"max_tokens={self.max_tokens}): {self.reason}"
+        ]
+        lines.extend(f"  {verdict.describe()}" for verdict in self.candidates)
+        return "\n".join(lines)

@@ -1,0 +1,200 @@
+"""Sending a routed request: the choice first, then fallbacks that still fit what is left of the budget.
+
+Accounting of failed attempts (every attempt's cost counts against ``max_cost``):
+
+* the proxy answered with an error status (4xx/5xx, 429): nothing was generated, the attempt costs 0;
+* no answer, a timeout or a cut stream: the upstream may have generated (and billed) up to the attempt's
+  ``max_tokens``, so the attempt is charged its worst case.
+
+A successful attempt is charged its actual cost (an unknown actual cost is charged at its worst case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from app.errors import AuthenticationError, BadRequestError, ModelNotFoundError, NoModelAvailableError, ProviderError
+from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
+from app.pricing import decimal_str, to_decimal_usd
+from app.providers.base import Provider
+from app.router.budget import plan_output
+from app.router.decision import CandidateVerdict, RoutingDecision
+
+if TYPE_CHECKING:
+    from app.router.router import Router
+    from app.router.strategies import RoutingStrategy
+
+__all__ = ["Attempt", "RoutedResponse", "route_and_send"]
+
+logger = logging.getLogger("costmux.router")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One model tried: what it was allowed, what it cost, and how it ended (``error`` is ``None`` on success)."""
+
+    provider: str
+    model: str
+    max_tokens: int | None
+    worst_case_cost_usd: Decimal | None
+    cost_usd: Decimal
+    error: ProviderError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedResponse:
+    """The provider's response, the routing decision, every attempt, and the actual total cost (USD)."""
+
+    response: ChatCompletionResponse
+    decision: RoutingDecision
+    attempts: tuple[Attempt, ...]
+    cost_usd: float
+
+    @property
+    def provider(self) -> str:
+        return self.attempts[-1].provider
+
+    @property
+    def model(self) -> str:
+        """The model that answered (a fallback when the choice failed)."""
+        return self.attempts[-1].model
+
+    @property
+    def choices(self) -> list[ChatCompletionChoice]:
+        return self.response.choices
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.response.usage
+
+    @property
+    def content(self) -> str:
+        return self.response.content
+
+    @property
+    def fallbacks(self) -> int:
+        """How many models failed before the one that answered."""
+        return len(self.attempts) - 1
+
+
+async def _exact_prompt_bounds(
+    router: Router, messages: Sequence[Any], providers: Mapping[str, Provider]
+) -> dict[str, int]:
+    """Prompt token counts from each provider's token counter, per ``provider/model``; models whose count
+    fails are left out (the strict bound applies to them)."""
+    keys: list[str] = []
+    calls = []
+    for provider_name, provider in providers.items():
+        counter = getattr(provider, "count_prompt_tokens", None)
+        if counter is None:
+            continue
+        for model in provider.get_supported_models():
+            keys.append(f"{provider_name}/{model}")
+            calls.append(counter(messages, model))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    return {key: count for key, count in zip(keys, results, strict=True) if isinstance(count, int)}
+
+
+async def route_and_send(
+    router: Router,
+    messages: Sequence[Any],
+    providers: Mapping[str, Provider],
+    *,
+    strategy: str | RoutingStrategy | None,
+    max_cost: Any,
+    max_tokens: int | None,
+    budget_mode: Any,
+    exclude: Collection[str],
+    params: dict[str, Any],
+) -> RoutedResponse:
+    """See :meth:`Router.route_request` and the module doc."""
+    await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
+    mode = budget_mode or router.budget_mode
+    bounds = await _exact_prompt_bounds(router, messages, providers) if mode == "exact" else None
+    decision = router.decide(
+        messages,
+        providers,
+        max_cost=max_cost,
+        max_tokens=max_tokens,
+        budget_mode=mode,
+        strategy=strategy,
+        tools=params.get("tools"),
+        response_format=params.get("response_format"),
+        exclude=exclude,
+        prompt_bounds=bounds,
+    )
+    prompt_bound = decision.analysis.strict_tokens if mode != "estimate" else decision.analysis.upper_estimate_tokens
+    spent = Decimal(0)
+    attempts: list[Attempt] = []
+    last_error: ProviderError | None = None
+    for verdict in decision.ranked[: router.max_attempts]:
+        if decision.max_cost_usd is None or spent == 0:
+            plan_max_tokens, worst = verdict.max_tokens, verdict.worst_case_cost_usd or Decimal(0)
+        else:
+            bound = (bounds or {}).get(verdict.key, prompt_bound)
+            plan = _replan(router, verdict, providers, bound, decision.max_cost_usd - spent, max_tokens)
+            if plan is None:
+                continue
+            plan_max_tokens, worst = plan
+        provider = providers[verdict.provider]
+        try:
+            response = await provider.chat_completion(messages, verdict.model, max_tokens=plan_max_tokens, **params)
+        except ProviderError as exc:
+            charged = Decimal(0) if exc.status_code is not None else worst
+            spent += charged
+            attempts.append(Attempt(verdict.provider, verdict.model, plan_max_tokens, worst, charged, exc))
+            last_error = exc
+            if not _falls_back(exc):
+                raise
+            logger.warning("routing %s failed (%s); falling back", verdict.key, type(exc).__name__)
+            continue
+        actual = to_decimal_usd(response.cost_usd) if response.cost_usd is not None else worst
+        spent += actual
+        if actual > worst:
+            logger.warning(
+                "actual cost $%s of %s exceeded its worst-case estimate $%s",
+                decimal_str(actual),
+                verdict.key,
+                decimal_str(worst),
+            )
+        attempts.append(Attempt(verdict.provider, verdict.model, plan_max_tokens, worst, actual))
+        return RoutedResponse(response, decision, tuple(attempts), float(spent))
+    if last_error is not None:
+        raise last_error
+    raise NoModelAvailableError("no candidate fits what is left of the budget")
+
+
+def _falls_back(exc: ProviderError) -> bool:
+    """Retryable failures fall back; so does a model the proxy does not serve. Bad requests and bad keys would
+    fail on every model, so they are raised."""
+    if isinstance(exc, AuthenticationError | BadRequestError):
+        return False
+    return exc.retryable or isinstance(exc, ModelNotFoundError)
+
+
+def _replan(
+    router: Router,
+    verdict: CandidateVerdict,
+    providers: Mapping[str, Provider],
+    prompt_bound: int,
+    remaining: Decimal,
+    caller_max_tokens: int | None,
+) -> tuple[int | None, Decimal] | None:
+    """The candidate's ``max_tokens`` and worst case within the remaining budget, or ``None`` if it no longer fits."""
+    spec = providers[verdict.provider].get_model_spec(verdict.model)
+    if spec is None or spec.pricing is None:
+        return None
+    plan = plan_output(
+        spec.pricing,
+        prompt_bound_tokens=prompt_bound,
+        max_cost_usd=remaining,
+        caller_max_tokens=caller_max_tokens,
+        model_max_output_tokens=spec.max_output_tokens or router.policy.default_max_output_tokens,
+        min_output_tokens=router.policy.min_output_tokens,
+    )
+    return (plan.max_tokens, plan.worst_case_cost_usd) if plan.feasible else None

@@ -1,0 +1,229 @@
+"""Routers: analyse the prompt, score every (provider, model), apply the policy and the cap, rank with a strategy.
+
+``Router.decide`` is pure and synchronous (no I/O): it works from what the providers already know. ``route_request``
+refreshes the providers' model knowledge, decides, sends, and falls back within what is left of the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar
+
+from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
+from app.pricing import decimal_str
+from app.providers.base import Provider
+from app.router.analysis import PromptAnalysis, analyze
+from app.router.budget import BudgetMode, validate_budget_mode, validate_max_cost, validate_max_tokens
+from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
+from app.router.policy import AvailabilityCheck, BudgetPolicy, RequestLimits
+from app.router.scoring import expected_output_tokens, score_candidate
+from app.router.strategies import RoutingStrategy, get_strategy
+
+__all__ = ["CostOptimizedRouter", "HeuristicRouter", "Router"]
+
+Providers = Mapping[str, Provider]
+
+
+class Router:
+    """Chooses a model per request within ``max_cost`` (USD, hard cap).
+
+    Args:
+        strategy: a registered strategy name or a :class:`RoutingStrategy`; default ``default_strategy``.
+        budget_mode: how the prompt is bounded for the cap: ``"estimate"`` (default; calibrated upper estimate,
+            ≥ the real count for ≥ 99% of prompts), ``"strict"`` (provable bound: UTF-8 bytes + framing), or
+            ``"exact"`` (the proxy's ``/utils/token_counter``; only in ``route_request``).
+        min_output_tokens: a model the cap allows fewer output tokens than this is infeasible.
+        default_max_output_tokens: maximum output assumed for models whose limit is unknown, tokens.
+        max_attempts: models tried by ``route_request`` (the choice plus fallbacks).
+        availability: optional health / rate-limit check, consulted without waiting.
+    """
+
+    default_strategy: ClassVar[str] = "cost_optimized"
+
+    def __init__(
+        self,
+        strategy: str | RoutingStrategy | None = None,
+        *,
+        budget_mode: BudgetMode = "estimate",
+        min_output_tokens: int = 16,
+        default_max_output_tokens: int = 4096,
+        max_attempts: int = 3,
+        availability: AvailabilityCheck | None = None,
+    ) -> None:
+        self.strategy = self._resolve(strategy or self.default_strategy)
+        self.budget_mode = validate_budget_mode(budget_mode)
+        if min_output_tokens < 1 or default_max_output_tokens < min_output_tokens or max_attempts < 1:
+            raise InvalidRequestError("min_output_tokens ≥ 1, default_max_output_tokens ≥ it, max_attempts ≥ 1")
+        self.max_attempts = max_attempts
+        self.policy = BudgetPolicy(min_output_tokens, default_max_output_tokens, availability)
+
+    @staticmethod
+    def _resolve(strategy: str | RoutingStrategy) -> RoutingStrategy:
+        return get_strategy(strategy) if isinstance(strategy, str) else strategy
+
+    # -- deciding ----------------------------------------------------------------------------------------------
+
+    def decide(
+        self,
+        messages: Sequence[Any],
+        providers: Providers,
+        *,
+        max_cost: Any = None,
+        max_tokens: int | None = None,
+        budget_mode: BudgetMode | None = None,
+        strategy: str | RoutingStrategy | None = None,
+        tools: Sequence[Any] | None = None,
+        response_format: Any = None,
+        exclude: Collection[str] = (),
+        prompt_bounds: Mapping[str, int] | None = None,
+    ) -> RoutingDecision:
+        """Choose a model; every candidate's verdict is recorded in the decision.
+
+        ``prompt_bounds`` maps ``provider/model`` to an exact prompt token count (``"exact"`` mode).
+
+        Raises:
+            InvalidRequestError: invalid ``max_cost``, ``max_tokens``, ``budget_mode`` or messages.
+            BudgetExceededError: only the cap rules out the models that could serve the request.
+            NoModelAvailableError: no model fits for other reasons (each model's reason is attached).
+        """
+        cap = validate_max_cost(max_cost)
+        caller_max_tokens = validate_max_tokens(max_tokens)
+        mode = validate_budget_mode(budget_mode or self.budget_mode)
+        if mode == "exact" and prompt_bounds is None:
+            raise InvalidRequestError('budget_mode="exact" counts tokens through the proxy: use route_request')
+        ranker = self.strategy if strategy is None else self._resolve(strategy)
+        if not messages:
+            raise InvalidRequestError("messages must not be empty")
+        analysis = analyze(messages, tools=tools, response_format=response_format, max_tokens=caller_max_tokens)
+        bound = analysis.strict_tokens if mode in ("strict", "exact") else analysis.upper_estimate_tokens
+        verdicts = self._judge_all(providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {})
+        kept = [verdict for verdict in verdicts if verdict.kept]
+        if not kept:
+            raise _no_model_error(verdicts, cap)
+        ranked, reason = ranker.rank(kept, analysis)
+        chosen = ranked[0]
+        return RoutingDecision(
+            provider=chosen.provider,
+            model=chosen.model,
+            strategy=ranker.name or type(ranker).__name__,
+            reason=reason,
+            max_tokens=chosen.max_tokens,
+            estimated_cost_usd=chosen.estimated_cost_usd,
+            worst_case_cost_usd=chosen.worst_case_cost_usd,
+            ranked=tuple(ranked),
+            candidates=tuple(verdicts),
+            analysis=analysis,
+            max_cost_usd=cap,
+            budget_mode=mode,
+        )
+
+    def _judge_all(
+        self,
+        providers: Providers,
+        analysis: PromptAnalysis,
+        cap: Any,
+        caller_max_tokens: int | None,
+        bound: int,
+        exclude: Collection[str],
+        prompt_bounds: Mapping[str, int],
+    ) -> list[CandidateVerdict]:
+        if not providers:
+            raise InvalidRequestError("providers must name at least one provider")
+        output_tokens = expected_output_tokens(analysis)
+        verdicts: list[CandidateVerdict] = []
+        for provider_name, provider in providers.items():
+            for model in provider.get_supported_models():
+                spec = provider.get_model_spec(model)
+                if spec is None:
+                    continue
+                candidate = score_candidate(provider_name, model, spec, analysis, output_tokens)
+                limits = RequestLimits(cap, caller_max_tokens, prompt_bounds.get(candidate.key, bound), exclude)
+                verdicts.append(self.policy.judge(candidate, analysis, limits))
+        return verdicts
+
+    def select_model(
+        self,
+        messages: Sequence[Any],
+        providers: Providers,
+        *,
+        max_cost: Any = None,
+        max_tokens: int | None = None,
+        budget_mode: BudgetMode | None = None,
+        strategy: str | RoutingStrategy | None = None,
+        **request: Any,
+    ) -> tuple[str, str, str]:
+        """``(provider_name, model, reason)`` for the request (see :meth:`decide`; ``request`` may hold
+        ``tools``, ``response_format`` and ``exclude``)."""
+        decision = self.decide(
+            messages,
+            providers,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
+            budget_mode=budget_mode,
+            strategy=strategy,
+            **request,
+        )
+        return decision.provider, decision.model, decision.reason
+
+    async def route_request(
+        self,
+        messages: Sequence[Any],
+        providers: Providers,
+        strategy: str | RoutingStrategy | None = None,
+        max_cost: Any = None,
+        max_tokens: int | None = None,
+        budget_mode: BudgetMode | None = None,
+        exclude: Collection[str] = (),
+        **params: Any,
+    ) -> Any:
+        """Decide, send, and fall back on retryable failures within what is left of ``max_cost``.
+
+        ``params`` (``temperature``, ``tools``, ``response_format``, ...) are sent to the provider; ``tools`` and
+        ``response_format`` also count in the routing. ``exclude`` names models not to use.
+
+        Returns a :class:`~app.router.execution.RoutedResponse`: the provider's response, the decision, the
+        attempts and the actual cost of all of them.
+        """
+        from app.router.execution import route_and_send
+
+        return await route_and_send(
+            self,
+            messages,
+            providers,
+            strategy=strategy,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
+            budget_mode=budget_mode,
+            exclude=exclude,
+            params=params,
+        )
+
+
+class HeuristicRouter(Router):
+    """Quality first: the model best suited to the analysed task, within the budget."""
+
+    default_strategy: ClassVar[str] = "heuristic"
+
+
+class CostOptimizedRouter(Router):
+    """The cheapest model whose quality for the task meets a floor rising with complexity, within the budget."""
+
+    default_strategy: ClassVar[str] = "cost_optimized"
+
+
+def _no_model_error(verdicts: list[CandidateVerdict], cap: Any) -> Exception:
+    """BudgetExceededError when the cap is what rules out the otherwise usable models, else NoModelAvailable."""
+    reasons = {verdict.key: f"{verdict.reason}: {verdict.detail}" for verdict in verdicts}
+    over_budget = [v for v in verdicts if v.reason is RejectReason.OVER_BUDGET]
+    if cap is not None and over_budget:
+        cheapest = min(v.worst_case_cost_usd for v in over_budget if v.worst_case_cost_usd is not None)
+        return BudgetExceededError(
+            f"no model fits max_cost ${decimal_str(cap)}: the cheapest option costs up to ${decimal_str(cheapest)}",
+            max_cost_usd=float(cap),
+            cheapest_cost_usd=float(cheapest),
+            reasons=reasons,
+        )
+    if not verdicts:
+        return NoModelAvailableError("the providers know no models (sync them, or declare custom_models)")
+    summary = "; ".join(f"{key}: {why}" for key, why in reasons.items())
+    return NoModelAvailableError(f"no model can take this request ({summary})", reasons=reasons)
