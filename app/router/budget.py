@@ -9,7 +9,6 @@ infeasible.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -65,7 +64,7 @@ def validate_budget_mode(mode: Any) -> BudgetMode:
     return mode  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutputPlan:
     """What one model may generate for one request.
 
@@ -75,14 +74,23 @@ class OutputPlan:
         worst_case_cost_usd: the cost if the prompt reaches its bound and the output reaches ``max_tokens``
             (with no ``max_tokens`` and an unknown maximum output: the prompt's cost only, flagged by ``bounded``).
         bounded: whether ``worst_case_cost_usd`` is a real upper bound of the cost.
-        detail: why, in words.
+        note: ``(template, args)`` of the explanation; :attr:`detail` renders it (lazily: it is rarely read).
     """
 
     feasible: bool
     max_tokens: int | None
     worst_case_cost_usd: Decimal
     bounded: bool
-    detail: str
+    note: tuple[str, tuple[object, ...]]
+
+    @property
+    def detail(self) -> str:
+        """Why, in words."""
+        template, args = self.note
+        return template.format(*args)
+
+
+_NO_CAP = ("no cost cap", ())
 
 
 def plan_output(
@@ -95,44 +103,60 @@ def plan_output(
     min_output_tokens: int,
 ) -> OutputPlan:
     """Plan ``max_tokens`` for one model so that its worst case stays within ``max_cost_usd`` (see module doc)."""
-    prompt_cost = prompt_bound_tokens * pricing.input_usd_per_token
-    out_price = pricing.output_usd_per_token
-    ceiling = _smaller(caller_max_tokens, model_max_output_tokens)
+    return plan_with_prices(
+        pricing.input_usd_per_token,
+        pricing.output_usd_per_token,
+        prompt_bound_tokens=prompt_bound_tokens,
+        max_cost_usd=max_cost_usd,
+        caller_max_tokens=caller_max_tokens,
+        model_max_output_tokens=model_max_output_tokens,
+        min_output_tokens=min_output_tokens,
+    )
+
+
+def plan_with_prices(
+    input_usd_per_token: Decimal,
+    output_usd_per_token: Decimal,
+    *,
+    prompt_bound_tokens: int,
+    max_cost_usd: Decimal | None,
+    caller_max_tokens: int | None,
+    model_max_output_tokens: int | None,
+    min_output_tokens: int,
+) -> OutputPlan:
+    """:func:`plan_output` with the two prices given directly (the router's hot path)."""
+    prompt_cost = prompt_bound_tokens * input_usd_per_token
+    out_price = output_usd_per_token
+    if caller_max_tokens is None:
+        ceiling = model_max_output_tokens
+    elif model_max_output_tokens is None:
+        ceiling = caller_max_tokens
+    else:
+        ceiling = min(caller_max_tokens, model_max_output_tokens)
     if max_cost_usd is None:
         worst = prompt_cost + (ceiling or 0) * out_price
-        return OutputPlan(True, caller_max_tokens, worst, ceiling is not None, "no cost cap")
+        return OutputPlan(True, caller_max_tokens, worst, ceiling is not None, _NO_CAP)
     if prompt_cost > max_cost_usd:
         return OutputPlan(
-            False, None, prompt_cost, True, f"the prompt alone may cost ${decimal_str(prompt_cost)}, over the cap"
+            False, None, prompt_cost, True, ("the prompt alone may cost ${}, over the cap", (decimal_str(prompt_cost),))
         )
-    if out_price == 0:
+    if not out_price:
         affordable = ceiling
     else:
-        room = math.floor((max_cost_usd - prompt_cost) / out_price)
-        affordable = room if ceiling is None else min(room, ceiling)
-    floor = min(min_output_tokens, caller_max_tokens) if caller_max_tokens is not None else min_output_tokens
+        room = int((max_cost_usd - prompt_cost) // out_price)
+        affordable = room if ceiling is None or room < ceiling else ceiling
+    floor = min_output_tokens if caller_max_tokens is None else min(min_output_tokens, caller_max_tokens)
+    note: tuple[str, tuple[object, ...]]
     if affordable is not None and affordable < floor:
-        worst_at_floor = prompt_cost + floor * out_price
-        return OutputPlan(
-            False,
-            None,
-            worst_at_floor,
-            True,
-            f"the cap affords {affordable} output tokens, fewer than the minimum {floor}",
-        )
+        note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
+        return OutputPlan(False, None, prompt_cost + floor * out_price, True, note)
     worst = prompt_cost + (affordable or 0) * out_price
     if affordable is None:
-        detail = "output is free and unbounded; prompt within the cap"
-    elif caller_max_tokens is not None and affordable < caller_max_tokens:
-        detail = f"max_tokens lowered from {caller_max_tokens} to {affordable} to fit the cap"
+        note = ("output is free and unbounded; prompt within the cap", ())
     elif caller_max_tokens is None:
-        detail = f"max_tokens set to {affordable} to fit the cap"
+        note = ("max_tokens set to {} to fit the cap", (affordable,))
+    elif affordable < caller_max_tokens:
+        note = ("max_tokens lowered from {} to {} to fit the cap", (caller_max_tokens, affordable))
     else:
-        detail = "fits the cap"
-    return OutputPlan(True, affordable, worst, True, detail)
-
-
-def _smaller(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    return a if b is None else min(a, b)
+        note = ("fits the cap", ())
+    return OutputPlan(True, affordable, worst, True, note)

@@ -27,7 +27,7 @@ class RejectReason(enum.StrEnum):
     EXCLUDED = "excluded"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class CandidateVerdict:
     """One candidate model, what it would cost, and whether it was kept.
 
@@ -35,24 +35,27 @@ class CandidateVerdict:
     ``max_tokens`` × output price, the figure the cap is checked against; ``estimated_cost_usd`` the expected
     cost (typical answer length, at most the worst case). ``None`` costs mean the model is unpriced.
     ``may_truncate`` is true when the cap leaves the model fewer output tokens than a typical answer needs.
+    ``detail`` says why in words (rendered on first read from ``note``, since most verdicts are never read).
     """
 
     provider: str
     model: str
     kept: bool
     reason: RejectReason | None
-    detail: str
     quality: float
     quality_is_default: bool
     estimated_cost_usd: Decimal | None
     worst_case_cost_usd: Decimal | None
     max_tokens: int | None
-    may_truncate: bool = False
+    may_truncate: bool
+    key: str
+    note: tuple[str, tuple[object, ...]]
 
     @property
-    def key(self) -> str:
-        """``provider/model``."""
-        return f"{self.provider}/{self.model}"
+    def detail(self) -> str:
+        """Why the candidate was kept or rejected, in words."""
+        template, args = self.note
+        return template.format(*args)
 
     def describe(self) -> str:
         """One line in words: kept or why rejected, with costs."""

@@ -2,7 +2,8 @@
 ``AvailabilityCheck``), capabilities, price, context window, and the hard cost cap, in that order.
 
 The first failing check names the rejection reason. A kept candidate carries the ``max_tokens`` to send and its
-worst-case cost, which never exceeds ``max_cost``.
+worst-case cost, which never exceeds ``max_cost``. This runs once per model per request, so it allocates little
+and leaves the wording of its explanations to be rendered when read.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from app.pricing import decimal_str
 from app.router.analysis import PromptAnalysis
-from app.router.budget import plan_output
+from app.router.budget import plan_with_prices
 from app.router.decision import CandidateVerdict, RejectReason
 from app.router.scoring import Candidate
 
 __all__ = ["AvailabilityCheck", "BudgetPolicy", "RequestLimits"]
+
+Note = tuple[str, tuple[object, ...]]
 
 
 class AvailabilityCheck(Protocol):
@@ -39,12 +41,18 @@ class RequestLimits:
         caller_max_tokens: the caller's ``max_tokens``, never raised.
         prompt_bound_tokens: upper bound of the prompt for the cap (by budget mode), tokens.
         exclude: ``provider/model`` keys or bare model names not to use.
+        prompt_bounds: per ``provider/model`` exact prompt counts that replace ``prompt_bound_tokens``.
     """
 
     max_cost_usd: Decimal | None
     caller_max_tokens: int | None
     prompt_bound_tokens: int
     exclude: Collection[str] = ()
+    prompt_bounds: dict[str, int] | None = None
+
+
+_EXCLUDED: Note = ("excluded by the caller", ())
+_UNPRICED: Note = ("no price known (never routed as if free)", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,99 +70,114 @@ class BudgetPolicy:
     availability: AvailabilityCheck | None = None
 
     def judge(self, candidate: Candidate, analysis: PromptAnalysis, limits: RequestLimits) -> CandidateVerdict:
-        """Keep or reject one candidate, with the reason in words."""
+        """Keep or reject one candidate, with the reason."""
         rejection = self._constraints(candidate, analysis, limits)
         if rejection is not None:
-            return self._verdict(candidate, False, rejection[0], rejection[1], None, None)
-        assert candidate.spec.pricing is not None  # checked by _constraints
-        plan = plan_output(
-            candidate.spec.pricing,
-            prompt_bound_tokens=limits.prompt_bound_tokens,
+            return _verdict(candidate, False, rejection[0], rejection[1], None, None, False)
+        profile = candidate.profile
+        assert profile.input_usd_per_token is not None and profile.output_usd_per_token is not None
+        bound = limits.prompt_bound_tokens
+        if limits.prompt_bounds is not None:
+            bound = limits.prompt_bounds.get(profile.key, bound)
+        plan = plan_with_prices(
+            profile.input_usd_per_token,
+            profile.output_usd_per_token,
+            prompt_bound_tokens=bound,
             max_cost_usd=limits.max_cost_usd,
             caller_max_tokens=limits.caller_max_tokens,
-            model_max_output_tokens=candidate.spec.max_output_tokens or self.default_max_output_tokens,
+            model_max_output_tokens=profile.max_output_tokens or self.default_max_output_tokens,
             min_output_tokens=self.min_output_tokens,
         )
         if not plan.feasible:
-            return self._verdict(
-                candidate, False, RejectReason.OVER_BUDGET, plan.detail, None, plan.worst_case_cost_usd
+            return _verdict(
+                candidate, False, RejectReason.OVER_BUDGET, plan.note, None, plan.worst_case_cost_usd, False
             )
-        detail = f"quality {candidate.quality:.2f} for {analysis.task_type}"
-        if candidate.quality_is_default:
-            detail += " (no quality data: assumed)"
-        detail += f"; {plan.detail}"
         may_truncate = plan.max_tokens is not None and plan.max_tokens < candidate.output_tokens
-        if may_truncate:
-            detail += f"; the answer may be cut (a typical one is ~{candidate.output_tokens} tokens)"
-        return self._verdict(
-            candidate, True, None, detail, plan.max_tokens, plan.worst_case_cost_usd, may_truncate=may_truncate
-        )
+        note = ("{}", (_KeptNote(candidate, analysis, plan.note, may_truncate),))
+        return _verdict(candidate, True, None, note, plan.max_tokens, plan.worst_case_cost_usd, may_truncate)
 
     def _constraints(
         self, candidate: Candidate, analysis: PromptAnalysis, limits: RequestLimits
-    ) -> tuple[RejectReason, str] | None:
-        if candidate.key in limits.exclude or candidate.model in limits.exclude:
-            return RejectReason.EXCLUDED, "excluded by the caller"
+    ) -> tuple[RejectReason, Note] | None:
+        profile = candidate.profile
+        if limits.exclude and (profile.key in limits.exclude or profile.model in limits.exclude):
+            return RejectReason.EXCLUDED, _EXCLUDED
         if self.availability is not None:
-            unavailable = self.availability(candidate.provider, candidate.model, analysis.upper_estimate_tokens)
+            unavailable = self.availability(profile.provider, profile.model, analysis.upper_estimate_tokens)
             if unavailable is not None:
-                return unavailable
-        missing = _missing_capabilities(candidate, analysis)
-        if missing:
-            return RejectReason.CAPABILITY, f"does not support {', '.join(missing)}"
-        if candidate.spec.pricing is None:
-            return RejectReason.UNPRICED, "no price known (never routed as if free)"
-        window = candidate.spec.context_window_tokens
-        needed = analysis.upper_estimate_tokens + min(self.min_output_tokens, analysis.requested_output_tokens)
-        if window is not None and needed > window:
-            return RejectReason.CONTEXT, f"needs about {needed} tokens of context, the window is {window}"
+                return unavailable[0], ("{}", (unavailable[1],))
+        if analysis.needs_tools or analysis.needs_vision or analysis.needs_json:
+            missing = _missing_capabilities(candidate, analysis)
+            if missing:
+                return RejectReason.CAPABILITY, ("does not support {}", (", ".join(missing),))
+        if profile.input_usd_per_token is None:
+            return RejectReason.UNPRICED, _UNPRICED
+        window = profile.context_window_tokens
+        if window is not None:
+            needed = analysis.upper_estimate_tokens + min(self.min_output_tokens, analysis.requested_output_tokens)
+            if needed > window:
+                return RejectReason.CONTEXT, ("needs about {} tokens of context, the window is {}", (needed, window))
         return None
 
-    @staticmethod
-    def _verdict(
-        candidate: Candidate,
-        kept: bool,
-        reason: RejectReason | None,
-        detail: str,
-        max_tokens: int | None,
-        worst_case: Decimal | None,
-        *,
-        may_truncate: bool = False,
-    ) -> CandidateVerdict:
-        estimate = candidate.estimated_cost_usd
-        if kept and estimate is not None and worst_case is not None and plan_bounded(max_tokens):
-            estimate = min(estimate, worst_case)
-        return CandidateVerdict(
-            provider=candidate.provider,
-            model=candidate.model,
-            kept=kept,
-            reason=reason,
-            detail=detail,
-            quality=candidate.quality,
-            quality_is_default=candidate.quality_is_default,
-            estimated_cost_usd=estimate,
-            worst_case_cost_usd=worst_case,
-            max_tokens=max_tokens,
-            may_truncate=may_truncate,
-        )
+
+class _KeptNote:
+    """Renders the explanation of a kept candidate when it is read."""
+
+    __slots__ = ("analysis", "candidate", "may_truncate", "plan_note")
+
+    def __init__(self, candidate: Candidate, analysis: PromptAnalysis, plan_note: Note, may_truncate: bool) -> None:
+        self.candidate = candidate
+        self.analysis = analysis
+        self.plan_note = plan_note
+        self.may_truncate = may_truncate
+
+    def __format__(self, spec: str) -> str:
+        candidate = self.candidate
+        text = f"quality {candidate.quality:.2f} for {self.analysis.task_type}"
+        if candidate.quality_is_default:
+            text += " (no quality data: assumed)"
+        template, args = self.plan_note
+        text += "; " + template.format(*args)
+        if self.may_truncate:
+            text += f"; the answer may be cut (a typical one is ~{candidate.output_tokens} tokens)"
+        return text
 
 
-def plan_bounded(max_tokens: int | None) -> bool:
-    """Whether a worst case computed with ``max_tokens`` bounds the output (it does once max_tokens is sent)."""
-    return max_tokens is not None
+def _verdict(
+    candidate: Candidate,
+    kept: bool,
+    reason: RejectReason | None,
+    note: Note,
+    max_tokens: int | None,
+    worst_case: Decimal | None,
+    may_truncate: bool,
+) -> CandidateVerdict:
+    estimate = candidate.estimated_cost_usd
+    if kept and estimate is not None and worst_case is not None and max_tokens is not None and worst_case < estimate:
+        estimate = worst_case  # the cap bounds what the answer can cost
+    profile = candidate.profile
+    return CandidateVerdict(
+        profile.provider,
+        profile.model,
+        kept,
+        reason,
+        candidate.quality,
+        candidate.quality_is_default,
+        estimate,
+        worst_case,
+        max_tokens,
+        may_truncate,
+        profile.key,
+        note,
+    )
 
 
 def _missing_capabilities(candidate: Candidate, analysis: PromptAnalysis) -> list[str]:
     """Capabilities the request needs that the model is known not to have (unknown counts as supported)."""
-    caps = candidate.spec.capabilities
+    caps = candidate.profile.spec.capabilities
     needed = (
         ("tools", analysis.needs_tools, caps.tools),
         ("images", analysis.needs_vision, caps.vision),
         ("JSON output", analysis.needs_json, caps.json_output),
     )
     return [name for name, needs, supported in needed if needs and supported is False]
-
-
-def describe_cap(max_cost_usd: Decimal | None) -> str:
-    """``"$0.01"`` or ``"no cap"``."""
-    return "no cap" if max_cost_usd is None else f"${decimal_str(max_cost_usd)}"

@@ -16,12 +16,13 @@ from app.router.analysis import PromptAnalysis, analyze
 from app.router.budget import BudgetMode, validate_budget_mode, validate_max_cost, validate_max_tokens
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, RequestLimits
-from app.router.scoring import expected_output_tokens, score_candidate
+from app.router.scoring import ModelProfile, expected_output_tokens, score_candidate
 from app.router.strategies import RoutingStrategy, get_strategy
 
 __all__ = ["CostOptimizedRouter", "HeuristicRouter", "Router"]
 
 Providers = Mapping[str, Provider]
+_PROFILE_CACHE_SIZE = 64  # providers whose model profiles a router keeps
 
 
 class Router:
@@ -56,6 +57,7 @@ class Router:
             raise InvalidRequestError("min_output_tokens ≥ 1, default_max_output_tokens ≥ it, max_attempts ≥ 1")
         self.max_attempts = max_attempts
         self.policy = BudgetPolicy(min_output_tokens, default_max_output_tokens, availability)
+        self._profile_cache: dict[int, tuple[Provider, int, str, tuple[ModelProfile, ...]]] = {}
 
     @staticmethod
     def _resolve(strategy: str | RoutingStrategy) -> RoutingStrategy:
@@ -130,16 +132,29 @@ class Router:
         if not providers:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
-        verdicts: list[CandidateVerdict] = []
-        for provider_name, provider in providers.items():
-            for model in provider.get_supported_models():
-                spec = provider.get_model_spec(model)
-                if spec is None:
-                    continue
-                candidate = score_candidate(provider_name, model, spec, analysis, output_tokens)
-                limits = RequestLimits(cap, caller_max_tokens, prompt_bounds.get(candidate.key, bound), exclude)
-                verdicts.append(self.policy.judge(candidate, analysis, limits))
-        return verdicts
+        limits = RequestLimits(cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None)
+        judge = self.policy.judge
+        return [
+            judge(score_candidate(profile, analysis, output_tokens), analysis, limits)
+            for provider_name, provider in providers.items()
+            for profile in self._profiles_of(provider_name, provider)
+        ]
+
+    def _profiles_of(self, provider_name: str, provider: Provider) -> tuple[ModelProfile, ...]:
+        """The provider's models as routing profiles, rebuilt only when its ``models_version`` changes."""
+        version = provider.models_version
+        cached = self._profile_cache.get(id(provider))
+        if cached is not None and cached[0] is provider and cached[1] == version and cached[2] == provider_name:
+            return cached[3]
+        profiles = tuple(
+            ModelProfile.from_spec(provider_name, model, spec)
+            for model in provider.get_supported_models()
+            if (spec := provider.get_model_spec(model)) is not None
+        )
+        if len(self._profile_cache) >= _PROFILE_CACHE_SIZE:
+            self._profile_cache.clear()
+        self._profile_cache[id(provider)] = (provider, version, provider_name, profiles)
+        return profiles
 
     def select_model(
         self,

@@ -14,7 +14,14 @@ from app.providers import ModelSpec
 from app.router.analysis import PromptAnalysis
 from app.tasks import TaskType
 
-__all__ = ["DEFAULT_QUALITY", "EXPECTED_OUTPUT_TOKENS", "Candidate", "expected_output_tokens", "score_candidate"]
+__all__ = [
+    "DEFAULT_QUALITY",
+    "EXPECTED_OUTPUT_TOKENS",
+    "Candidate",
+    "ModelProfile",
+    "expected_output_tokens",
+    "score_candidate",
+]
 
 #: Quality assumed for a model with no quality data for the task: below every catalog model of note, so an
 #: unknown model wins only on price for easy tasks; the decision says it was assumed.
@@ -47,20 +54,56 @@ def expected_output_tokens(analysis: PromptAnalysis) -> int:
     return min(expected, analysis.requested_output_tokens)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class ModelProfile:
+    """What routing needs of one (provider, model), precomputed from its spec once per model-knowledge version.
+
+    ``quality`` holds one score per :class:`TaskType` (in declaration order), ``None`` where the spec has none.
+    """
+
+    provider: str
+    model: str
+    key: str
+    spec: ModelSpec
+    input_usd_per_token: Decimal | None
+    output_usd_per_token: Decimal | None
+    max_output_tokens: int | None
+    context_window_tokens: int | None
+    quality: tuple[float | None, ...]
+
+    @classmethod
+    def from_spec(cls, provider: str, model: str, spec: ModelSpec) -> ModelProfile:
+        pricing = spec.pricing
+        quality = spec.quality or {}
+        return cls(
+            provider=provider,
+            model=model,
+            key=f"{provider}/{model}",
+            spec=spec,
+            input_usd_per_token=pricing.input_usd_per_token if pricing is not None else None,
+            output_usd_per_token=pricing.output_usd_per_token if pricing is not None else None,
+            max_output_tokens=spec.max_output_tokens,
+            context_window_tokens=spec.context_window_tokens,
+            quality=tuple(quality.get(task) for task in TASK_ORDER),
+        )
+
+
+TASK_ORDER: Final = tuple(TaskType)
+TASK_INDEX: Final[Mapping[TaskType, int]] = {task: index for index, task in enumerate(TASK_ORDER)}
+
+
+@dataclass(slots=True)
 class Candidate:
-    """One (provider, model) with its estimates for one request.
+    """One model's estimates for one request.
 
     Attributes:
-        spec: what the provider knows about the model (prices, windows, capabilities, quality).
+        profile: the model (prices, windows, capabilities, quality).
         quality: quality for the request's task type in [0, 1]; ``quality_is_default`` when assumed.
         output_tokens: expected output length (capped by the model's maximum output), tokens.
         estimated_cost_usd: prompt estimate × input price + expected output × output price; ``None`` if unpriced.
     """
 
-    provider: str
-    model: str
-    spec: ModelSpec
+    profile: ModelProfile
     quality: float
     quality_is_default: bool
     output_tokens: int
@@ -68,25 +111,22 @@ class Candidate:
 
     @property
     def key(self) -> str:
-        return f"{self.provider}/{self.model}"
+        return self.profile.key
 
 
-def score_candidate(
-    provider: str, model: str, spec: ModelSpec, analysis: PromptAnalysis, output_tokens: int
-) -> Candidate:
-    """Estimate quality and expected cost of ``model`` for the analysed request."""
-    quality = spec.quality.get(analysis.task_type) if spec.quality else None
-    if spec.max_output_tokens is not None:
-        output_tokens = min(output_tokens, spec.max_output_tokens)
+def score_candidate(profile: ModelProfile, analysis: PromptAnalysis, output_tokens: int) -> Candidate:
+    """Estimate quality and expected cost of the profiled model for the analysed request."""
+    quality = profile.quality[TASK_INDEX[analysis.task_type]]
+    max_output = profile.max_output_tokens
+    if max_output is not None and max_output < output_tokens:
+        output_tokens = max_output
     cost = None
-    if spec.pricing is not None:
-        cost = spec.pricing.cost_usd(analysis.estimated_tokens, output_tokens)
+    if profile.input_usd_per_token is not None and profile.output_usd_per_token is not None:
+        cost = analysis.estimated_tokens * profile.input_usd_per_token + output_tokens * profile.output_usd_per_token
     return Candidate(
-        provider=provider,
-        model=model,
-        spec=spec,
-        quality=DEFAULT_QUALITY if quality is None else quality,
-        quality_is_default=quality is None,
-        output_tokens=output_tokens,
-        estimated_cost_usd=cost,
+        profile,
+        DEFAULT_QUALITY if quality is None else quality,
+        quality is None,
+        output_tokens,
+        cost,
     )
