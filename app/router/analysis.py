@@ -42,6 +42,7 @@ Task type: the first matching rule in this order (see :data:`TASK_RULES_DOC`)::
     summarization     summarize / summarise / summary / tl;dr / recap / key points / "in one sentence"
     creative_writing  poem / story / haiku / lyrics / song / limerick / sonnet / fiction / fable...
     math_reasoning    solve / prove / equation / calculate / integral / derivative / probability...,
+                      or a question with numbers and quantity words (average, speed, percent, km ...),
                       or an arithmetic expression ("17 * 23", "3x + 5 =", "15% of 80"; "/" and "-"
                       only with spaces around them, so dates do not count)
     complex_analysis  prompt estimate >= LONG_PROMPT_TOKENS, or analyze / compare / evaluate /
@@ -232,7 +233,7 @@ def _words(*items: str) -> frozenset[bytes]:
 _REVIEW_WORDS: Final = _words(
     "review reviewing bug bugs buggy fix fixes fixing debug debugging refactor refactoring wrong error errors",
     "crash crashes crashing fail fails failing broken traceback exception exceptions optimize optimise",
-    "improve cleanup lint whats explain",
+    "improve cleanup lint whats explain raise raises raising keyerror typeerror valueerror indexerror",
 )
 #: Phrase tables: (a word of the phrase, phrase). A phrase is looked for only when its word is in the
 #: window's word set, so absent phrases cost nothing (a substring search is a pass over the window).
@@ -279,6 +280,11 @@ _MATH_WORDS: Final = _words(
     "solve prove proof equation equations calculate calculation integral integrate derivative differentiate",
     "probability theorem lemma simplify factorize factorise eigenvalue eigenvalues eigenvector polynomial",
     "arithmetic algebra geometry calculus logarithm sqrt",
+)
+#: With at least two digits in the text, these words make a word problem (``120 km in 1.5 hours: average speed?``).
+_QUANTITY_WORDS: Final = _words(
+    "average mean median total speed rate percent percentage ratio interest sum product remainder",
+    "km miles hours minutes kg liters litres dollars",
 )
 _ARITH_OPERATORS: Final = "+*^×÷=/-%"
 _OPERAND_ENDS: Final = frozenset("0123456789)xyzn")
@@ -354,6 +360,7 @@ _ALL_KEYWORDS: Final[frozenset[bytes]] = frozenset().union(
     _SUMMARY_WORDS,
     _CREATIVE_WORDS,
     _MATH_WORDS,
+    _QUANTITY_WORDS,
     _ANALYSIS_WORDS,
     _CONSTRAINT_WORDS,
     _SEQUENCE_WORDS,
@@ -545,6 +552,8 @@ def _classify(intent: _Intent, raw_user: str, has_code: bool, estimated_tokens: 
         return TaskType.MATH_REASONING, f"math wording ({_names(found)})"
     if intent.digits >= 2 and (expression := _arithmetic(intent.low)):
         return TaskType.MATH_REASONING, f'arithmetic expression ("{expression}")'
+    if intent.digits >= 2 and (found := words & _QUANTITY_WORDS) and raw_user.rstrip().endswith("?"):
+        return TaskType.MATH_REASONING, f"word problem with numbers ({_names(found)})"
     if estimated_tokens >= LONG_PROMPT_TOKENS:
         return TaskType.COMPLEX_ANALYSIS, f"long prompt: {estimated_tokens:,} tokens"
     if len(raw_user) >= SUBSTANTIAL_PROMPT_CHARS:

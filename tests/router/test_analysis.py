@@ -26,6 +26,7 @@ LABELLED: list[tuple[str, TaskType]] = [
     (f"There's a bug in this code, what's wrong?\n{JS_SNIPPET}", TaskType.CODE_REVIEW),
     (f"Please refactor:\n```js\n{JS_SNIPPET}```", TaskType.CODE_REVIEW),
     (f"This crashes with a KeyError, fix it:\n```python\n{PY_SNIPPET}```", TaskType.CODE_REVIEW),
+    ("Why does this raise KeyError?\n```python\nd = {'a': 1}\nprint(d['b'])\n```", TaskType.CODE_REVIEW),
     # code generation
     ("Write a Python function that checks whether a string is a palindrome.", TaskType.CODE_GENERATION),
     ("Implement a binary search tree class in Java with insert and delete.", TaskType.CODE_GENERATION),
@@ -52,6 +53,8 @@ LABELLED: list[tuple[str, TaskType]] = [
     ("Solve for x: 3x + 7 = 22", TaskType.MATH_REASONING),
     ("Prove that the square root of 2 is irrational.", TaskType.MATH_REASONING),
     ("What is 17 * 23?", TaskType.MATH_REASONING),
+    ("A train travels 120 km in 1.5 hours. What is its average speed?", TaskType.MATH_REASONING),
+    ("What is the average temperature in Paris in July?", TaskType.SIMPLE_QA),
     ("Calculate the probability of rolling two sixes with two dice.", TaskType.MATH_REASONING),
     ("Find the derivative of sin(x) * x^2.", TaskType.MATH_REASONING),
     # complex analysis: analysis wording on a substantial prompt, or a long prompt
