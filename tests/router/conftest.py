@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from app.providers import LiteLLMProvider
 
 
@@ -47,3 +49,18 @@ FLEET = {
     "mid": model(0.5, 1.5, quality=0.8, window=16000, max_output=4096, tools=True),
     "small": model(0.1, 0.2, quality=0.7, window=8000, max_output=2048, tools=False),
 }
+
+
+class Part(BaseModel):
+    """A content part as an attribute object (messages need not be dicts)."""
+
+    type: str
+    text: str | None = None
+
+
+class Message(BaseModel):
+    """A chat message as an attribute object, with attribute-object parts."""
+
+    role: str
+    content: str | list[Part] | None = None
+    name: str | None = None

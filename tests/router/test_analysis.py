@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from app.router.analysis import DEFAULT_OUTPUT_TOKENS, PromptAnalysis, TaskType, analyze, detect_code
 from app.router.tokens import count_prompt_tokens
+from tests.router.conftest import Message
 
 
 def user(text: str) -> list[dict[str, Any]]:
@@ -303,17 +303,6 @@ def test_reasons_explain_every_feature() -> None:
     assert "multi-step instructions" in text
     assert "context tokens" in text
     assert all(isinstance(r, str) and r for r in result.reasons)
-
-
-class Part(BaseModel):
-    type: str
-    text: str | None = None
-
-
-class Message(BaseModel):
-    role: str
-    content: str | list[Part] | None = None
-    name: str | None = None
 
 
 def test_accepts_pydantic_messages() -> None:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from app.router import tokens
 from app.router.tokens import (
@@ -32,6 +31,7 @@ from app.router.tokens import (
     upper_bound_text_tokens,
     upper_bound_tokens,
 )
+from tests.router.conftest import Message
 
 FIXTURE = Path(__file__).parent / "data" / "token_calibration.jsonl"
 # OpenAI chat framing of a single message: 3 per message + 1 for the role + 3 priming the reply.
@@ -266,17 +266,6 @@ def test_response_format_schema_counts_but_plain_json_mode_does_not() -> None:
     with_schema = count_prompt_tokens(base, response_format=schema)
     assert with_schema.estimate_tokens > plain.estimate_tokens
     assert with_schema.strict_tokens > plain.strict_tokens + len(json.dumps(schema["json_schema"]))
-
-
-class Part(BaseModel):
-    type: str
-    text: str | None = None
-
-
-class Message(BaseModel):
-    role: str
-    content: str | list[Part] | None = None
-    name: str | None = None
 
 
 def test_pydantic_messages_count_like_dicts() -> None:
