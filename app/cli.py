@@ -1,8 +1,9 @@
 """The ``costmux`` command line.
 
 ``costmux demo`` starts a real LiteLLM proxy (offline, on a free loopback port) in front of a loopback
-OpenAI-compatible upstream, then shows the provider at work: health, models and prices from the proxy, a chat and
-a stream per model with their actual cost. ``--proxy-url`` / ``--api-key`` use an existing proxy instead.
+OpenAI-compatible upstream, then shows the provider at work (health, models and prices from the proxy, a chat and
+a stream per model with their actual cost) and the routers (varied prompts under a hard ``max_cost``, with each
+strategy). ``--proxy-url`` / ``--api-key`` use an existing proxy instead.
 """
 
 from __future__ import annotations
@@ -12,12 +13,26 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from app.errors import CostmuxError
+
+if TYPE_CHECKING:
+    from app.providers import LiteLLMProvider
 
 __all__ = ["main"]
 
 DEMO_PROMPT = "In two sentences, why do routers pick cheaper models for simple questions?"
+DEMO_MAX_COST_USD = 0.01
+ROUTING_PROMPTS = (
+    "What is the capital of Australia?",
+    "Write a Python function that merges two sorted lists in O(n), with type hints and tests.",
+    "Solve step by step: 3x^2 - 12x + 9 = 0.",
+    "Translate into French: the meeting moved to Thursday at 10am.",
+    "Analyze and compare the trade-offs of microservices versus a modular monolith for a 12-person startup. "
+    "List the criteria first, evaluate each option step by step, and recommend one, stating your assumptions.",
+    "Write a haiku about a router that saves money.",
+)
 
 
 @contextlib.contextmanager
@@ -64,6 +79,35 @@ async def _tour(base_url: str, api_key: str | None) -> None:
         tokens = f"{usage.prompt_tokens} in / {usage.completion_tokens} out" if usage else "unknown"
         print(f"\n  tokens {tokens}, cost ${stream_cost:.8f}")
         print(f"\nTotal spent: ${total + stream_cost:.8f}")
+        await _route_workload(provider)
+
+
+async def _route_workload(provider: LiteLLMProvider) -> None:
+    """Route a few varied prompts with each strategy under a hard cap; show what was chosen and why."""
+    from app.errors import BudgetExceededError
+    from app.router import CostOptimizedRouter, HeuristicRouter
+
+    providers = {"litellm": provider}
+    exclude = {"litellm/mock-gpt"}  # the proxy's mock ignores max_tokens: keep real budgets off it
+    for router in (HeuristicRouter(), CostOptimizedRouter()):
+        print(f"\nRouting with {router.strategy.name}, max_cost ${DEMO_MAX_COST_USD}:")
+        print(f"  {'task':17s} {'model':15s} {'max_tokens':>10s} {'worst USD':>11s} {'actual USD':>11s}")
+        spent = 0.0
+        for prompt in ROUTING_PROMPTS:
+            messages = [{"role": "user", "content": prompt}]
+            try:
+                result = await router.route_request(messages, providers, max_cost=DEMO_MAX_COST_USD, exclude=exclude)
+            except BudgetExceededError as exc:
+                print(f"  refused: cheapest option ${exc.cheapest_cost_usd:.6f} > cap")
+                continue
+            decision = result.decision
+            spent += result.cost_usd
+            worst = float(decision.worst_case_cost_usd or 0)
+            print(
+                f"  {decision.analysis.task_type:17s} {result.model:15s} {decision.max_tokens or '-':>10} "
+                f"{worst:>11.8f} {result.cost_usd:>11.8f}"
+            )
+        print(f"  total ${spent:.8f}; every request within ${DEMO_MAX_COST_USD}")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -26,6 +26,12 @@ def test_demo_starts_its_own_proxy_and_stops_it() -> None:
     out = done.stdout
     assert "Proxy healthy: True" in out and re.search(r"gpt-4o\s+2\.5\s+10\s+128000", out)
     assert re.search(r"Total spent: \$0\.000\d+", out)
+    for strategy in ("heuristic", "cost_optimized"):
+        assert f"Routing with {strategy}, max_cost $0.01:" in out
+    routed = re.findall(r"^  (\w+)\s+(\S+)\s+(\d+)\s+(\d\.\d{8})\s+(\d\.\d{8})$", out, re.MULTILINE)
+    assert len(routed) == 12  # 6 prompts x 2 strategies, none refused
+    assert all(float(actual) <= float(worst) <= 0.01 for *_, worst, actual in routed)
+    assert "math_reasoning" in {task for task, *_ in routed}
     port = re.search(r"LiteLLM proxy ready at http://127\.0\.0\.1:(\d+)", out)
     assert port is not None
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
