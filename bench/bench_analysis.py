@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.router.analysis import analyze
-from app.router.tokens import count_prompt_tokens, estimate_tokens, upper_bound_tokens
+from app.tokens import count_prompt_tokens, estimate_tokens, upper_bound_tokens
 
 PROSE = (
     "Our support team received several complaints about slow page loads on mobile devices. "

@@ -1,4 +1,4 @@
-"""Calibrate ``app.router.tokens`` against real byte-level BPE tokenizers (o200k_base, cl100k_base).
+"""Calibrate ``app.tokens`` against real byte-level BPE tokenizers (o200k_base, cl100k_base).
 
 The corpus is generated deterministically from the seed material below (no downloads): English prose,
 code in fourteen languages, Chinese/Japanese/Korean, numbers and tables, mixed documents, and accented /
@@ -976,7 +976,7 @@ def count_real(python: str, texts: list[str], conversations: list[dict[str, Any]
 
 
 def load_tokens_module() -> ModuleType:
-    """Import ``app/router/tokens.py`` by path (it is stdlib-only), without importing the ``app`` package."""
+    """Import ``app/tokens.py`` by path (it is stdlib-only), without importing the ``app`` package."""
     path = ROOT / "app" / "router" / "tokens.py"
     spec = importlib.util.spec_from_file_location("_costmux_router_tokens", path)
     assert spec is not None and spec.loader is not None

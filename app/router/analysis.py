@@ -7,7 +7,7 @@ request needs (tools, JSON output, vision), each with a human-readable reason.
 
 What is read, to stay fast (no I/O; bounded work per request whatever the prompt's length):
 
-* token figures: every message, tool and schema, via :func:`app.router.tokens.count_prompt_tokens`;
+* token figures: every message, tool and schema, via :func:`app.tokens.count_prompt_tokens`;
 * intent and code signals: only the **last user message** and the **system/developer** messages (their
   first :data:`SYSTEM_CHARS`); of a long user message only a head and a tail window (code:
   :data:`HEAD_CHARS` + :data:`TAIL_CHARS`; intent: :data:`INTENT_HEAD_CHARS` + :data:`INTENT_TAIL_CHARS`),
@@ -72,8 +72,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.router.tokens import EncodingName, count_prompt_tokens
 from app.tasks import TaskType
+from app.tokens import EncodingName, count_prompt_tokens
 
 __all__ = [
     "CODE_SIGNAL_THRESHOLD",

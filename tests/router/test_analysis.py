@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.router.analysis import DEFAULT_OUTPUT_TOKENS, PromptAnalysis, TaskType, analyze, detect_code
-from app.router.tokens import count_prompt_tokens
+from app.tokens import count_prompt_tokens
 from tests.router.conftest import Message
 
 

@@ -1,4 +1,4 @@
-"""Offline token counting (app.router.tokens) against real tokenizer counts checked in as a fixture.
+"""Offline token counting (app.tokens) against real tokenizer counts checked in as a fixture.
 
 ``data/token_calibration.jsonl`` holds texts from ``bench/calibrate_tokens.py`` with their real token
 counts under ``o200k_base`` (GPT-4o) and ``cl100k_base`` (GPT-4); no tokenizer is needed here.
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.router import tokens
-from app.router.tokens import (
+from app import tokens
+from app.tokens import (
     ENCODINGS,
     ESTIMATE_IMAGE_TOKENS,
     LOW_DETAIL_IMAGE_TOKENS,
