@@ -113,6 +113,8 @@ class ProviderError(CostmuxError):
         model: the model the request was for, when known.
         retryable: whether the same request may succeed if sent again.
         code: the provider's own error code or type (e.g. ``"no_db_connection"``), when given.
+        request_sent: ``False`` when costmux refused the call itself before sending anything (client-side rate
+            limit, a model cooling down): such a failure cost nothing.
     """
 
     default_retryable = False
@@ -126,9 +128,11 @@ class ProviderError(CostmuxError):
         model: str | None = None,
         retryable: bool | None = None,
         code: str | None = None,
+        request_sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.request_sent = request_sent
         self.status_code = status_code
         self.provider = provider
         self.model = model

@@ -36,6 +36,13 @@ class Provider(Protocol):
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        *,
+        rate_limit_timeout_s: float | None = None,
         **params: Any,
     ) -> ChatCompletionResponse:
-        """Send one chat completion."""
+        """Send one chat completion; ``rate_limit_timeout_s=0`` refuses at once (``RateLimitError``) instead of
+        waiting for a client-side rate limit."""
+
+    def model_availability(self, model: str, prompt_tokens: int) -> tuple[str, str] | None:
+        """Without waiting: ``None`` if ``model`` can take a request now, else ``("unhealthy" | "rate_limited",
+        why)``."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -30,11 +31,15 @@ from app.errors import (
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
 from app.pricing import CostSource, ModelPricing, resolve_actual_cost, to_decimal_usd
 from app.providers.error_mapping import error_from_body, error_from_response, error_from_transport
+from app.providers.guard import Admission, ModelGuard
+from app.providers.health import HealthPolicy, ProxyHealthMonitor
 from app.providers.model_list import ModelList
-from app.providers.model_registry import ModelRegistry, ModelSpec, parse_model_info, spec_from_custom
+from app.providers.model_registry import ModelRegistry, ModelSpec, RateLimits, parse_model_info, spec_from_custom
+from app.providers.ratelimit import BucketStore
 from app.providers.retry import RetryPolicy
 from app.providers.streaming import DONE, ChatStream, OpenedStream, parse_frame, sse_data
 from app.settings import CostTracking, ProviderSettings
+from app.tokens import count_prompt_tokens
 
 __all__ = ["LiteLLMProvider"]
 
@@ -74,6 +79,10 @@ class LiteLLMProvider:
         name: the provider's name in errors and decisions.
         catalog: fills in what neither ``custom_models`` nor the proxy says (prices, windows, capabilities,
             quality): ``"default"`` is the bundled catalog of well-known models, ``None`` disables it.
+        rate_limit_timeout_s: how long a call waits for the client-side rate limiter (per-model rpm/tpm from
+            ``custom_models`` or the proxy), seconds; ``0``: raise ``RateLimitError`` at once. Per call too.
+        health_policy: thresholds and cooldowns of the per-model circuit breaker (see ``health.py``).
+        limiter_store: where the limiter keeps its buckets (in memory by default).
     """
 
     def __init__(
@@ -93,6 +102,9 @@ class LiteLLMProvider:
         clock: Clock = time.monotonic,
         name: str = "litellm",
         catalog: ModelCatalog | Literal["default"] | None = "default",
+        rate_limit_timeout_s: float = 30.0,
+        health_policy: HealthPolicy | None = None,
+        limiter_store: BucketStore | None = None,
     ) -> None:
         try:
             env = ProviderSettings()
@@ -123,6 +135,15 @@ class LiteLLMProvider:
         self._owns_client = http_client is None
         self._clock = clock
         self._registry = ModelRegistry(default_catalog() if catalog == "default" else catalog)
+        self.rate_limit_timeout_s = rate_limit_timeout_s
+        self.guard = ModelGuard(
+            self._rate_limits,
+            health_policy=health_policy,
+            store=limiter_store,
+            clock=clock,
+            sleep=self.retry_policy.sleep,
+        )
+        self._monitor: ProxyHealthMonitor | None = None
         self._model_list: ModelList | None = None
         self._model_info_synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
@@ -145,7 +166,9 @@ class LiteLLMProvider:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if the provider created it."""
+        """Stop the health monitor if one runs; close the connection pool if the provider created it."""
+        if self._monitor is not None:
+            await self._monitor.stop()
         if self._client is not None and self._owns_client:
             await self._client.aclose()
             self._client = None
@@ -239,7 +262,16 @@ class LiteLLMProvider:
         spec = self._registry.get(model)
         if spec is None:
             raise ModelNotFoundError(f"model {model!r} is not known to {self.name}", provider=self.name, model=model)
-        return spec.describe()
+        return {**spec.describe(), **self.guard.snapshot(model)}
+
+    def _rate_limits(self, model: str) -> RateLimits | None:
+        spec = self._registry.get(model)
+        return spec.rate_limits if spec is not None else None
+
+    def model_availability(self, model: str, prompt_tokens: int) -> tuple[str, str] | None:
+        """Without waiting: ``None`` if ``model`` can take a request of about ``prompt_tokens`` now, else
+        ``("unhealthy" | "rate_limited", why)`` (routers skip such models)."""
+        return self.guard.availability(model, prompt_tokens + _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
 
     async def sync_pricing(self) -> dict[str, ModelSpec]:
         """Fetch prices, context windows and rpm/tpm from the proxy's ``/model/info`` (custom entries still win).
@@ -329,6 +361,31 @@ class LiteLLMProvider:
             raise InvalidResponseError("/utils/token_counter answered without total_tokens", provider=self.name)
         return count
 
+    def start_health_monitor(self, interval_s: float = 30.0) -> ProxyHealthMonitor:
+        """Check the proxy's liveliness and readiness every ``interval_s`` seconds in the background (free: no model
+        is called); stopped by :meth:`aclose`. Needs a running event loop."""
+        if self._monitor is None:
+            self._monitor = ProxyHealthMonitor(self.health_check, interval_s=interval_s, clock=self._clock)
+        self._monitor.start()
+        return self._monitor
+
+    async def check_model_health(self, model: str) -> bool:
+        """Actively check one model through the proxy's ``GET /health?model=...`` and record the outcome.
+
+        This makes a **real, paid call** to the model's deployments, so nothing calls it unless you do.
+        """
+        try:
+            body = await self._get_json(f"/health?model={quote(model, safe='')}", retry=False)
+        except ProviderError as exc:
+            self.guard.health.record_failure(model, exc)
+            return False
+        healthy = bool(body.get("healthy_count")) and not body.get("unhealthy_count")
+        if healthy:
+            self.guard.health.record_success(model)
+        else:
+            self.guard.health.record_failure(model)
+        return healthy
+
     # -- costs -------------------------------------------------------------------------------------------------
 
     def _pricing(self, model: str) -> ModelPricing | None:
@@ -377,12 +434,19 @@ class LiteLLMProvider:
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        *,
+        rate_limit_timeout_s: float | None = None,
         **params: Any,
     ) -> ChatCompletionResponse:
         """Send a chat completion and return it with its actual cost and the proxy's call id.
 
+        The call first passes the model's circuit breaker and client-side rate limits, waiting up to
+        ``rate_limit_timeout_s`` (default: the provider's; ``0``: do not wait).
+
         Raises:
             InvalidRequestError: bad arguments (nothing was sent). PricingError: unpriced model (strict).
+            RateLimitError: the client-side limit would need a longer wait, or the proxy answered 429.
+            ProviderUnavailableError: the model is cooling down after failures, or the proxy failed.
             ProviderError subclasses: what the proxy answered, after retries.
         """
         if params.get("stream"):
@@ -390,17 +454,16 @@ class LiteLLMProvider:
         body = _request_body(messages, model, max_tokens, temperature, params)
         await self.ensure_model_info()
         self._require_price(model)
-        response = await self._with_retries(
-            lambda: self._send_once("POST", "/v1/chat/completions", model=model, json=body)
-        )
+        admission = await self._admit(model, body, rate_limit_timeout_s)
         try:
-            completion = ChatCompletionResponse.model_validate(_json_body(response, self.name))
-        except ValidationError as exc:
-            raise InvalidResponseError(
-                f"chat completion from {self.name} is malformed: {exc.errors()[0]['msg']}",
-                provider=self.name,
-                model=model,
-            ) from exc
+            response = await self._with_retries(
+                lambda: self._send_once("POST", "/v1/chat/completions", model=model, json=body)
+            )
+            completion = _parse_completion(response, self.name, model)
+        except BaseException as exc:
+            admission.failed(exc)
+            raise
+        admission.succeeded(completion.usage, response.headers)
         reported = _reported_cost(response.headers.get("x-litellm-response-cost"))
         cost, source = self._actual_cost(model, completion.usage, reported)
         completion.cost_usd = float(cost) if cost is not None else None
@@ -408,12 +471,25 @@ class LiteLLMProvider:
         completion.call_id = response.headers.get("x-litellm-call-id")
         return completion
 
+    async def _admit(self, model: str, body: Mapping[str, Any], timeout_s: float | None) -> Admission:
+        """Pass the circuit breaker and reserve the rate limits for one call. Tokens charged up front: an upper
+        estimate of the prompt plus ``min(max_tokens, 256)`` of output; the actual usage corrects it after the call
+        (charging a whole ``max_tokens`` would starve a tokens-per-minute limit for output that rarely comes)."""
+        prompt = count_prompt_tokens(
+            body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
+        ).upper_estimate_tokens
+        output = min(body.get("max_tokens") or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
+        wait_s = self.rate_limit_timeout_s if timeout_s is None else timeout_s
+        return await self.guard.admit(model, prompt + output, provider=self.name, timeout_s=wait_s)
+
     def stream_chat_completion(
         self,
         messages: Iterable[MessageInput],
         model: str,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        *,
+        rate_limit_timeout_s: float | None = None,
         **params: Any,
     ) -> ChatStream:
         """Stream a chat completion: ``async for chunk in provider.stream_chat_completion(...)``.
@@ -426,15 +502,28 @@ class LiteLLMProvider:
         body["stream"] = True
         body["stream_options"] = {**caller_options, "include_usage": True}
 
+        admitted: list[Admission] = []
+
         async def open_stream() -> OpenedStream:
             await self.ensure_model_info()
             self._require_price(model)
-            return await self._with_retries(lambda: self._open_stream_once(body, model))
+            admission = await self._admit(model, body, rate_limit_timeout_s)
+            admitted.append(admission)
+            try:
+                return await self._with_retries(lambda: self._open_stream_once(body, model))
+            except BaseException as exc:
+                admission.failed(exc)
+                raise
+
+        def settle(usage: Usage | None, headers: Mapping[str, str] | None, error: BaseException | None) -> None:
+            if admitted:
+                admitted[0].succeeded(usage, headers) if error is None else admitted[0].failed(error)
 
         return ChatStream(
             open_stream,
             next_frame=lambda events: self._next_frame(events, model, mid_stream=True),
             finish=lambda usage, reported: self._actual_cost(model, usage, reported),
+            settle=settle,
             model=model,
             pass_usage_chunk=bool(caller_options.get("include_usage")),
         )
@@ -487,6 +576,18 @@ class LiteLLMProvider:
                 mapped.retryable = False
             raise mapped
         return frame
+
+
+_DEFAULT_OUTPUT_ALLOWANCE_TOKENS = 256  # output charged to the tokens-per-minute limit before a call, tokens
+
+
+def _parse_completion(response: httpx.Response, provider: str, model: str) -> ChatCompletionResponse:
+    try:
+        return ChatCompletionResponse.model_validate(_json_body(response, provider))
+    except ValidationError as exc:
+        raise InvalidResponseError(
+            f"chat completion from {provider} is malformed: {exc.errors()[0]['msg']}", provider=provider, model=model
+        ) from exc
 
 
 def _no_price_message(model: str) -> str:

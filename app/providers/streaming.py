@@ -8,7 +8,7 @@ error (and may have been retried); a stream that breaks or ends early after chun
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -71,6 +71,7 @@ class OpenedStream:
 
 
 Finisher = Callable[[Usage | None, Decimal | None], tuple[Decimal | None, CostSource]]
+Settler = Callable[[Usage | None, Mapping[str, str] | None, BaseException | None], None]
 
 
 class ChatStream:
@@ -90,10 +91,13 @@ class ChatStream:
         finish: Finisher,
         model: str,
         pass_usage_chunk: bool,
+        settle: Settler | None = None,
     ) -> None:
         self._open_stream = open_stream
         self._next_frame = next_frame
         self._finish = finish
+        self._settle = settle
+        self._iterator: AsyncGenerator[dict[str, Any], None] | None = None
         self._pass_usage_chunk = pass_usage_chunk
         self._opened: OpenedStream | None = None
         self._started = False
@@ -109,7 +113,8 @@ class ChatStream:
         if self._started:
             raise RuntimeError("a ChatStream can be iterated only once")
         self._started = True
-        return self._iterate()
+        self._iterator = self._iterate()
+        return self._iterator
 
     async def __aenter__(self) -> ChatStream:
         return self
@@ -120,14 +125,17 @@ class ChatStream:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP response (idempotent)."""
+        """Stop the stream and close the HTTP response (idempotent)."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
         if self._opened is not None:
             await self._opened.response.aclose()
 
-    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+    async def _iterate(self) -> AsyncGenerator[dict[str, Any], None]:
         self._opened = opened = await self._open_stream()
         self.call_id = opened.response.headers.get("x-litellm-call-id")
         reported_cost: Decimal | None = None
+        error: BaseException | None = None
         try:
             frame: dict[str, Any] | None = opened.first
             while frame is not None:
@@ -144,7 +152,12 @@ class ChatStream:
             self.completed = True
             cost, self.cost_source = self._finish(self.usage, reported_cost)
             self.cost_usd = float(cost) if cost is not None else None
+        except BaseException as exc:  # GeneratorExit too: the consumer stopped early
+            error = exc
+            raise
         finally:
+            if self._settle is not None:
+                self._settle(self.usage, opened.response.headers, None if self.completed else error or GeneratorExit())
             await opened.response.aclose()
 
     def _record(self, frame: dict[str, Any], reported_cost: Decimal | None) -> Decimal | None:

@@ -143,9 +143,12 @@ async def route_and_send(
             plan_max_tokens, worst = plan
         provider = providers[verdict.provider]
         try:
-            response = await provider.chat_completion(messages, verdict.model, max_tokens=plan_max_tokens, **params)
+            response = await provider.chat_completion(
+                messages, verdict.model, max_tokens=plan_max_tokens, rate_limit_timeout_s=0, **params
+            )
         except ProviderError as exc:
-            charged = Decimal(0) if exc.status_code is not None else worst
+            # answered by the proxy, or refused before sending: nothing was generated
+            charged = Decimal(0) if exc.status_code is not None or not exc.request_sent else worst
             spent += charged
             attempts.append(Attempt(verdict.provider, verdict.model, plan_max_tokens, worst, charged, exc))
             last_error = exc
@@ -170,8 +173,10 @@ async def route_and_send(
 
 
 def _falls_back(exc: ProviderError) -> bool:
-    """Retryable failures fall back; so does a model the proxy does not serve. Bad requests and bad keys would
-    fail on every model, so they are raised."""
+    """Retryable failures fall back; so do a model the proxy does not serve and a call refused before sending
+    (client-side rate limit, cooling model). Bad requests and bad keys would fail on every model: raised."""
+    if not exc.request_sent:
+        return True
     if isinstance(exc, AuthenticationError | BadRequestError):
         return False
     return exc.retryable or isinstance(exc, ModelNotFoundError)

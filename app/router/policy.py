@@ -8,7 +8,7 @@ and leaves the wording of its explanations to be rendered when read.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -18,9 +18,12 @@ from app.router.budget import plan_with_prices
 from app.router.decision import CandidateVerdict, RejectReason
 from app.router.scoring import Candidate
 
-__all__ = ["AvailabilityCheck", "BudgetPolicy", "RequestLimits"]
+__all__ = ["AvailabilityCheck", "BudgetPolicy", "ProviderAvailability", "RequestLimits"]
 
 Note = tuple[str, tuple[object, ...]]
+#: A provider's own check (``Provider.model_availability``): ``(model, prompt_tokens) -> ("unhealthy" |
+#: "rate_limited", why) | None``.
+ProviderAvailability = Callable[[str, int], "tuple[str, str] | None"]
 
 
 class AvailabilityCheck(Protocol):
@@ -69,9 +72,16 @@ class BudgetPolicy:
     default_max_output_tokens: int = 4096
     availability: AvailabilityCheck | None = None
 
-    def judge(self, candidate: Candidate, analysis: PromptAnalysis, limits: RequestLimits) -> CandidateVerdict:
-        """Keep or reject one candidate, with the reason."""
-        rejection = self._constraints(candidate, analysis, limits)
+    def judge(
+        self,
+        candidate: Candidate,
+        analysis: PromptAnalysis,
+        limits: RequestLimits,
+        provider_check: ProviderAvailability | None = None,
+    ) -> CandidateVerdict:
+        """Keep or reject one candidate, with the reason; ``provider_check`` is the provider's health and
+        rate-limit check, consulted without waiting."""
+        rejection = self._constraints(candidate, analysis, limits, provider_check)
         if rejection is not None:
             return _verdict(candidate, False, rejection[0], rejection[1], None, None, False)
         profile = candidate.profile
@@ -97,7 +107,11 @@ class BudgetPolicy:
         return _verdict(candidate, True, None, note, plan.max_tokens, plan.worst_case_cost_usd, may_truncate)
 
     def _constraints(
-        self, candidate: Candidate, analysis: PromptAnalysis, limits: RequestLimits
+        self,
+        candidate: Candidate,
+        analysis: PromptAnalysis,
+        limits: RequestLimits,
+        provider_check: ProviderAvailability | None,
     ) -> tuple[RejectReason, Note] | None:
         profile = candidate.profile
         if limits.exclude and (profile.key in limits.exclude or profile.model in limits.exclude):
@@ -106,6 +120,10 @@ class BudgetPolicy:
             unavailable = self.availability(profile.provider, profile.model, analysis.upper_estimate_tokens)
             if unavailable is not None:
                 return unavailable[0], ("{}", (unavailable[1],))
+        if provider_check is not None:
+            refused = provider_check(profile.model, analysis.upper_estimate_tokens)
+            if refused is not None:
+                return RejectReason(refused[0]), ("{}", (refused[1],))
         if analysis.needs_tools or analysis.needs_vision or analysis.needs_json:
             missing = _missing_capabilities(candidate, analysis)
             if missing:

@@ -135,8 +135,9 @@ class Router:
         limits = RequestLimits(cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None)
         judge = self.policy.judge
         return [
-            judge(score_candidate(profile, analysis, output_tokens), analysis, limits)
+            judge(score_candidate(profile, analysis, output_tokens), analysis, limits, check)
             for provider_name, provider in providers.items()
+            for check in (getattr(provider, "model_availability", None),)
             for profile in self._profiles_of(provider_name, provider)
         ]
 

@@ -1,0 +1,135 @@
+"""``ModelGuard``: the client-side rate limiter and per-model health, applied around each provider call.
+
+One admission per call (not per retry attempt):
+
+1. :meth:`ModelGuard.admit` refuses a cooling model (``ProviderUnavailableError``, or takes its half-open trial),
+   then reserves one request and the estimated tokens, waiting up to ``timeout_s`` (``0``: raise ``RateLimitError``
+   at once).
+2. :meth:`Admission.succeeded` corrects the token charge with the actual usage, reads the proxy's
+   ``x-ratelimit-remaining-*`` headers and records a success.
+3. :meth:`Admission.failed` settles a failure: an error the proxy answered (nothing was generated) gives back the
+   reservation; no answer (timeout, lost connection, cancellation) keeps the estimate charged, since the upstream may
+   have worked; a 429 holds the model off for every request of the process (``retry_after_s``, or
+   ``default_hold_s``); the health record counts what says something about the model (see ``health.py``).
+
+Each admission settles exactly once; later calls are ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from app.errors import ProviderError, ProviderUnavailableError, RateLimitError
+from app.models import Usage
+from app.providers.health import HealthPolicy, ModelHealth
+from app.providers.model_registry import RateLimits
+from app.providers.ratelimit import BucketStore, RateLimiter, Reservation
+
+__all__ = ["Admission", "ModelGuard"]
+
+
+class Admission:
+    """A call that was let through; settle it with :meth:`succeeded` or :meth:`failed`."""
+
+    __slots__ = ("_guard", "_settled", "model", "reservation")
+
+    def __init__(self, guard: ModelGuard, model: str, reservation: Reservation) -> None:
+        self._guard = guard
+        self._settled = False
+        self.model = model
+        self.reservation = reservation
+
+    def succeeded(self, usage: Usage | None, headers: Mapping[str, str] | None = None) -> None:
+        """The call completed: charge the actual tokens (the estimate when usage is unknown), record a success."""
+        if self._settled:
+            return
+        self._settled = True
+        self.reservation.commit(usage.total_tokens if usage is not None else self.reservation.tokens)
+        if headers is not None:
+            self._guard.limiter.update_from_headers(self.model, headers)
+        self._guard.health.record_success(self.model)
+
+    def failed(self, error: BaseException) -> None:
+        """The call failed (see the module doc for what is given back and what is recorded)."""
+        if self._settled:
+            return
+        self._settled = True
+        guard = self._guard
+        answered = isinstance(error, ProviderError) and (error.status_code is not None or not error.request_sent)
+        if answered:
+            self.reservation.release()
+        else:
+            self.reservation.commit(self.reservation.tokens)
+        if isinstance(error, RateLimitError) and error.status_code == 429:
+            guard.limiter.hold(self.model, error.retry_after_s or guard.default_hold_s)
+        if isinstance(error, ProviderError):
+            guard.health.record_failure(self.model, error)
+        else:
+            guard.health.release_trial(self.model)
+
+
+class ModelGuard:
+    """Rate limits and health of one provider's models.
+
+    Args:
+        limits: the rate limits of a model (read on every call, so a refreshed registry applies at once).
+        health_policy: thresholds and cooldowns of the per-model circuit breaker.
+        store: limiter state backend (in-memory by default; shared backends for several processes later).
+        default_hold_s: how long a 429 without ``Retry-After`` holds a model off, seconds.
+        clock: monotonic clock in seconds (tests inject one).
+        sleep: how the limiter waits (tests inject one that advances their clock).
+    """
+
+    def __init__(
+        self,
+        limits: Callable[[str], RateLimits | None],
+        *,
+        health_policy: HealthPolicy | None = None,
+        store: BucketStore | None = None,
+        default_hold_s: float = 1.0,
+        clock: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limiter = RateLimiter(limits, clock=clock, sleep=sleep, store=store)
+        self.health = ModelHealth(health_policy or HealthPolicy(), clock=clock)
+        self.default_hold_s = default_hold_s
+
+    def availability(self, model: str, tokens: int) -> tuple[str, str] | None:
+        """Without waiting or changing anything: ``None`` if ``model`` can take a request of ``tokens`` now, else
+        ``("unhealthy" | "rate_limited", why)``."""
+        unhealthy = self.health.peek(model)
+        if unhealthy is not None:
+            return "unhealthy", unhealthy
+        wait_s = self.limiter.wait_time_s(model, tokens)
+        if wait_s > 0:
+            why = "larger than its tokens-per-minute limit" if wait_s == float("inf") else f"free in {wait_s:.1f} s"
+            return "rate_limited", why
+        return None
+
+    async def admit(self, model: str, tokens: int, *, provider: str, timeout_s: float | None) -> Admission:
+        """Let one call through (see the module doc).
+
+        Raises:
+            ProviderUnavailableError: the model is cooling down after failures.
+            RateLimitError: the limiter would make the call wait longer than ``timeout_s``.
+        """
+        unhealthy = self.health.check(model)
+        if unhealthy is not None:
+            raise ProviderUnavailableError(
+                f"model {model!r} is unavailable: {unhealthy}",
+                provider=provider,
+                model=model,
+                retryable=True,
+                request_sent=False,
+            )
+        try:
+            reservation = await self.limiter.acquire(model, tokens, timeout_s=timeout_s)
+        except BaseException:
+            self.health.release_trial(model)
+            raise
+        return Admission(self, model, reservation)
+
+    def snapshot(self, model: str) -> dict[str, object]:
+        """Health and rate-limit state of ``model`` (for ``get_model_info`` and metrics)."""
+        return {"health": self.health.snapshot(model), "rate_limit": self.limiter.snapshot(model)}
