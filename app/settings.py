@@ -9,6 +9,8 @@ environment variable (first one set wins)                      setting
 ``COSTMUX_TIMEOUT_S``                                           request timeout in seconds (default 60)
 ``COSTMUX_MAX_RETRIES``                                         retries after the first attempt (default 2)
 ``COSTMUX_MODELS_CACHE_TTL_S``                                  ``/v1/models`` cache lifetime (default 300)
+``COSTMUX_RATE_LIMIT_TIMEOUT_S``                                how long a direct call waits for a client-side rate
+                                                                limit, seconds (default 30; 0 = refuse at once)
 =============================================================  ==========================================
 """
 
@@ -39,3 +41,4 @@ class ProviderSettings(BaseSettings):
     timeout_s: float = Field(default=60.0, gt=0, validation_alias="COSTMUX_TIMEOUT_S")
     max_retries: int = Field(default=2, ge=0, le=10, validation_alias="COSTMUX_MAX_RETRIES")
     models_cache_ttl_s: float = Field(default=300.0, ge=0, validation_alias="COSTMUX_MODELS_CACHE_TTL_S")
+    rate_limit_timeout_s: float = Field(default=30.0, ge=0, validation_alias="COSTMUX_RATE_LIMIT_TIMEOUT_S")

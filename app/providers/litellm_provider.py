@@ -81,6 +81,7 @@ class LiteLLMProvider:
             quality): ``"default"`` is the bundled catalog of well-known models, ``None`` disables it.
         rate_limit_timeout_s: how long a call waits for the client-side rate limiter (per-model rpm/tpm from
             ``custom_models`` or the proxy), seconds; ``0``: raise ``RateLimitError`` at once. Per call too.
+            Default from ``COSTMUX_RATE_LIMIT_TIMEOUT_S`` (30).
         health_policy: thresholds and cooldowns of the per-model circuit breaker (see ``health.py``).
         limiter_store: where the limiter keeps its buckets (in memory by default).
     """
@@ -102,7 +103,7 @@ class LiteLLMProvider:
         clock: Clock = time.monotonic,
         name: str = "litellm",
         catalog: ModelCatalog | Literal["default"] | None = "default",
-        rate_limit_timeout_s: float = 30.0,
+        rate_limit_timeout_s: float | None = None,
         health_policy: HealthPolicy | None = None,
         limiter_store: BucketStore | None = None,
     ) -> None:
@@ -135,7 +136,7 @@ class LiteLLMProvider:
         self._owns_client = http_client is None
         self._clock = clock
         self._registry = ModelRegistry(default_catalog() if catalog == "default" else catalog)
-        self.rate_limit_timeout_s = rate_limit_timeout_s
+        self.rate_limit_timeout_s = env.rate_limit_timeout_s if rate_limit_timeout_s is None else rate_limit_timeout_s
         self.guard = ModelGuard(
             self._rate_limits,
             health_policy=health_policy,

@@ -99,5 +99,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "COSTMUX_TIMEOUT_S",
         "COSTMUX_MAX_RETRIES",
         "COSTMUX_MODELS_CACHE_TTL_S",
+        "COSTMUX_RATE_LIMIT_TIMEOUT_S",
     ):
         monkeypatch.delenv(name, raising=False)
