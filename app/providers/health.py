@@ -131,13 +131,7 @@ class ModelHealth:
         m = self._models.get(model)
         if m is None or m.state == "closed":
             return None
-        now = self._clock()
-        if m.state == "open":
-            remaining = m.open_until - now
-            return f"cooling down after {m.cause}, {remaining:.1f} s left" if remaining > 0 else None
-        if m.trial_since is not None and now - m.trial_since < self.policy.trial_timeout_s:
-            return "half-open: a trial request is in flight"
-        return None
+        return self._refusal(m, self._clock())
 
     def check(self, model: str) -> str | None:
         """``None`` if ``model`` may take a request now, else why not. Admits the single half-open trial."""
@@ -145,14 +139,19 @@ class ModelHealth:
         if m is None or m.state == "closed":
             return None
         now = self._clock()
+        refusal = self._refusal(m, now)
+        if refusal is None:  # cooldown over, no trial in flight: this caller takes the trial
+            m.state = "half_open"
+            m.trial_since = now
+        return refusal
+
+    def _refusal(self, m: _Model, now: float) -> str | None:
+        """Why an open or half-open model cannot take a request at ``now``, or ``None`` if it can (as the trial)."""
         if m.state == "open":
             remaining = m.open_until - now
-            if remaining > 0:
-                return f"cooling down after {m.cause}, {remaining:.1f} s left"
-            m.state = "half_open"
-        elif m.trial_since is not None and now - m.trial_since < self.policy.trial_timeout_s:
+            return f"cooling down after {m.cause}, {remaining:.1f} s left" if remaining > 0 else None
+        if m.trial_since is not None and now - m.trial_since < self.policy.trial_timeout_s:
             return "half-open: a trial request is in flight"
-        m.trial_since = now
         return None
 
     def record_success(self, model: str) -> None:
