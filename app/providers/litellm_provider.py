@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -29,15 +29,16 @@ from app.errors import (
     ProviderError,
 )
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
-from app.pricing import CostSource, ModelPricing, resolve_actual_cost, to_decimal_usd
-from app.providers.error_mapping import error_from_body, error_from_response, error_from_transport
+from app.pricing import CostSource, ModelPricing, resolve_actual_cost
 from app.providers.guard import Admission, ModelGuard
 from app.providers.health import HealthPolicy, ProxyHealthMonitor
 from app.providers.model_list import ModelList
 from app.providers.model_registry import ModelRegistry, ModelSpec, RateLimits, parse_model_info, spec_from_custom
+from app.providers.payloads import parse_completion, reported_cost, request_body
 from app.providers.ratelimit import BucketStore
 from app.providers.retry import RetryPolicy
-from app.providers.streaming import DONE, ChatStream, OpenedStream, parse_frame, sse_data
+from app.providers.streaming import ChatStream, OpenedStream
+from app.providers.transport import ProxyTransport, json_body, normalize_base_url
 from app.settings import CostTracking, ProviderSettings
 from app.tokens import count_prompt_tokens
 
@@ -47,16 +48,6 @@ logger = logging.getLogger("costmux.providers")
 
 T = TypeVar("T")
 Clock = Callable[[], float]
-
-
-def normalize_base_url(url: str) -> str:
-    """``http://host:4000/v1/`` → ``http://host:4000``: paths are added per endpoint."""
-    url = url.strip().rstrip("/")
-    if url.endswith("/v1"):
-        url = url[: -len("/v1")]
-    if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"base URL must start with http:// or https://, got {url!r}")
-    return url
 
 
 class LiteLLMProvider:
@@ -131,9 +122,15 @@ class LiteLLMProvider:
         policy = retry_policy or RetryPolicy()
         self.retry_policy = RetryPolicy(**{**policy.__dict__, "max_retries": retries})
         self.models_cache_ttl_s = env.models_cache_ttl_s if models_cache_ttl_s is None else models_cache_ttl_s
-        self._max_connections = max_connections
-        self._client = http_client
-        self._owns_client = http_client is None
+        self._transport = ProxyTransport(
+            self.base_url,
+            self._api_key,
+            provider=name,
+            timeout_s=self.timeout_s,
+            max_connections=max_connections,
+            retry_policy=self.retry_policy,
+            client=http_client,
+        )
         self._clock = clock
         self._registry = ModelRegistry(default_catalog() if catalog == "default" else catalog)
         self.rate_limit_timeout_s = env.rate_limit_timeout_s if rate_limit_timeout_s is None else rate_limit_timeout_s
@@ -170,60 +167,7 @@ class LiteLLMProvider:
         """Stop the health monitor if one runs; close the connection pool if the provider created it."""
         if self._monitor is not None:
             await self._monitor.stop()
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
-                limits=httpx.Limits(
-                    max_connections=self._max_connections, max_keepalive_connections=self._max_connections
-                ),
-            )
-        return self._client
-
-    @property
-    def _secrets(self) -> tuple[str | None, ...]:
-        return (self._api_key.get_secret_value() if self._api_key else None,)
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"} if self._api_key else {}
-
-    # -- HTTP with error mapping and retries -----------------------------------------------------------------------
-
-    def _transport_error(self, exc: httpx.HTTPError, model: str | None, *, mid_stream: bool = False) -> CostmuxError:
-        return error_from_transport(
-            exc, base_url=self.base_url, provider=self.name, model=model, mid_stream=mid_stream, secrets=self._secrets
-        )
-
-    async def _send_once(
-        self, method: str, path: str, *, model: str | None = None, json: Any = None, timeout_s: float | None = None
-    ) -> httpx.Response:
-        """One attempt; returns a 2xx response (body read) or raises the mapped error."""
-        extra: dict[str, Any] = {} if timeout_s is None else {"timeout": timeout_s}
-        try:
-            response = await self._http().request(
-                method, self.base_url + path, json=json, headers=self._headers(), **extra
-            )
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, model) from exc
-        if response.status_code >= 400:
-            raise error_from_response(response, provider=self.name, model=model, secrets=self._secrets)
-        return response
-
-    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
-        if not retry:
-            return await attempt()
-        async for try_ in self.retry_policy.retrying():
-            with try_:
-                return await attempt()
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    async def _get_json(self, path: str, *, retry: bool = True) -> Any:
-        response = await self._with_retries(lambda: self._send_once("GET", path), retry=retry)
-        return _json_body(response, self.name)
+        await self._transport.aclose()
 
     # -- model catalog -------------------------------------------------------------------------------------------
 
@@ -285,7 +229,7 @@ class LiteLLMProvider:
         return {name: spec for name in self._registry.names() if (spec := self._registry.get(name)) is not None}
 
     async def _fetch_model_info(self, *, retry: bool) -> None:
-        payload = await self._get_json("/model/info", retry=retry)
+        payload = await self._transport.get_json("/model/info", retry=retry)
         try:
             specs = parse_model_info(payload)
         except (KeyError, TypeError, ValueError) as exc:
@@ -321,7 +265,7 @@ class LiteLLMProvider:
         if cached is not None and not refresh and self._clock() - cached.fetched_at < self.models_cache_ttl_s:
             return cached
         try:
-            payload = await self._get_json("/v1/models")
+            payload = await self._transport.get_json("/v1/models")
             names = [str(item["id"]) for item in payload["data"]]
         except ProviderError as exc:
             if cached is None:
@@ -341,7 +285,7 @@ class LiteLLMProvider:
         """
         try:
             for path in ("/health/liveliness", "/health/readiness"):
-                await self._send_once("GET", path, timeout_s=timeout_s)
+                await self._transport.send_once("GET", path, timeout_s=timeout_s)
         except CostmuxError as exc:
             logger.info("health check of %s failed: %s", self.base_url, exc)
             return False
@@ -354,10 +298,8 @@ class LiteLLMProvider:
             ProviderError: the proxy could not count; InvalidResponseError: the answer has no ``total_tokens``.
         """
         body = {"model": model, "messages": to_message_dicts(messages)}
-        response = await self._with_retries(
-            lambda: self._send_once("POST", "/utils/token_counter", model=model, json=body)
-        )
-        count = _json_body(response, self.name).get("total_tokens") if response.content else None
+        response = await self._transport.post("/utils/token_counter", body, model=model)
+        count = json_body(response, self.name).get("total_tokens") if response.content else None
         if not isinstance(count, int) or count < 0:
             raise InvalidResponseError("/utils/token_counter answered without total_tokens", provider=self.name)
         return count
@@ -376,7 +318,7 @@ class LiteLLMProvider:
         This makes a **real, paid call** to the model's deployments, so nothing calls it unless you do.
         """
         try:
-            body = await self._get_json(f"/health?model={quote(model, safe='')}", retry=False)
+            body = await self._transport.get_json(f"/health?model={quote(model, safe='')}", retry=False)
         except ProviderError as exc:
             self.guard.health.record_failure(model, exc)
             return False
@@ -452,20 +394,18 @@ class LiteLLMProvider:
         """
         if params.get("stream"):
             raise InvalidRequestError("chat_completion does not stream; use stream_chat_completion")
-        body = _request_body(messages, model, max_tokens, temperature, params)
+        body = request_body(messages, model, max_tokens, temperature, params)
         await self.ensure_model_info()
         self._require_price(model)
         admission = await self._admit(model, body, rate_limit_timeout_s)
         try:
-            response = await self._with_retries(
-                lambda: self._send_once("POST", "/v1/chat/completions", model=model, json=body)
-            )
-            completion = _parse_completion(response, self.name, model)
+            response = await self._transport.post("/v1/chat/completions", body, model=model)
+            completion = parse_completion(response, self.name, model)
         except BaseException as exc:
             admission.failed(exc)
             raise
         admission.succeeded(completion.usage, response.headers)
-        reported = _reported_cost(response.headers.get("x-litellm-response-cost"))
+        reported = reported_cost(response.headers.get("x-litellm-response-cost"))
         cost, source = self._actual_cost(model, completion.usage, reported)
         completion.cost_usd = float(cost) if cost is not None else None
         completion.cost_source = source
@@ -499,7 +439,7 @@ class LiteLLMProvider:
         :class:`ChatStream` once iteration ends. Retries happen only before the first chunk.
         """
         caller_options = params.pop("stream_options", None) or {}
-        body = _request_body(messages, model, max_tokens, temperature, params)
+        body = request_body(messages, model, max_tokens, temperature, params)
         body["stream"] = True
         body["stream_options"] = {**caller_options, "include_usage": True}
 
@@ -511,7 +451,7 @@ class LiteLLMProvider:
             admission = await self._admit(model, body, rate_limit_timeout_s)
             admitted.append(admission)
             try:
-                return await self._with_retries(lambda: self._open_stream_once(body, model))
+                return await self._transport.with_retries(lambda: self._transport.open_stream(body, model))
             except BaseException as exc:
                 admission.failed(exc)
                 raise
@@ -522,73 +462,15 @@ class LiteLLMProvider:
 
         return ChatStream(
             open_stream,
-            next_frame=lambda events: self._next_frame(events, model, mid_stream=True),
+            next_frame=lambda events: self._transport.next_frame(events, model, mid_stream=True),
             finish=lambda usage, reported: self._actual_cost(model, usage, reported),
             settle=settle,
             model=model,
             pass_usage_chunk=bool(caller_options.get("include_usage")),
         )
 
-    async def _open_stream_once(self, body: dict[str, Any], model: str) -> OpenedStream:
-        client = self._http()
-        request = client.build_request(
-            "POST", self.base_url + "/v1/chat/completions", json=body, headers=self._headers()
-        )
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, model) from exc
-        try:
-            if response.status_code >= 400:
-                try:
-                    await response.aread()
-                except httpx.HTTPError as exc:
-                    raise self._transport_error(exc, model) from exc
-                raise error_from_response(response, provider=self.name, model=model, secrets=self._secrets)
-            events = sse_data(response.aiter_lines())
-            first = await self._next_frame(events, model, mid_stream=False)
-            if first is None or first == DONE:
-                raise InvalidResponseError(
-                    f"stream from {self.name} ended before its first chunk", provider=self.name, model=model
-                )
-            assert isinstance(first, dict)
-            return OpenedStream(response, events, first)
-        except BaseException:
-            await response.aclose()
-            raise
-
-    async def _next_frame(
-        self, events: AsyncIterator[str], model: str, *, mid_stream: bool
-    ) -> dict[str, Any] | str | None:
-        """The next parsed frame, ``DONE``, or ``None`` at the end of the body; error frames are raised."""
-        try:
-            payload = await anext(events, None)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, model, mid_stream=mid_stream) from exc
-        if payload is None or payload == DONE:
-            return payload
-        frame = parse_frame(payload)
-        if "error" in frame:
-            error = frame["error"]
-            code = error.get("code") if isinstance(error, Mapping) else None
-            status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 500
-            mapped = error_from_body(status, frame, provider=self.name, model=model, secrets=self._secrets)
-            if mid_stream:
-                mapped.retryable = False
-            raise mapped
-        return frame
-
 
 _DEFAULT_OUTPUT_ALLOWANCE_TOKENS = 256  # output charged to the tokens-per-minute limit before a call, tokens
-
-
-def _parse_completion(response: httpx.Response, provider: str, model: str) -> ChatCompletionResponse:
-    try:
-        return ChatCompletionResponse.model_validate(_json_body(response, provider))
-    except ValidationError as exc:
-        raise InvalidResponseError(
-            f"chat completion from {provider} is malformed: {exc.errors()[0]['msg']}", provider=provider, model=model
-        ) from exc
 
 
 def _no_price_message(model: str) -> str:
@@ -596,41 +478,3 @@ def _no_price_message(model: str) -> str:
         f"no price is known for model {model!r}: add it with custom_models or add_custom_model(), configure "
         "input_cost_per_token/output_cost_per_token in the proxy, or set cost_tracking='ignore_errors'"
     )
-
-
-def _reported_cost(header: str | None) -> Decimal | None:
-    if header is None:
-        return None
-    try:
-        return to_decimal_usd(header, field="x-litellm-response-cost")
-    except ConfigurationError:
-        logger.warning("ignoring unreadable x-litellm-response-cost header %r", header)
-        return None
-
-
-def _json_body(response: httpx.Response, provider: str) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise InvalidResponseError(
-            f"{provider} answered {response.status_code} with a body that is not JSON", provider=provider
-        ) from exc
-
-
-def _request_body(
-    messages: Iterable[MessageInput],
-    model: str,
-    max_tokens: int | None,
-    temperature: float | None,
-    params: Mapping[str, Any],
-) -> dict[str, Any]:
-    if not isinstance(model, str) or not model:
-        raise InvalidRequestError("model must be a non-empty string")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    body: dict[str, Any] = {**params, "model": model, "messages": to_message_dicts(messages)}
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        body["temperature"] = temperature
-    return body

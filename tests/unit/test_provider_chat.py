@@ -238,7 +238,7 @@ class TestConfiguration:
         monkeypatch.setenv(url_var, "http://127.0.0.1:4000/v1/")
         monkeypatch.setenv(key_var, "sk-env")
         provider = LiteLLMProvider()
-        assert provider.base_url == "http://127.0.0.1:4000" and provider._headers() == {
+        assert provider.base_url == "http://127.0.0.1:4000" and provider._transport.headers() == {
             "Authorization": "Bearer sk-env"
         }
 
@@ -270,6 +270,6 @@ async def test_aclose_closes_the_owned_pool_only() -> None:
     assert not external.is_closed
     await external.aclose()
     provider = LiteLLMProvider(BASE_URL)
-    client = provider._http()
+    client = provider._transport.client()
     await provider.aclose()
     assert client.is_closed
