@@ -38,10 +38,12 @@ class Provider(Protocol):
         temperature: float | None = None,
         *,
         rate_limit_timeout_s: float | None = None,
+        retry_unanswered: bool = True,
         **params: Any,
     ) -> ChatCompletionResponse:
         """Send one chat completion; ``rate_limit_timeout_s=0`` refuses at once (``RateLimitError``) instead of
-        waiting for a client-side rate limit."""
+        waiting for a client-side rate limit; ``retry_unanswered=False`` does not retry a sent request that got no
+        answer (it may have been billed)."""
 
     def model_availability(self, model: str, prompt_tokens: int) -> tuple[str, str] | None:
         """Without waiting: ``None`` if ``model`` can take a request now, else ``("unhealthy" | "rate_limited",

@@ -143,6 +143,10 @@ def error_from_transport(
     common: dict[str, Any] = {"provider": provider, "model": model}
     if mid_stream:
         common["retryable"] = False
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):  # the request never left
+        return ProviderTimeoutError(
+            f"{provider} at {base_url} could not be reached in time ({detail})", **common, request_sent=False
+        )
     if isinstance(exc, httpx.TimeoutException):
         return ProviderTimeoutError(f"{provider} at {base_url} did not answer in time ({detail})", **common)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
@@ -153,7 +157,9 @@ def error_from_transport(
         return StreamInterruptedError(f"stream from {provider} at {base_url} was cut ({detail})", **common)
     if isinstance(exc, httpx.ConnectError):
         return ProviderUnavailableError(
-            f"cannot connect to {provider} at {base_url} ({detail}); check that the proxy is running", **common
+            f"cannot connect to {provider} at {base_url} ({detail}); check that the proxy is running",
+            **common,
+            request_sent=False,
         )
     if isinstance(exc, httpx.LocalProtocolError):
         return BadRequestError(f"request to {provider} at {base_url} could not be sent ({detail})", **common)

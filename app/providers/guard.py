@@ -50,14 +50,15 @@ class Admission:
             self._guard.limiter.update_from_headers(self.model, headers)
         self._guard.health.record_success(self.model)
 
-    def failed(self, error: BaseException) -> None:
-        """The call failed (see the module doc for what is given back and what is recorded)."""
+    def failed(self, error: BaseException, *, generated: bool = False) -> None:
+        """The call failed (see the module doc for what is given back and what is recorded); ``generated`` says
+        output was produced before the failure (a stream that broke after chunks), so the charge is kept."""
         if self._settled:
             return
         self._settled = True
         guard = self._guard
         answered = isinstance(error, ProviderError) and (error.status_code is not None or not error.request_sent)
-        if answered:
+        if answered and not generated:
             self.reservation.release()
         else:
             self.reservation.commit(self.reservation.tokens)

@@ -357,8 +357,14 @@ class LiteLLMProvider:
     def _actual_cost(
         self, model: str, usage: Usage | None, reported: Decimal | None
     ) -> tuple[Decimal | None, CostSource]:
-        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-        cost, source = resolve_actual_cost(reported, prompt, completion, self._pricing(model))
+        cost: Decimal | None
+        source: CostSource
+        if usage is None:  # no usage reported (e.g. a stream without its usage chunk): only a reported cost counts
+            cost, source = (reported, "proxy") if reported is not None else (None, "unknown")
+        else:
+            cost, source = resolve_actual_cost(
+                reported, usage.prompt_tokens, usage.completion_tokens, self._pricing(model)
+            )
         if source == "unknown":
             logger.warning("cost of a %r call is unknown: no price and no cost reported by the proxy", model)
         return cost, source
@@ -379,12 +385,15 @@ class LiteLLMProvider:
         temperature: float | None = None,
         *,
         rate_limit_timeout_s: float | None = None,
+        retry_unanswered: bool = True,
         **params: Any,
     ) -> ChatCompletionResponse:
         """Send a chat completion and return it with its actual cost and the proxy's call id.
 
         The call first passes the model's circuit breaker and client-side rate limits, waiting up to
-        ``rate_limit_timeout_s`` (default: the provider's; ``0``: do not wait).
+        ``rate_limit_timeout_s`` (default: the provider's; ``0``: do not wait). ``retry_unanswered=False`` does not
+        retry a request that was sent but got no answer (it may have been generated and billed): for callers that
+        cap the cost of a request.
 
         Raises:
             InvalidRequestError: bad arguments (nothing was sent). PricingError: unpriced model (strict).
@@ -399,7 +408,9 @@ class LiteLLMProvider:
         self._require_price(model)
         admission = await self._admit(model, body, rate_limit_timeout_s)
         try:
-            response = await self._transport.post("/v1/chat/completions", body, model=model)
+            response = await self._transport.post(
+                "/v1/chat/completions", body, model=model, retry_unanswered=retry_unanswered
+            )
             completion = parse_completion(response, self.name, model)
         except BaseException as exc:
             admission.failed(exc)
@@ -431,6 +442,7 @@ class LiteLLMProvider:
         temperature: float | None = None,
         *,
         rate_limit_timeout_s: float | None = None,
+        retry_unanswered: bool = True,
         **params: Any,
     ) -> ChatStream:
         """Stream a chat completion: ``async for chunk in provider.stream_chat_completion(...)``.
@@ -451,14 +463,17 @@ class LiteLLMProvider:
             admission = await self._admit(model, body, rate_limit_timeout_s)
             admitted.append(admission)
             try:
-                return await self._transport.with_retries(lambda: self._transport.open_stream(body, model))
+                return await self._transport.with_retries(
+                    lambda: self._transport.open_stream(body, model), retry_unanswered=retry_unanswered
+                )
             except BaseException as exc:
                 admission.failed(exc)
                 raise
 
         def settle(usage: Usage | None, headers: Mapping[str, str] | None, error: BaseException | None) -> None:
+            # called once the stream has opened: chunks were generated, so a failure keeps the charge
             if admitted:
-                admitted[0].succeeded(usage, headers) if error is None else admitted[0].failed(error)
+                admitted[0].succeeded(usage, headers) if error is None else admitted[0].failed(error, generated=True)
 
         return ChatStream(
             open_stream,

@@ -26,6 +26,11 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.retryable
 
 
+def _may_have_generated(exc: BaseException) -> bool:
+    """Sent, but no answer came back: the upstream may have done (and billed) the work."""
+    return isinstance(exc, ProviderError) and exc.request_sent and exc.status_code is None
+
+
 class _WaitRetryAfterOrBackoff(wait_base):
     """Wait what a 429 asked for; otherwise the exponential backoff."""
 
@@ -58,20 +63,27 @@ class RetryPolicy:
     max_retry_after_s: float = 10.0
     sleep: Sleep = field(default=asyncio.sleep, repr=False)
 
-    def _should_retry(self, exc: BaseException) -> bool:
+    def _should_retry(self, exc: BaseException, *, retry_unanswered: bool = True) -> bool:
         if isinstance(exc, RateLimitError) and exc.retry_after_s is not None:
             return exc.retry_after_s <= self.max_retry_after_s
+        if not retry_unanswered and _may_have_generated(exc):
+            return False
         return _is_retryable(exc)
 
-    def retrying(self) -> AsyncRetrying:
-        """A fresh tenacity controller for one call; the last error is re-raised as is."""
+    def retrying(self, *, retry_unanswered: bool = True) -> AsyncRetrying:
+        """A fresh tenacity controller for one call; the last error is re-raised as is.
+
+        ``retry_unanswered=False`` does not retry a request that was sent but got no answer (read timeout, lost
+        connection): the upstream may have generated, and billed, that attempt. Routers under a cost cap ask for
+        this and account for such an attempt at its worst case before trying anything else.
+        """
         backoff = wait_exponential_jitter(
             multiplier=self.initial_backoff_s, max=self.max_backoff_s, jitter=self.jitter_s
         )
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=_WaitRetryAfterOrBackoff(backoff),
-            retry=retry_if_exception(self._should_retry),
+            retry=retry_if_exception(lambda exc: self._should_retry(exc, retry_unanswered=retry_unanswered)),
             sleep=self.sleep,
             reraise=True,
         )

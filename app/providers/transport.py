@@ -124,11 +124,14 @@ class ProxyTransport:
             raise error_from_response(response, provider=self.provider, model=model, secrets=self.secrets)
         return response
 
-    async def with_retries(self, attempt: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
-        """Run ``attempt`` under the retry policy (once when ``retry`` is false)."""
+    async def with_retries(
+        self, attempt: Callable[[], Awaitable[T]], *, retry: bool = True, retry_unanswered: bool = True
+    ) -> T:
+        """Run ``attempt`` under the retry policy (once when ``retry`` is false; see ``RetryPolicy.retrying`` for
+        ``retry_unanswered``)."""
         if not retry:
             return await attempt()
-        async for try_ in self.retry_policy.retrying():
+        async for try_ in self.retry_policy.retrying(retry_unanswered=retry_unanswered):
             with try_:
                 return await attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
@@ -137,9 +140,11 @@ class ProxyTransport:
         response = await self.with_retries(lambda: self.send_once("GET", path), retry=retry)
         return json_body(response, self.provider)
 
-    async def post(self, path: str, body: Any, *, model: str | None) -> httpx.Response:
+    async def post(self, path: str, body: Any, *, model: str | None, retry_unanswered: bool = True) -> httpx.Response:
         """POST with retries; returns the 2xx response."""
-        return await self.with_retries(lambda: self.send_once("POST", path, model=model, json=body))
+        return await self.with_retries(
+            lambda: self.send_once("POST", path, model=model, json=body), retry_unanswered=retry_unanswered
+        )
 
     async def open_stream(self, body: dict[str, Any], model: str) -> OpenedStream:
         """One attempt at opening a chat stream, up to and including its first frame (so errors sent before the

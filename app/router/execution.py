@@ -3,8 +3,10 @@
 Accounting of failed attempts (every attempt's cost counts against ``max_cost``):
 
 * the proxy answered with an error status (4xx/5xx, 429): nothing was generated, the attempt costs 0;
-* no answer, a timeout or a cut stream: the upstream may have generated (and billed) up to the attempt's
-  ``max_tokens``, so the attempt is charged its worst case.
+* sent but no answer (read timeout, lost connection): the upstream may have generated (and billed) up to the
+  attempt's ``max_tokens``, so the attempt is charged its worst case; under a cap the provider is told not to retry
+  such an attempt itself (``retry_unanswered=False``), so every generation is accounted here;
+* refused before sending (client-side rate limit, cooling model, connection refused): 0.
 
 A successful attempt is charged its actual cost (an unknown actual cost is charged at its worst case).
 """
@@ -144,7 +146,12 @@ async def route_and_send(
         provider = providers[verdict.provider]
         try:
             response = await provider.chat_completion(
-                messages, verdict.model, max_tokens=plan_max_tokens, rate_limit_timeout_s=0, **params
+                messages,
+                verdict.model,
+                max_tokens=plan_max_tokens,
+                rate_limit_timeout_s=0,
+                retry_unanswered=decision.max_cost_usd is None,  # under a cap, each generation must be accounted
+                **params,
             )
         except ProviderError as exc:
             # answered by the proxy, or refused before sending: nothing was generated

@@ -183,3 +183,18 @@ def test_stream_error_frame_bodies_map_like_responses() -> None:
 
     frame = json.loads('{"error": {"message": "rate limited", "type": "throttling_error", "code": "429"}}')
     assert isinstance(error_from_body(429, frame, provider="litellm", model="m"), RateLimitError)
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("slow connect"), False),
+        (httpx.PoolTimeout("pool full"), False),
+        (httpx.ReadTimeout("slow answer"), True),
+        (httpx.RemoteProtocolError("reset"), True),
+    ],
+)
+def test_errors_say_whether_the_request_left(exc: httpx.HTTPError, sent: bool) -> None:
+    error = error_from_transport(exc, base_url="http://p", provider="litellm", model="m")
+    assert isinstance(error, ProviderUnavailableError | ProviderTimeoutError) and error.request_sent is sent

@@ -273,3 +273,25 @@ async def test_aclose_closes_the_owned_pool_only() -> None:
     client = provider._transport.client()
     await provider.aclose()
     assert client.is_closed
+
+
+async def test_under_a_cap_a_sent_but_unanswered_request_is_not_retried(
+    make_provider: Make, recorder: Recorder
+) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    provider = make_provider(proxy(slow), max_retries=2)
+    with pytest.raises(ProviderTimeoutError) as caught:
+        await provider.chat_completion(MESSAGES, "gpt-4o", retry_unanswered=False)
+    assert caught.value.request_sent and recorder.calls("/v1/chat/completions") == 1
+
+
+async def test_a_request_that_never_left_is_retried_even_under_a_cap(make_provider: Make, recorder: Recorder) -> None:
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    provider = make_provider(proxy(refused), max_retries=2)
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await provider.chat_completion(MESSAGES, "gpt-4o", retry_unanswered=False)
+    assert not caught.value.request_sent and recorder.calls("/v1/chat/completions") == 3
