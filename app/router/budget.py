@@ -71,16 +71,14 @@ class OutputPlan:
     Attributes:
         feasible: whether the model fits the cap.
         max_tokens: the ``max_tokens`` to send (``None``: send none; no cap and no caller value).
-        worst_case_cost_usd: the cost if the prompt reaches its bound and the output reaches ``max_tokens``
-            (with no ``max_tokens`` and an unknown maximum output: the prompt's cost only, flagged by ``bounded``).
-        bounded: whether ``worst_case_cost_usd`` is a real upper bound of the cost.
+        worst_case_cost_usd: the cost if the prompt reaches its bound and the output reaches ``max_tokens`` (with no
+            cap, no ``max_tokens`` and an unknown maximum output: the prompt's cost only, not a bound of the cost).
         note: ``(template, args)`` of the explanation; :attr:`detail` renders it (lazily: it is rarely read).
     """
 
     feasible: bool
     max_tokens: int | None
     worst_case_cost_usd: Decimal
-    bounded: bool
     note: tuple[str, tuple[object, ...]]
 
     @property
@@ -135,10 +133,10 @@ def plan_with_prices(
         ceiling = min(caller_max_tokens, model_max_output_tokens)
     if max_cost_usd is None:
         worst = prompt_cost + (ceiling or 0) * out_price
-        return OutputPlan(True, caller_max_tokens, worst, ceiling is not None, _NO_CAP)
+        return OutputPlan(True, caller_max_tokens, worst, _NO_CAP)
     if prompt_cost > max_cost_usd:
         return OutputPlan(
-            False, None, prompt_cost, True, ("the prompt alone may cost ${}, over the cap", (decimal_str(prompt_cost),))
+            False, None, prompt_cost, ("the prompt alone may cost ${}, over the cap", (decimal_str(prompt_cost),))
         )
     if not out_price:
         affordable = ceiling
@@ -149,7 +147,7 @@ def plan_with_prices(
     note: tuple[str, tuple[object, ...]]
     if affordable is not None and affordable < floor:
         note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
-        return OutputPlan(False, None, prompt_cost + floor * out_price, True, note)
+        return OutputPlan(False, None, prompt_cost + floor * out_price, note)
     worst = prompt_cost + (affordable or 0) * out_price
     if affordable is None:
         note = ("output is free and unbounded; prompt within the cap", ())
@@ -159,4 +157,4 @@ def plan_with_prices(
         note = ("max_tokens lowered from {} to {} to fit the cap", (caller_max_tokens, affordable))
     else:
         note = ("fits the cap", ())
-    return OutputPlan(True, affordable, worst, True, note)
+    return OutputPlan(True, affordable, worst, note)

@@ -109,10 +109,6 @@ class Candidate:
     output_tokens: int
     estimated_cost_usd: Decimal | None
 
-    @property
-    def key(self) -> str:
-        return self.profile.key
-
 
 def score_candidate(profile: ModelProfile, analysis: PromptAnalysis, output_tokens: int) -> Candidate:
     """Estimate quality and expected cost of the profiled model for the analysed request."""
