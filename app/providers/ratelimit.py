@@ -207,7 +207,10 @@ class RateLimiter:
         now = self._clock()
         until = self._store.held_until(f"{self._prefix}{model}:hold")
         wait = max(0.0, until - now) if until is not None else 0.0
-        for key, cap, i in self._buckets(model, self._limits(model)):
+        limits = self._limits(model)
+        if limits is None or (limits.requests_per_minute is None and limits.tokens_per_minute is None):
+            return wait  # unlimited: only a hold-off can make it wait (the router asks this for every model)
+        for key, cap, i in self._buckets(model, limits):
             level = self._store.level(key, cap, cap / 60.0, now)
             wait = max(wait, _wait_s(level, (1, tokens)[i], cap, cap / 60.0))
         return wait
