@@ -1,6 +1,6 @@
-"""The ``costmux`` command line.
+"""``costmux demo``: the main job, end to end.
 
-``costmux demo`` starts a real LiteLLM proxy (offline, on a free loopback port) in front of a loopback
+It starts a real LiteLLM proxy (offline, on a free loopback port) in front of a loopback
 OpenAI-compatible upstream, then shows the provider at work (health, models and prices from the proxy, a chat and
 a stream per model with their actual cost) and the routers (varied prompts under a hard ``max_cost``, with each
 strategy). ``--proxy-url`` / ``--api-key`` use an existing proxy instead.
@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
-
-from app.errors import CostmuxError
 
 if TYPE_CHECKING:
     from app.providers import LiteLLMProvider
 
-__all__ = ["main"]
+__all__ = ["run_demo"]
 
 DEMO_PROMPT = "In two sentences, why do routers pick cheaper models for simple questions?"
 DEMO_MAX_COST_USD = 0.01
@@ -110,37 +107,11 @@ async def _route_workload(provider: LiteLLMProvider) -> None:
         print(f"  total ${spent:.8f}; every request within ${DEMO_MAX_COST_USD}")
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
+    """``costmux demo [--proxy-url URL --api-key KEY]``."""
     if args.proxy_url:
         asyncio.run(_tour(args.proxy_url, args.api_key))
         return 0
     with _local_proxy() as (base_url, api_key):
         asyncio.run(_tour(base_url, api_key))
     return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="costmux", description="Cost-aware routing for the LiteLLM proxy.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the end-to-end demo against a real LiteLLM proxy")
-    demo.add_argument("--proxy-url", help="use this running proxy instead of starting one")
-    demo.add_argument("--api-key", help="key for --proxy-url (default: LITELLM_API_KEY)")
-    demo.set_defaults(handler=_demo)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``costmux`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except CostmuxError as exc:
-        print(f"costmux: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
