@@ -16,10 +16,12 @@ environment variable (first one set wins)                      setting
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
 
 __all__ = ["CostTracking", "ProviderSettings"]
 
@@ -42,3 +44,12 @@ class ProviderSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0, le=10, validation_alias="COSTMUX_MAX_RETRIES")
     models_cache_ttl_s: float = Field(default=300.0, ge=0, validation_alias="COSTMUX_MODELS_CACHE_TTL_S")
     rate_limit_timeout_s: float = Field(default=30.0, ge=0, validation_alias="COSTMUX_RATE_LIMIT_TIMEOUT_S")
+
+    @classmethod
+    def load(cls) -> Self:
+        """Read the settings. Raises ConfigurationError naming the first invalid variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None

@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from app.pricing import decimal_str
+from app.settings import ProviderSettings
 
 if TYPE_CHECKING:
     from app.providers import LiteLLMProvider, Provider
@@ -19,24 +19,17 @@ if TYPE_CHECKING:
 __all__ = ["CliSettings", "decision_table", "run_models", "run_route"]
 
 
-class CliSettings(BaseSettings):
-    """The CLI's connection settings: flags win, then the environment, then a ``.env`` file in the working
-    directory (the library itself never reads ``.env``)."""
+class CliSettings(ProviderSettings):
+    """The provider settings, also read from a ``.env`` file in the working directory (the CLI only: the library
+    reads the process environment). Flags win over both."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("LITELLM_BASE_URL", "LITELLM_PROXY_BASE_URL", "OPENAI_BASE_URL")
-    )
-    api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("LITELLM_API_KEY", "LITELLM_PROXY_API_KEY", "OPENAI_API_KEY")
-    )
 
 
 def _provider(args: argparse.Namespace) -> LiteLLMProvider:
     from app.providers import LiteLLMProvider
 
-    settings = CliSettings()
+    settings = CliSettings.load()
     key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     return LiteLLMProvider(args.proxy_url or settings.base_url, key)
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from app.catalog import ModelCatalog, default_catalog
 from app.errors import (
@@ -98,11 +98,7 @@ class LiteLLMProvider:
         health_policy: HealthPolicy | None = None,
         limiter_store: BucketStore | None = None,
     ) -> None:
-        try:
-            env = ProviderSettings()
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
+        env = ProviderSettings.load()
         url = base_url or env.base_url
         if not url:
             raise ConfigurationError(

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import InvalidRequestError
 from app.pricing import ModelPricing, decimal_str
+
+if TYPE_CHECKING:
+    from app.router.analysis import PromptAnalysis
 
 __all__ = [
     "BudgetMode",
@@ -27,6 +30,12 @@ __all__ = [
 
 BudgetMode = Literal["estimate", "strict", "exact"]
 BUDGET_MODES: tuple[str, ...] = ("estimate", "strict", "exact")
+
+
+def prompt_bound_tokens(analysis: PromptAnalysis, mode: BudgetMode) -> int:
+    """The prompt's upper bound the cap is checked with: the calibrated upper estimate in ``"estimate"`` mode, the
+    provable strict bound otherwise (``"exact"`` falls back to it for models the proxy could not count)."""
+    return analysis.upper_estimate_tokens if mode == "estimate" else analysis.strict_tokens
 
 
 def validate_max_cost(max_cost: Any) -> Decimal | None:

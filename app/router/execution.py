@@ -24,7 +24,7 @@ from app.errors import AuthenticationError, BadRequestError, ModelNotFoundError,
 from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
 from app.pricing import decimal_str, to_decimal_usd
 from app.providers.base import Provider
-from app.router.budget import plan_output
+from app.router.budget import plan_output, prompt_bound_tokens
 from app.router.decision import CandidateVerdict, RoutingDecision
 
 if TYPE_CHECKING:
@@ -84,9 +84,7 @@ class RoutedResponse:
         return len(self.attempts) - 1
 
 
-async def _exact_prompt_bounds(
-    router: Router, messages: Sequence[Any], providers: Mapping[str, Provider]
-) -> dict[str, int]:
+async def _exact_prompt_bounds(messages: Sequence[Any], providers: Mapping[str, Provider]) -> dict[str, int]:
     """Prompt token counts from each provider's token counter, per ``provider/model``; models whose count
     fails are left out (the strict bound applies to them)."""
     keys: list[str] = []
@@ -117,7 +115,7 @@ async def route_and_send(
     """See :meth:`Router.route_request` and the module doc."""
     await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
     mode = budget_mode or router.budget_mode
-    bounds = await _exact_prompt_bounds(router, messages, providers) if mode == "exact" else None
+    bounds = await _exact_prompt_bounds(messages, providers) if mode == "exact" else None
     decision = router.decide(
         messages,
         providers,
@@ -130,7 +128,7 @@ async def route_and_send(
         exclude=exclude,
         prompt_bounds=bounds,
     )
-    prompt_bound = decision.analysis.strict_tokens if mode != "estimate" else decision.analysis.upper_estimate_tokens
+    prompt_bound = prompt_bound_tokens(decision.analysis, mode)
     spent = Decimal(0)
     attempts: list[Attempt] = []
     last_error: ProviderError | None = None

@@ -13,7 +13,13 @@ from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailabl
 from app.pricing import decimal_str
 from app.providers.base import Provider
 from app.router.analysis import PromptAnalysis, analyze
-from app.router.budget import BudgetMode, validate_budget_mode, validate_max_cost, validate_max_tokens
+from app.router.budget import (
+    BudgetMode,
+    prompt_bound_tokens,
+    validate_budget_mode,
+    validate_max_cost,
+    validate_max_tokens,
+)
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, RequestLimits
 from app.router.scoring import ModelProfile, expected_output_tokens, score_candidate
@@ -97,7 +103,7 @@ class Router:
         if not messages:
             raise InvalidRequestError("messages must not be empty")
         analysis = analyze(messages, tools=tools, response_format=response_format, max_tokens=caller_max_tokens)
-        bound = analysis.strict_tokens if mode in ("strict", "exact") else analysis.upper_estimate_tokens
+        bound = prompt_bound_tokens(analysis, mode)
         verdicts = self._judge_all(providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {})
         kept = [verdict for verdict in verdicts if verdict.kept]
         if not kept:
