@@ -1,9 +1,9 @@
 """Providers: clients that send chat requests to an LLM gateway (today the LiteLLM proxy).
 
-Public API: :class:`LiteLLMProvider` and the :class:`Provider` interface routers use; :class:`ChatStream`,
-:class:`ModelList`, :class:`ModelSpec`, :class:`RateLimits`, :class:`RetryPolicy`; the resilience parts
-(:class:`ModelGuard`, :class:`RateLimiter`, :class:`BucketStore`, :class:`MemoryBucketStore`, :class:`ModelHealth`,
-:class:`HealthPolicy`, :class:`ProxyHealthMonitor`).
+Public API: :class:`LiteLLMProvider` and the :class:`Provider` interface routers use; :class:`ProviderRegistry`;
+:class:`ChatStream`, :class:`ModelList`, :class:`ModelSpec`, :class:`RateLimits`, :class:`RetryPolicy`; the
+resilience parts (:class:`ModelGuard`, :class:`RateLimiter`, :class:`BucketStore`, :class:`MemoryBucketStore`,
+:class:`ModelHealth`, :class:`HealthPolicy`, :class:`ProxyHealthMonitor`).
 """
 
 from app.providers.base import Provider
@@ -13,6 +13,7 @@ from app.providers.litellm_provider import LiteLLMProvider
 from app.providers.model_list import ModelList
 from app.providers.model_registry import ModelSpec, RateLimits
 from app.providers.ratelimit import BucketStore, MemoryBucketStore, RateLimiter, Reservation
+from app.providers.registry import ProviderRegistry
 from app.providers.retry import RetryPolicy
 from app.providers.streaming import ChatStream
 
@@ -28,6 +29,7 @@ __all__ = [
     "ModelList",
     "ModelSpec",
     "Provider",
+    "ProviderRegistry",
     "ProxyHealthMonitor",
     "RateLimiter",
     "RateLimits",

@@ -21,8 +21,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from app.errors import ProviderError, ProviderUnavailableError, RateLimitError
+from app.events import EventBus, HealthChanged, RateLimitHeld, RateLimitWaited
 from app.models import Usage
-from app.providers.health import HealthPolicy, ModelHealth
+from app.providers.health import HealthPolicy, HealthState, ModelHealth
 from app.providers.model_registry import RateLimits
 from app.providers.ratelimit import BucketStore, RateLimiter, Reservation
 
@@ -63,7 +64,10 @@ class Admission:
         else:
             self.reservation.commit(self.reservation.tokens)
         if isinstance(error, RateLimitError) and error.status_code == 429:
-            guard.limiter.hold(self.model, error.retry_after_s or guard.default_hold_s)
+            hold_s = error.retry_after_s or guard.default_hold_s
+            guard.limiter.hold(self.model, hold_s)
+            if guard.events.active:
+                guard.events.emit(RateLimitHeld(guard.provider, self.model, hold_s))
         if isinstance(error, ProviderError):
             guard.health.record_failure(self.model, error)
         else:
@@ -80,6 +84,8 @@ class ModelGuard:
         default_hold_s: how long a 429 without ``Retry-After`` holds a model off, seconds.
         clock: monotonic clock in seconds (tests inject one).
         sleep: how the limiter waits (tests inject one that advances their clock).
+        provider: the provider's name in events.
+        events: where waits, holds and health changes are reported.
     """
 
     def __init__(
@@ -91,10 +97,19 @@ class ModelGuard:
         default_hold_s: float = 1.0,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        provider: str = "",
+        events: EventBus | None = None,
     ) -> None:
+        self.provider = provider
+        self.events = events if events is not None else EventBus()
+        self._clock = clock
         self.limiter = RateLimiter(limits, clock=clock, sleep=sleep, store=store)
-        self.health = ModelHealth(health_policy or HealthPolicy(), clock=clock)
+        self.health = ModelHealth(health_policy or HealthPolicy(), clock=clock, on_change=self._health_changed)
         self.default_hold_s = default_hold_s
+
+    def _health_changed(self, model: str, state: HealthState, cooldown_s: float) -> None:
+        if self.events.active:
+            self.events.emit(HealthChanged(self.provider, model, state, cooldown_s))
 
     def availability(self, model: str, tokens: int) -> tuple[str, str] | None:
         """Without waiting or changing anything: ``None`` if ``model`` can take a request of ``tokens`` now, else
@@ -124,11 +139,15 @@ class ModelGuard:
                 retryable=True,
                 request_sent=False,
             )
+        started = self._clock()
         try:
             reservation = await self.limiter.acquire(model, tokens, timeout_s=timeout_s)
         except BaseException:
             self.health.release_trial(model)
             raise
+        waited_s = self._clock() - started
+        if waited_s > 0 and self.events.active:
+            self.events.emit(RateLimitWaited(provider, model, waited_s))
         return Admission(self, model, reservation)
 
     def snapshot(self, model: str) -> dict[str, object]:

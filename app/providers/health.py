@@ -119,9 +119,16 @@ class _Model:
 class ModelHealth:
     """Circuit breakers of all models of one provider (see the module docstring for the state machine)."""
 
-    def __init__(self, policy: HealthPolicy = _DEFAULT_POLICY, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        policy: HealthPolicy = _DEFAULT_POLICY,
+        *,
+        clock: Clock = time.monotonic,
+        on_change: Callable[[str, HealthState, float], None] | None = None,
+    ) -> None:
         self.policy = policy
         self._clock = clock
+        self._on_change = on_change  # (model, new state, cooldown_s), called on every transition
         self._width = policy.window_s / _BUCKETS
         self._models: dict[str, _Model] = {}
 
@@ -141,9 +148,15 @@ class ModelHealth:
         now = self._clock()
         refusal = self._refusal(m, now)
         if refusal is None:  # cooldown over, no trial in flight: this caller takes the trial
-            m.state = "half_open"
+            if m.state != "half_open":
+                m.state = "half_open"
+                self._changed(model, m)
             m.trial_since = now
         return refusal
+
+    def _changed(self, model: str, m: _Model) -> None:
+        if self._on_change is not None:
+            self._on_change(model, m.state, m.cooldown_s)
 
     def _refusal(self, m: _Model, now: float) -> str | None:
         """Why an open or half-open model cannot take a request at ``now``, or ``None`` if it can (as the trial)."""
@@ -160,6 +173,7 @@ class ModelHealth:
         now = self._clock()
         if m.state == "half_open":
             self._close(m)
+            self._changed(model, m)
             return
         m.consecutive = 0
         self._add(m, now, failed=False)
@@ -177,13 +191,16 @@ class ModelHealth:
         if m.state == "half_open":
             m.cooldown_s = min(m.cooldown_s * self.policy.cooldown_multiplier, self.policy.max_cooldown_s)
             self._open(m, now, f"a failed trial request{last}")
+            self._changed(model, m)
         elif m.state == "closed":
             p = self.policy
             if m.consecutive >= p.failure_threshold:
                 self._open(m, now, f"{m.consecutive} consecutive failures{last}")
+                self._changed(model, m)
             elif m.requests >= p.min_requests and (rate := m.failures / m.requests) >= p.failure_rate_threshold:
                 cause = f"{m.failures} failures in {m.requests} requests ({rate:.0%}) in {p.window_s:g} s{last}"
                 self._open(m, now, cause)
+                self._changed(model, m)
 
     def release_trial(self, model: str) -> None:
         """The admitted trial was not sent after all: the next check may admit another."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -28,6 +28,7 @@ from app.errors import (
     PricingError,
     ProviderError,
 )
+from app.events import EventBus, Observer, RequestFinished, error_kind
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
 from app.pricing import CostSource, ModelPricing, resolve_actual_cost
 from app.providers.guard import Admission, ModelGuard
@@ -75,6 +76,8 @@ class LiteLLMProvider:
             Default from ``COSTMUX_RATE_LIMIT_TIMEOUT_S`` (30).
         health_policy: thresholds and cooldowns of the per-model circuit breaker (see ``health.py``).
         limiter_store: where the limiter keeps its buckets (in memory by default).
+        observers: callables that receive the provider's events (``app.events``: requests, retries, rate-limit
+            waits and holds, health changes); more can be added with ``provider.events.subscribe``.
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class LiteLLMProvider:
         rate_limit_timeout_s: float | None = None,
         health_policy: HealthPolicy | None = None,
         limiter_store: BucketStore | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         env = ProviderSettings.load()
         url = base_url or env.base_url
@@ -118,6 +122,7 @@ class LiteLLMProvider:
         policy = retry_policy or RetryPolicy()
         self.retry_policy = RetryPolicy(**{**policy.__dict__, "max_retries": retries})
         self.models_cache_ttl_s = env.models_cache_ttl_s if models_cache_ttl_s is None else models_cache_ttl_s
+        self.events = EventBus(list(observers))
         self._transport = ProxyTransport(
             self.base_url,
             self._api_key,
@@ -126,6 +131,7 @@ class LiteLLMProvider:
             max_connections=max_connections,
             retry_policy=self.retry_policy,
             client=http_client,
+            events=self.events,
         )
         self._clock = clock
         self._registry = ModelRegistry(default_catalog() if catalog == "default" else catalog)
@@ -136,6 +142,8 @@ class LiteLLMProvider:
             store=limiter_store,
             clock=clock,
             sleep=self.retry_policy.sleep,
+            provider=name,
+            events=self.events,
         )
         self._monitor: ProxyHealthMonitor | None = None
         self._model_list: ModelList | None = None
@@ -401,8 +409,13 @@ class LiteLLMProvider:
             raise InvalidRequestError("chat_completion does not stream; use stream_chat_completion")
         body = request_body(messages, model, max_tokens, temperature, params)
         await self.ensure_model_info()
-        self._require_price(model)
-        admission = await self._admit(model, body, rate_limit_timeout_s)
+        started = self._clock()
+        try:
+            self._require_price(model)
+            admission = await self._admit(model, body, rate_limit_timeout_s)
+        except BaseException as exc:
+            self._report(model, started, error=exc)
+            raise
         try:
             response = await self._transport.post(
                 "/v1/chat/completions", body, model=model, retry_unanswered=retry_unanswered
@@ -410,6 +423,7 @@ class LiteLLMProvider:
             completion = parse_completion(response, self.name, model)
         except BaseException as exc:
             admission.failed(exc)
+            self._report(model, started, error=exc)
             raise
         admission.succeeded(completion.usage, response.headers)
         reported = reported_cost(response.headers.get("x-litellm-response-cost"))
@@ -417,7 +431,36 @@ class LiteLLMProvider:
         completion.cost_usd = float(cost) if cost is not None else None
         completion.cost_source = source
         completion.call_id = response.headers.get("x-litellm-call-id")
+        self._report(model, started, usage=completion.usage, cost_usd=cost)
         return completion
+
+    def _report(
+        self,
+        model: str,
+        started: float,
+        *,
+        error: BaseException | None = None,
+        usage: Usage | None = None,
+        cost_usd: Decimal | None = None,
+        stream: bool = False,
+        ttft_s: float | None = None,
+    ) -> None:
+        """Emit the one :class:`RequestFinished` of a call (when anyone listens)."""
+        if not self.events.active:
+            return
+        self.events.emit(
+            RequestFinished(
+                provider=self.name,
+                model=model,
+                stream=stream,
+                outcome="success" if error is None else error_kind(error),
+                duration_s=self._clock() - started,
+                ttft_s=ttft_s,
+                prompt_tokens=usage.prompt_tokens if usage is not None else None,
+                completion_tokens=usage.completion_tokens if usage is not None else None,
+                cost_usd=cost_usd,
+            )
+        )
 
     async def _admit(self, model: str, body: Mapping[str, Any], timeout_s: float | None) -> Admission:
         """Pass the circuit breaker and reserve the rate limits for one call. Tokens charged up front: an upper
@@ -452,29 +495,46 @@ class LiteLLMProvider:
         body["stream_options"] = {**caller_options, "include_usage": True}
 
         admitted: list[Admission] = []
+        timing: list[float] = []  # when the call started, when its first chunk came
+        final_cost: list[Decimal | None] = [None]
 
         async def open_stream() -> OpenedStream:
             await self.ensure_model_info()
-            self._require_price(model)
-            admission = await self._admit(model, body, rate_limit_timeout_s)
+            timing.append(self._clock())
+            try:
+                self._require_price(model)
+                admission = await self._admit(model, body, rate_limit_timeout_s)
+            except BaseException as exc:
+                self._report(model, timing[0], error=exc, stream=True)
+                raise
             admitted.append(admission)
             try:
-                return await self._transport.with_retries(
-                    lambda: self._transport.open_stream(body, model), retry_unanswered=retry_unanswered
+                opened = await self._transport.with_retries(
+                    lambda: self._transport.open_stream(body, model), retry_unanswered=retry_unanswered, model=model
                 )
             except BaseException as exc:
                 admission.failed(exc)
+                self._report(model, timing[0], error=exc, stream=True)
                 raise
+            timing.append(self._clock())
+            return opened
+
+        def finish(usage: Usage | None, reported: Decimal | None) -> tuple[Decimal | None, CostSource]:
+            cost, source = self._actual_cost(model, usage, reported)
+            final_cost[0] = cost
+            return cost, source
 
         def settle(usage: Usage | None, headers: Mapping[str, str] | None, error: BaseException | None) -> None:
             # called once the stream has opened: chunks were generated, so a failure keeps the charge
             if admitted:
                 admitted[0].succeeded(usage, headers) if error is None else admitted[0].failed(error, generated=True)
+            ttft_s = timing[1] - timing[0]
+            self._report(model, timing[0], error=error, usage=usage, cost_usd=final_cost[0], stream=True, ttft_s=ttft_s)
 
         return ChatStream(
             open_stream,
             next_frame=lambda events: self._transport.next_frame(events, model, mid_stream=True),
-            finish=lambda usage, reported: self._actual_cost(model, usage, reported),
+            finish=finish,
             settle=settle,
             model=model,
             pass_usage_chunk=bool(caller_options.get("include_usage")),

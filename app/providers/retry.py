@@ -70,12 +70,15 @@ class RetryPolicy:
             return False
         return _is_retryable(exc)
 
-    def retrying(self, *, retry_unanswered: bool = True) -> AsyncRetrying:
+    def retrying(
+        self, *, retry_unanswered: bool = True, before_sleep: Callable[[RetryCallState], None] | None = None
+    ) -> AsyncRetrying:
         """A fresh tenacity controller for one call; the last error is re-raised as is.
 
         ``retry_unanswered=False`` does not retry a request that was sent but got no answer (read timeout, lost
         connection): the upstream may have generated, and billed, that attempt. Routers under a cost cap ask for
-        this and account for such an attempt at its worst case before trying anything else.
+        this and account for such an attempt at its worst case before trying anything else. ``before_sleep`` is
+        called before each wait (to report the retry).
         """
         backoff = wait_exponential_jitter(
             multiplier=self.initial_backoff_s, max=self.max_backoff_s, jitter=self.jitter_s
@@ -86,4 +89,5 @@ class RetryPolicy:
             retry=retry_if_exception(lambda exc: self._should_retry(exc, retry_unanswered=retry_unanswered)),
             sleep=self.sleep,
             reraise=True,
+            before_sleep=before_sleep,
         )

@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
+from tenacity import RetryCallState
 
 from app.errors import ConfigurationError, CostmuxError, InvalidResponseError
+from app.events import EventBus, RetryScheduled, error_kind
 from app.providers.error_mapping import error_from_body, error_from_response, error_from_transport
 from app.providers.retry import RetryPolicy
 from app.providers.streaming import DONE, OpenedStream, parse_frame, sse_data
@@ -53,6 +55,7 @@ class ProxyTransport:
         max_connections: size of the shared pool.
         retry_policy: which failures are retried and how long to wait.
         client: an ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
+        events: where retries are reported (:class:`~app.events.RetryScheduled`).
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class ProxyTransport:
         max_connections: int,
         retry_policy: RetryPolicy,
         client: httpx.AsyncClient | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.base_url = base_url
+        self.events = events if events is not None else EventBus()
         self.provider = provider
         self.timeout_s = timeout_s
         self.retry_policy = retry_policy
@@ -125,13 +130,24 @@ class ProxyTransport:
         return response
 
     async def with_retries(
-        self, attempt: Callable[[], Awaitable[T]], *, retry: bool = True, retry_unanswered: bool = True
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        retry: bool = True,
+        retry_unanswered: bool = True,
+        model: str | None = None,
     ) -> T:
         """Run ``attempt`` under the retry policy (once when ``retry`` is false; see ``RetryPolicy.retrying`` for
-        ``retry_unanswered``)."""
+        ``retry_unanswered``); each retry is reported as a :class:`~app.events.RetryScheduled` for ``model``."""
         if not retry:
             return await attempt()
-        async for try_ in self.retry_policy.retrying(retry_unanswered=retry_unanswered):
+
+        def report(state: RetryCallState) -> None:
+            if self.events.active and state.outcome is not None and (exc := state.outcome.exception()) is not None:
+                wait_s = state.next_action.sleep if state.next_action is not None else 0.0
+                self.events.emit(RetryScheduled(self.provider, model, error_kind(exc), wait_s))
+
+        async for try_ in self.retry_policy.retrying(retry_unanswered=retry_unanswered, before_sleep=report):
             with try_:
                 return await attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
@@ -143,7 +159,7 @@ class ProxyTransport:
     async def post(self, path: str, body: Any, *, model: str | None, retry_unanswered: bool = True) -> httpx.Response:
         """POST with retries; returns the 2xx response."""
         return await self.with_retries(
-            lambda: self.send_once("POST", path, model=model, json=body), retry_unanswered=retry_unanswered
+            lambda: self.send_once("POST", path, model=model, json=body), retry_unanswered=retry_unanswered, model=model
         )
 
     async def open_stream(self, body: dict[str, Any], model: str) -> OpenedStream:

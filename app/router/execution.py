@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from app.errors import AuthenticationError, BadRequestError, ModelNotFoundError, NoModelAvailableError, ProviderError
+from app.events import CostOverEstimate, Fallback, error_kind
 from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
 from app.pricing import decimal_str, to_decimal_usd
 from app.providers.base import Provider
@@ -141,6 +142,10 @@ async def route_and_send(
             if plan is None:
                 continue
             plan_max_tokens, worst = plan
+        if attempts and router.events.active:  # falling back from the last failed attempt to this candidate
+            failed = attempts[-1]
+            kind = error_kind(failed.error) if failed.error is not None else "other"
+            router.events.emit(Fallback(decision.strategy, failed.provider, failed.model, kind))
         provider = providers[verdict.provider]
         try:
             response = await provider.chat_completion(
@@ -164,6 +169,8 @@ async def route_and_send(
         actual = to_decimal_usd(response.cost_usd) if response.cost_usd is not None else worst
         spent += actual
         if actual > worst:
+            if router.events.active:
+                router.events.emit(CostOverEstimate(verdict.provider, verdict.model, actual, worst))
             logger.warning(
                 "actual cost $%s of %s exceeded its worst-case estimate $%s",
                 decimal_str(actual),

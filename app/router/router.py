@@ -6,10 +6,12 @@ refreshes the providers' model knowledge, decides, sends, and falls back within 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
+from app.events import BudgetRefused, EventBus, Observer, RoutingDecided
 from app.pricing import decimal_str
 from app.providers.base import Provider
 from app.router.analysis import PromptAnalysis, analyze
@@ -43,6 +45,11 @@ class Router:
         default_max_output_tokens: maximum output assumed for models whose limit is unknown, tokens.
         max_attempts: models tried by ``route_request`` (the choice plus fallbacks).
         availability: optional health / rate-limit check, consulted without waiting.
+        providers: the providers used when a call passes none: a plain mapping or a
+            :class:`~app.providers.ProviderRegistry` (read at each call, so registrations apply at once).
+        observers: callables that receive the router's events (``app.events``: decisions with their time and
+            rejections, refusals, fallbacks); more with ``router.events.subscribe``.
+        clock: seconds, for the decision time reported in events (tests inject one).
     """
 
     default_strategy: ClassVar[str] = "cost_optimized"
@@ -56,8 +63,14 @@ class Router:
         default_max_output_tokens: int = 4096,
         max_attempts: int = 3,
         availability: AvailabilityCheck | None = None,
+        providers: Providers | None = None,
+        observers: Sequence[Observer] = (),
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.strategy = self._resolve(strategy or self.default_strategy)
+        self.providers = providers
+        self.events = EventBus(list(observers))
+        self._clock = clock
         self.budget_mode = validate_budget_mode(budget_mode)
         if min_output_tokens < 1 or default_max_output_tokens < min_output_tokens or max_attempts < 1:
             raise InvalidRequestError("min_output_tokens ≥ 1, default_max_output_tokens ≥ it, max_attempts ≥ 1")
@@ -71,10 +84,16 @@ class Router:
 
     # -- deciding ----------------------------------------------------------------------------------------------
 
+    def _providers(self, providers: Providers | None) -> Providers:
+        chosen = self.providers if providers is None else providers
+        if chosen is None:
+            raise InvalidRequestError("no providers: pass providers= to the call or to the router")
+        return chosen
+
     def decide(
         self,
         messages: Sequence[Any],
-        providers: Providers,
+        providers: Providers | None = None,
         *,
         max_cost: Any = None,
         max_tokens: int | None = None,
@@ -85,7 +104,8 @@ class Router:
         exclude: Collection[str] = (),
         prompt_bounds: Mapping[str, int] | None = None,
     ) -> RoutingDecision:
-        """Choose a model; every candidate's verdict is recorded in the decision.
+        """Choose a model; every candidate's verdict is recorded in the decision (``providers``: default the
+        router's).
 
         ``prompt_bounds`` maps ``provider/model`` to an exact prompt token count (``"exact"`` mode).
 
@@ -94,6 +114,8 @@ class Router:
             BudgetExceededError: only the cap rules out the models that could serve the request.
             NoModelAvailableError: no model fits for other reasons (each model's reason is attached).
         """
+        started = self._clock() if self.events.active else 0.0
+        providers = self._providers(providers)
         cap = validate_max_cost(max_cost)
         caller_max_tokens = validate_max_tokens(max_tokens)
         mode = validate_budget_mode(budget_mode or self.budget_mode)
@@ -106,14 +128,33 @@ class Router:
         bound = prompt_bound_tokens(analysis, mode)
         verdicts = self._judge_all(providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {})
         kept = [verdict for verdict in verdicts if verdict.kept]
+        strategy_name = ranker.name or type(ranker).__name__
         if not kept:
-            raise _no_model_error(verdicts, cap)
+            error = _no_model_error(verdicts, cap)
+            if self.events.active:
+                refusal: Literal["over_budget", "no_model"] = (
+                    "over_budget" if isinstance(error, BudgetExceededError) else "no_model"
+                )
+                self.events.emit(BudgetRefused(strategy_name, refusal, self._clock() - started, _rejections(verdicts)))
+            raise error
         ranked, reason = ranker.rank(kept, analysis)
         chosen = ranked[0]
+        if self.events.active:
+            self.events.emit(
+                RoutingDecided(
+                    strategy=strategy_name,
+                    provider=chosen.provider,
+                    model=chosen.model,
+                    duration_s=self._clock() - started,
+                    estimated_cost_usd=chosen.estimated_cost_usd,
+                    worst_case_cost_usd=chosen.worst_case_cost_usd,
+                    rejections=_rejections(verdicts),
+                )
+            )
         return RoutingDecision(
             provider=chosen.provider,
             model=chosen.model,
-            strategy=ranker.name or type(ranker).__name__,
+            strategy=strategy_name,
             reason=reason,
             max_tokens=chosen.max_tokens,
             estimated_cost_usd=chosen.estimated_cost_usd,
@@ -166,7 +207,7 @@ class Router:
     def select_model(
         self,
         messages: Sequence[Any],
-        providers: Providers,
+        providers: Providers | None = None,
         *,
         max_cost: Any = None,
         max_tokens: int | None = None,
@@ -190,7 +231,7 @@ class Router:
     async def route_request(
         self,
         messages: Sequence[Any],
-        providers: Providers,
+        providers: Providers | None = None,
         strategy: str | RoutingStrategy | None = None,
         max_cost: Any = None,
         max_tokens: int | None = None,
@@ -211,7 +252,7 @@ class Router:
         return await route_and_send(
             self,
             messages,
-            providers,
+            self._providers(providers),
             strategy=strategy,
             max_cost=max_cost,
             max_tokens=max_tokens,
@@ -231,6 +272,11 @@ class CostOptimizedRouter(Router):
     """The cheapest model whose quality for the task meets a floor rising with complexity, within the budget."""
 
     default_strategy: ClassVar[str] = "cost_optimized"
+
+
+def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str], ...]:
+    """``(provider, model, reason)`` of every rejected candidate, for events."""
+    return tuple((v.provider, v.model, v.reason.value) for v in verdicts if v.reason is not None and not v.kept)
 
 
 def _no_model_error(verdicts: list[CandidateVerdict], cap: Any) -> Exception:
