@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from app.router.router import Router
     from app.router.strategies import RoutingStrategy
 
-__all__ = ["Attempt", "RoutedResponse", "route_and_send"]
+__all__ = ["Attempt", "AttemptLedger", "AttemptPlan", "RoutedResponse", "route_and_send"]
 
 logger = logging.getLogger("costmux.router")
 
@@ -114,74 +114,177 @@ async def route_and_send(
     params: dict[str, Any],
 ) -> RoutedResponse:
     """See :meth:`Router.route_request` and the module doc."""
-    await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
-    mode = budget_mode or router.budget_mode
-    bounds = await _exact_prompt_bounds(messages, providers) if mode == "exact" else None
-    decision = router.decide(
+    ledger = await AttemptLedger.start(
+        router,
         messages,
         providers,
+        strategy=strategy,
         max_cost=max_cost,
         max_tokens=max_tokens,
-        budget_mode=mode,
-        strategy=strategy,
-        tools=params.get("tools"),
-        response_format=params.get("response_format"),
+        budget_mode=budget_mode,
         exclude=exclude,
-        prompt_bounds=bounds,
+        params=params,
     )
-    prompt_bound = prompt_bound_tokens(decision.analysis, mode)
-    spent = Decimal(0)
-    attempts: list[Attempt] = []
-    last_error: ProviderError | None = None
-    for verdict in decision.ranked[: router.max_attempts]:
-        if decision.max_cost_usd is None or spent == 0:
-            plan_max_tokens, worst = verdict.max_tokens, verdict.worst_case_cost_usd or Decimal(0)
-        else:
-            bound = (bounds or {}).get(verdict.key, prompt_bound)
-            plan = _replan(router, verdict, providers, bound, decision.max_cost_usd - spent, max_tokens)
-            if plan is None:
-                continue
-            plan_max_tokens, worst = plan
-        if attempts and router.events.active:  # falling back from the last failed attempt to this candidate
-            failed = attempts[-1]
-            kind = error_kind(failed.error) if failed.error is not None else "other"
-            router.events.emit(Fallback(decision.strategy, failed.provider, failed.model, kind))
-        provider = providers[verdict.provider]
+    for plan in ledger.plans():
+        provider = providers[plan.verdict.provider]
         try:
             response = await provider.chat_completion(
                 messages,
-                verdict.model,
-                max_tokens=plan_max_tokens,
+                plan.verdict.model,
+                max_tokens=plan.max_tokens,
                 rate_limit_timeout_s=0,
-                retry_unanswered=decision.max_cost_usd is None,  # under a cap, each generation must be accounted
+                retry_unanswered=ledger.retry_unanswered,
                 **params,
             )
         except ProviderError as exc:
-            # answered by the proxy, or refused before sending: nothing was generated
-            charged = Decimal(0) if exc.status_code is not None or not exc.request_sent else worst
-            spent += charged
-            attempts.append(Attempt(verdict.provider, verdict.model, plan_max_tokens, worst, charged, exc))
-            last_error = exc
-            if not _falls_back(exc):
+            if not ledger.failed(plan, exc):
                 raise
-            logger.warning("routing %s failed (%s); falling back", verdict.key, type(exc).__name__)
             continue
-        actual = to_decimal_usd(response.cost_usd) if response.cost_usd is not None else worst
-        spent += actual
+        ledger.succeeded(plan, response.cost_usd)
+        return RoutedResponse(response, ledger.decision, tuple(ledger.attempts), float(ledger.spent))
+    raise ledger.exhausted()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPlan:
+    """One candidate about to be tried: its ``max_tokens`` and worst-case cost (USD) within what is left."""
+
+    verdict: CandidateVerdict
+    max_tokens: int | None
+    worst_case_cost_usd: Decimal
+
+
+class AttemptLedger:
+    """The attempts of one routed request and what they cost (USD): plans each candidate within what is left of
+    the budget, charges failures by the module's rules, reports fallbacks and costs over the estimate.
+
+    Shared by :func:`route_and_send` and the streaming variant (:mod:`app.router.stream_execution`).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        providers: Mapping[str, Provider],
+        decision: RoutingDecision,
+        bounds: dict[str, int] | None,
+        prompt_bound: int,
+        caller_max_tokens: int | None,
+    ) -> None:
+        self.router = router
+        self.providers = providers
+        self.decision = decision
+        self.bounds = bounds
+        self.prompt_bound = prompt_bound
+        self.caller_max_tokens = caller_max_tokens
+        self.spent = Decimal(0)
+        self.attempts: list[Attempt] = []
+        self.last_error: ProviderError | None = None
+
+    @classmethod
+    async def start(
+        cls,
+        router: Router,
+        messages: Sequence[Any],
+        providers: Mapping[str, Provider],
+        *,
+        strategy: str | RoutingStrategy | None,
+        max_cost: Any,
+        max_tokens: int | None,
+        budget_mode: Any,
+        exclude: Collection[str],
+        params: Mapping[str, Any],
+    ) -> AttemptLedger:
+        """Refresh the providers' model knowledge and decide (raises what :meth:`Router.decide` raises)."""
+        await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
+        mode = budget_mode or router.budget_mode
+        bounds = await _exact_prompt_bounds(messages, providers) if mode == "exact" else None
+        decision = router.decide(
+            messages,
+            providers,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
+            budget_mode=mode,
+            strategy=strategy,
+            tools=params.get("tools"),
+            response_format=params.get("response_format"),
+            exclude=exclude,
+            prompt_bounds=bounds,
+        )
+        return cls(router, providers, decision, bounds, prompt_bound_tokens(decision.analysis, mode), max_tokens)
+
+    @property
+    def retry_unanswered(self) -> bool:
+        """Under a cap, each generation must be accounted: the provider must not retry unanswered attempts."""
+        return self.decision.max_cost_usd is None
+
+    def plans(self) -> Iterator[AttemptPlan]:
+        """The candidates still worth trying, in rank order (at most ``router.max_attempts``), each planned within
+        what is left of the budget when it comes up; a :class:`Fallback` is reported before each one after the
+        first attempt."""
+        decision, router = self.decision, self.router
+        for verdict in decision.ranked[: router.max_attempts]:
+            if decision.max_cost_usd is None or self.spent == 0:
+                plan_max_tokens, worst = verdict.max_tokens, verdict.worst_case_cost_usd or Decimal(0)
+            else:
+                bound = (self.bounds or {}).get(verdict.key, self.prompt_bound)
+                replanned = _replan(
+                    router,
+                    verdict,
+                    self.providers,
+                    bound,
+                    decision.max_cost_usd - self.spent,
+                    self.caller_max_tokens,
+                )
+                if replanned is None:
+                    continue
+                plan_max_tokens, worst = replanned
+            if self.attempts and router.events.active:  # falling back from the last failed attempt to this one
+                failed = self.attempts[-1]
+                kind = error_kind(failed.error) if failed.error is not None else "other"
+                router.events.emit(Fallback(decision.strategy, failed.provider, failed.model, kind))
+            yield AttemptPlan(verdict, plan_max_tokens, worst)
+
+    def failed(self, plan: AttemptPlan, exc: ProviderError, *, charged: Decimal | None = None) -> bool:
+        """Record a failed attempt; returns whether to fall back (else the caller raises ``exc``).
+
+        ``charged`` overrides the module's rule (a stream that failed after its first chunk: its worst case).
+        """
+        if charged is None:
+            # answered by the proxy, or refused before sending: nothing was generated
+            no_answer = exc.status_code is None and exc.request_sent
+            charged = plan.worst_case_cost_usd if no_answer else Decimal(0)
+        verdict = plan.verdict
+        self.spent += charged
+        self.attempts.append(
+            Attempt(verdict.provider, verdict.model, plan.max_tokens, plan.worst_case_cost_usd, charged, exc)
+        )
+        self.last_error = exc
+        if not _falls_back(exc):
+            return False
+        logger.warning("routing %s failed (%s); falling back", verdict.key, type(exc).__name__)
+        return True
+
+    def succeeded(self, plan: AttemptPlan, cost_usd: float | Decimal | None) -> None:
+        """Record the answering attempt at its actual cost (an unknown cost is charged its worst case)."""
+        verdict, worst = plan.verdict, plan.worst_case_cost_usd
+        actual = to_decimal_usd(cost_usd) if cost_usd is not None else worst
+        self.spent += actual
         if actual > worst:
-            if router.events.active:
-                router.events.emit(CostOverEstimate(verdict.provider, verdict.model, actual, worst))
+            if self.router.events.active:
+                self.router.events.emit(CostOverEstimate(verdict.provider, verdict.model, actual, worst))
             logger.warning(
                 "actual cost $%s of %s exceeded its worst-case estimate $%s",
                 decimal_str(actual),
                 verdict.key,
                 decimal_str(worst),
             )
-        attempts.append(Attempt(verdict.provider, verdict.model, plan_max_tokens, worst, actual))
-        return RoutedResponse(response, decision, tuple(attempts), float(spent))
-    if last_error is not None:
-        raise last_error
-    raise NoModelAvailableError("no candidate fits what is left of the budget")
+        self.attempts.append(Attempt(verdict.provider, verdict.model, plan.max_tokens, worst, actual))
+
+    def exhausted(self) -> Exception:
+        """The error to raise when no candidate answered: the last failure, or none fit what was left."""
+        if self.last_error is not None:
+            return self.last_error
+        return NoModelAvailableError("no candidate fits what is left of the budget")
 
 
 def _falls_back(exc: ProviderError) -> bool:
