@@ -79,7 +79,8 @@ def error_kind(error: BaseException) -> str:
     for cls, kind in _KINDS:
         if isinstance(error, cls):
             return kind
-    return "cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else "other"
+    # GeneratorExit: the consumer of a stream closed it early
+    return "cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit) else "other"
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,15 +139,17 @@ class ModelGuard:
                 retryable=True,
                 request_sent=False,
             )
-        started = self._clock()
         try:
-            reservation = await self.limiter.acquire(model, tokens, timeout_s=timeout_s)
+            reservation = self.limiter.try_acquire(model, tokens)  # the usual case: no wait, nothing to report
+            if reservation is None:
+                started = self._clock()
+                reservation = await self.limiter.acquire(model, tokens, timeout_s=timeout_s)
+                waited_s = self._clock() - started
+                if waited_s > 0 and self.events.active:
+                    self.events.emit(RateLimitWaited(provider, model, waited_s))
         except BaseException:
             self.health.release_trial(model)
             raise
-        waited_s = self._clock() - started
-        if waited_s > 0 and self.events.active:
-            self.events.emit(RateLimitWaited(provider, model, waited_s))
         return Admission(self, model, reservation)
 
     def snapshot(self, model: str) -> dict[str, object]:
