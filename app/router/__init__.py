@@ -19,6 +19,7 @@ from app.router.strategies import (
     get_strategy,
     register_strategy,
 )
+from app.router.stream_execution import RoutedStream
 from app.tasks import TaskType
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "QualityFloor",
     "RejectReason",
     "RoutedResponse",
+    "RoutedStream",
     "Router",
     "RoutingDecision",
     "RoutingStrategy",

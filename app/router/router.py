@@ -262,6 +262,38 @@ class Router:
         )
 
 
+    async def route_stream(
+        self,
+        messages: Sequence[Any],
+        providers: Providers | None = None,
+        strategy: str | RoutingStrategy | None = None,
+        max_cost: Any = None,
+        max_tokens: int | None = None,
+        budget_mode: BudgetMode | None = None,
+        exclude: Collection[str] = (),
+        **params: Any,
+    ) -> Any:
+        """Like :meth:`route_request`, streamed: decide, then open the choice's stream up to its first chunk,
+        falling back (within what is left of ``max_cost``) only before that chunk.
+
+        Returns a :class:`~app.router.stream_execution.RoutedStream` (``async for chunk in routed``); its
+        ``cost_usd`` is set when the stream ends. A failure after the first chunk is raised to the consumer.
+        """
+        from app.router.stream_execution import route_and_stream
+
+        return await route_and_stream(
+            self,
+            messages,
+            self._providers(providers),
+            strategy=strategy,
+            max_cost=max_cost,
+            max_tokens=max_tokens,
+            budget_mode=budget_mode,
+            exclude=exclude,
+            params=params,
+        )
+
+
 class HeuristicRouter(Router):
     """Quality first: the model best suited to the analysed task, within the budget."""
 
