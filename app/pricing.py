@@ -21,14 +21,25 @@ this module and never reaches it as 0.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from app.errors import ConfigurationError
 
-__all__ = ["CostSource", "ModelPricing", "decimal_str", "parse_pricing", "resolve_actual_cost", "to_decimal_usd"]
+__all__ = [
+    "ATTO_USD_PER_USD",
+    "AttoUsd",
+    "CostSource",
+    "ModelPricing",
+    "atto_to_usd",
+    "decimal_str",
+    "parse_pricing",
+    "resolve_actual_cost",
+    "to_atto_usd",
+    "to_decimal_usd",
+]
 
 CostSource = Literal["proxy", "computed", "unknown"]
 
@@ -69,6 +80,28 @@ def to_decimal_usd(value: Any, *, field: str = "price") -> Decimal:
     if number < 0:
         raise ConfigurationError(f"{field} must not be negative, got {value!r}")
     return number
+
+
+#: The router's internal money unit: 10⁻¹⁸ USD. Prices and costs in it are Python ints, which are exact and several
+#: times faster than Decimal on the routing hot path; a price that is not a whole number of atto-USD per token
+#: (more than 18 decimals) stays an exact Decimal in the same unit, and ints and Decimals compare exactly.
+ATTO_USD_PER_USD: Final = 10**18
+AttoUsd = int | Decimal
+
+
+def to_atto_usd(usd: Decimal, *, floor: bool = False) -> AttoUsd:
+    """``usd`` in atto-USD, exactly: an int when whole, else a Decimal (``floor=True``: the int floor, for a cap
+    that whole-atto costs are compared with: ``cost ≤ cap`` ⇔ ``cost ≤ floor(cap)`` for an int ``cost``)."""
+    scaled = usd.scaleb(18)
+    whole = scaled.to_integral_value(rounding=ROUND_FLOOR)
+    if whole == scaled or floor:
+        return int(whole)
+    return scaled
+
+
+def atto_to_usd(atto: AttoUsd) -> Decimal:
+    """atto-USD (int or Decimal) back to exact Decimal USD."""
+    return (atto if isinstance(atto, Decimal) else Decimal(atto)).scaleb(-18)
 
 
 def decimal_str(value: Decimal) -> str:

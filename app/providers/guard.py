@@ -18,7 +18,7 @@ Each admission settles exactly once; later calls are ignored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from app.errors import ProviderError, ProviderUnavailableError, RateLimitError
 from app.events import EventBus, HealthChanged, RateLimitHeld, RateLimitWaited
@@ -118,10 +118,19 @@ class ModelGuard:
         if unhealthy is not None:
             return "unhealthy", unhealthy
         wait_s = self.limiter.wait_time_s(model, tokens)
-        if wait_s > 0:
-            why = "larger than its tokens-per-minute limit" if wait_s == float("inf") else f"free in {wait_s:.1f} s"
-            return "rate_limited", why
-        return None
+        return ("rate_limited", _wait_reason(wait_s)) if wait_s > 0 else None
+
+    def unavailable(self, limited_models: Iterable[str], tokens: int) -> dict[str, tuple[str, str]]:
+        """:meth:`availability` of every model at once, without waiting or changing anything: ``{model: (reason,
+        why)}``. Only models whose breaker is not closed, models held off after a 429, and ``limited_models`` (those
+        with rpm/tpm limits) can be unavailable, so only they are looked at."""
+        refused = {model: ("unhealthy", why) for model, why in self.health.unhealthy_models().items()}
+        for model in (*self.limiter.held_models(), *limited_models):
+            if model not in refused:
+                wait_s = self.limiter.wait_time_s(model, tokens)
+                if wait_s > 0:
+                    refused[model] = ("rate_limited", _wait_reason(wait_s))
+        return refused
 
     async def admit(self, model: str, tokens: int, *, provider: str, timeout_s: float | None) -> Admission:
         """Let one call through (see the module doc).
@@ -155,3 +164,7 @@ class ModelGuard:
     def snapshot(self, model: str) -> dict[str, object]:
         """Health and rate-limit state of ``model`` (for ``get_model_info`` and metrics)."""
         return {"health": self.health.snapshot(model), "rate_limit": self.limiter.snapshot(model)}
+
+
+def _wait_reason(wait_s: float) -> str:
+    return "larger than its tokens-per-minute limit" if wait_s == float("inf") else f"free in {wait_s:.1f} s"

@@ -129,6 +129,7 @@ class ModelHealth:
         self.policy = policy
         self._clock = clock
         self._on_change = on_change  # (model, new state, cooldown_s), called on every transition
+        self._not_closed: set[str] = set()
         self._width = policy.window_s / _BUCKETS
         self._models: dict[str, _Model] = {}
 
@@ -155,6 +156,10 @@ class ModelHealth:
         return refusal
 
     def _changed(self, model: str, m: _Model) -> None:
+        if m.state == "closed":
+            self._not_closed.discard(model)
+        else:
+            self._not_closed.add(model)
         if self._on_change is not None:
             self._on_change(model, m.state, m.cooldown_s)
 
@@ -166,6 +171,17 @@ class ModelHealth:
         if m.trial_since is not None and now - m.trial_since < self.policy.trial_timeout_s:
             return "half-open: a trial request is in flight"
         return None
+
+    def unhealthy_models(self) -> dict[str, str]:
+        """Like :meth:`peek` for every model at once: ``{model: why}`` of the models that can't take a request now
+        (cost proportional to the models whose breaker is not closed)."""
+        now = self._clock()
+        refused = {}
+        for model in self._not_closed:
+            why = self._refusal(self._models[model], now)
+            if why is not None:
+                refused[model] = why
+        return refused
 
     def record_success(self, model: str) -> None:
         """A request to ``model`` succeeded: resets the failure streak; a successful trial closes the breaker."""

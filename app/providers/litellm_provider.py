@@ -222,6 +222,11 @@ class LiteLLMProvider:
         ``("unhealthy" | "rate_limited", why)`` (routers skip such models)."""
         return self.guard.availability(model, prompt_tokens + _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
 
+    def unavailable_models(self, prompt_tokens: int) -> dict[str, tuple[str, str]]:
+        """:meth:`model_availability` of every model at once: ``{model: ("unhealthy" | "rate_limited", why)}`` of
+        those that can't take a request of about ``prompt_tokens`` now (a router asks this once per request)."""
+        return self.guard.unavailable(self._registry.rate_limited(), prompt_tokens + _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
+
     async def sync_pricing(self) -> dict[str, ModelSpec]:
         """Fetch prices, context windows and rpm/tpm from the proxy's ``/model/info`` (custom entries still win).
 

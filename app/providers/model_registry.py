@@ -299,10 +299,12 @@ class ModelRegistry:
         self._aliases: dict[str, str] = {}
         self._listed: tuple[str, ...] = ()
         self._merged: dict[str, ModelSpec] = {}
+        self._rate_limited: tuple[str, ...] | None = None
         self.version = 0
 
     def _changed(self) -> None:
         self._merged.clear()
+        self._rate_limited = None
         self.version += 1
 
     def add_custom(self, spec: ModelSpec) -> None:
@@ -357,6 +359,18 @@ class ModelRegistry:
         if entry is None and isinstance(litellm_model, str):
             entry = self._catalog.find(litellm_model)
         return entry
+
+    def rate_limited(self) -> tuple[str, ...]:
+        """Names of the models with an rpm or tpm limit (cached until the registry changes)."""
+        if self._rate_limited is None:
+            self._rate_limited = tuple(
+                name
+                for name in self.names()
+                if (spec := self.get(name)) is not None
+                and spec.rate_limits is not None
+                and (spec.rate_limits.requests_per_minute or spec.rate_limits.tokens_per_minute)
+            )
+        return self._rate_limited
 
     def names(self) -> list[str]:
         """Every known model name: custom first, then discovered and listed ones, without duplicates."""

@@ -75,6 +75,10 @@ class BucketStore(Protocol):
         """The hold-off deadline, or ``None``; a deadline in the past may be returned."""
         ...
 
+    def active_holds(self, now: float) -> dict[str, float]:
+        """``{key: deadline}`` of the hold-offs still running at ``now`` (routers ask once per request)."""
+        ...
+
 
 def _wait_s(level: float, amount: float, capacity: float, refill_per_s: float) -> float:
     if amount > capacity + _EPS:
@@ -118,6 +122,14 @@ class MemoryBucketStore:
 
     def held_until(self, key: str) -> float | None:
         return self._holds.get(key)
+
+    def active_holds(self, now: float) -> dict[str, float]:
+        if not self._holds:
+            return {}
+        expired = [key for key, until in self._holds.items() if until <= now]
+        for key in expired:  # forget them: the dict stays as small as the models held now
+            del self._holds[key]
+        return dict(self._holds)
 
 
 class Reservation:
@@ -266,6 +278,15 @@ class RateLimiter:
                     request_sent=False,
                 )
             await self._sleep(wait)
+
+    def held_models(self) -> list[str]:
+        """The models held off now (after a 429)."""
+        prefix, suffix = self._prefix, ":hold"
+        return [
+            key[len(prefix) : -len(suffix)]
+            for key in self._store.active_holds(self._clock())
+            if key.startswith(prefix) and key.endswith(suffix)
+        ]
 
     def hold(self, model: str, seconds: float) -> None:
         """Hold ``model`` off for ``seconds`` (after a 429); never shortens an existing hold. Non-finite or

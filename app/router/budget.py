@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import InvalidRequestError
-from app.pricing import ModelPricing, decimal_str
+from app.pricing import AttoUsd, ModelPricing, atto_to_usd, decimal_str, to_atto_usd
 
 if TYPE_CHECKING:
     from app.router.analysis import PromptAnalysis
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BudgetMode",
     "OutputPlan",
+    "cap_in_atto",
+    "plan_atto",
     "plan_output",
     "validate_budget_mode",
     "validate_max_cost",
@@ -29,6 +31,7 @@ __all__ = [
 ]
 
 BudgetMode = Literal["estimate", "strict", "exact"]
+Note = tuple[str, tuple[object, ...]]
 BUDGET_MODES: tuple[str, ...] = ("estimate", "strict", "exact")
 
 
@@ -88,7 +91,7 @@ class OutputPlan:
     feasible: bool
     max_tokens: int | None
     worst_case_cost_usd: Decimal
-    note: tuple[str, tuple[object, ...]]
+    note: Note
 
     @property
     def detail(self) -> str:
@@ -97,7 +100,74 @@ class OutputPlan:
         return template.format(*args)
 
 
-_NO_CAP = ("no cost cap", ())
+_NO_CAP: Note = ("no cost cap", ())
+_FREE_OUTPUT: Note = ("output is free and unbounded; prompt within the cap", ())
+_FITS: Note = ("fits the cap", ())
+
+
+class UsdAmount:
+    """An atto-USD amount in a note; rendered as plain USD only when the note is read."""
+
+    __slots__ = ("atto",)
+
+    def __init__(self, atto: AttoUsd) -> None:
+        self.atto = atto
+
+    def __format__(self, spec: str) -> str:
+        return decimal_str(atto_to_usd(self.atto))
+
+
+def cap_in_atto(max_cost_usd: Decimal | None, *, whole_prices: bool) -> AttoUsd | None:
+    """The cap in the unit the plan compares with: its int floor for whole-atto prices (exact for int costs), the
+    exact scaled Decimal otherwise."""
+    if max_cost_usd is None:
+        return None
+    return to_atto_usd(max_cost_usd, floor=whole_prices)
+
+
+def plan_atto(
+    input_atto: AttoUsd,
+    output_atto: AttoUsd,
+    prompt_bound_tokens: int,
+    max_cost_atto: AttoUsd | None,
+    caller_max_tokens: int | None,
+    model_max_output_tokens: int | None,
+    min_output_tokens: int,
+) -> tuple[bool, int | None, AttoUsd, Note]:
+    """The planning rule of the module doc, in atto-USD (prices per token, cap from :func:`cap_in_atto`):
+    ``(feasible, max_tokens, worst_case_atto, note)``. Positional and tuple-valued: the router calls it once per
+    model per request."""
+    prompt_cost = prompt_bound_tokens * input_atto
+    if caller_max_tokens is None:
+        ceiling = model_max_output_tokens
+    elif model_max_output_tokens is None or caller_max_tokens < model_max_output_tokens:
+        ceiling = caller_max_tokens
+    else:
+        ceiling = model_max_output_tokens
+    if max_cost_atto is None:
+        return True, caller_max_tokens, prompt_cost + (ceiling or 0) * output_atto, _NO_CAP
+    if prompt_cost > max_cost_atto:
+        return False, None, prompt_cost, ("the prompt alone may cost ${}, over the cap", (UsdAmount(prompt_cost),))
+    if not output_atto:
+        affordable = ceiling
+    else:
+        room = int((max_cost_atto - prompt_cost) // output_atto)
+        affordable = room if ceiling is None or room < ceiling else ceiling
+    floor = (
+        min_output_tokens if caller_max_tokens is None or min_output_tokens < caller_max_tokens else caller_max_tokens
+    )
+    if affordable is None:
+        return True, None, prompt_cost, _FREE_OUTPUT
+    if affordable < floor:
+        note: Note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
+        return False, None, prompt_cost + floor * output_atto, note
+    if caller_max_tokens is None:
+        note = ("max_tokens set to {} to fit the cap", (affordable,))
+    elif affordable < caller_max_tokens:
+        note = ("max_tokens lowered from {} to {} to fit the cap", (caller_max_tokens, affordable))
+    else:
+        note = _FITS
+    return True, affordable, prompt_cost + affordable * output_atto, note
 
 
 def plan_output(
@@ -110,60 +180,16 @@ def plan_output(
     min_output_tokens: int,
 ) -> OutputPlan:
     """Plan ``max_tokens`` for one model so that its worst case stays within ``max_cost_usd`` (see module doc)."""
-    return plan_with_prices(
-        pricing.input_usd_per_token,
-        pricing.output_usd_per_token,
-        prompt_bound_tokens=prompt_bound_tokens,
-        max_cost_usd=max_cost_usd,
-        caller_max_tokens=caller_max_tokens,
-        model_max_output_tokens=model_max_output_tokens,
-        min_output_tokens=min_output_tokens,
+    input_atto = to_atto_usd(pricing.input_usd_per_token)
+    output_atto = to_atto_usd(pricing.output_usd_per_token)
+    whole = isinstance(input_atto, int) and isinstance(output_atto, int)
+    feasible, max_tokens, worst, note = plan_atto(
+        input_atto,
+        output_atto,
+        prompt_bound_tokens,
+        cap_in_atto(max_cost_usd, whole_prices=whole),
+        caller_max_tokens,
+        model_max_output_tokens,
+        min_output_tokens,
     )
-
-
-def plan_with_prices(
-    input_usd_per_token: Decimal,
-    output_usd_per_token: Decimal,
-    *,
-    prompt_bound_tokens: int,
-    max_cost_usd: Decimal | None,
-    caller_max_tokens: int | None,
-    model_max_output_tokens: int | None,
-    min_output_tokens: int,
-) -> OutputPlan:
-    """:func:`plan_output` with the two prices given directly (the router's hot path)."""
-    prompt_cost = prompt_bound_tokens * input_usd_per_token
-    out_price = output_usd_per_token
-    if caller_max_tokens is None:
-        ceiling = model_max_output_tokens
-    elif model_max_output_tokens is None:
-        ceiling = caller_max_tokens
-    else:
-        ceiling = min(caller_max_tokens, model_max_output_tokens)
-    if max_cost_usd is None:
-        worst = prompt_cost + (ceiling or 0) * out_price
-        return OutputPlan(True, caller_max_tokens, worst, _NO_CAP)
-    if prompt_cost > max_cost_usd:
-        return OutputPlan(
-            False, None, prompt_cost, ("the prompt alone may cost ${}, over the cap", (decimal_str(prompt_cost),))
-        )
-    if not out_price:
-        affordable = ceiling
-    else:
-        room = int((max_cost_usd - prompt_cost) // out_price)
-        affordable = room if ceiling is None or room < ceiling else ceiling
-    floor = min_output_tokens if caller_max_tokens is None else min(min_output_tokens, caller_max_tokens)
-    note: tuple[str, tuple[object, ...]]
-    if affordable is not None and affordable < floor:
-        note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
-        return OutputPlan(False, None, prompt_cost + floor * out_price, note)
-    worst = prompt_cost + (affordable or 0) * out_price
-    if affordable is None:
-        note = ("output is free and unbounded; prompt within the cap", ())
-    elif caller_max_tokens is None:
-        note = ("max_tokens set to {} to fit the cap", (affordable,))
-    elif affordable < caller_max_tokens:
-        note = ("max_tokens lowered from {} to {} to fit the cap", (caller_max_tokens, affordable))
-    else:
-        note = ("fits the cap", ())
-    return OutputPlan(True, affordable, worst, note)
+    return OutputPlan(feasible, max_tokens, atto_to_usd(worst), note)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, cast
 
-from app.pricing import decimal_str
+from app.pricing import AttoUsd, atto_to_usd, decimal_str
 
 if TYPE_CHECKING:
     from app.router.analysis import PromptAnalysis
@@ -27,13 +27,18 @@ class RejectReason(enum.StrEnum):
     EXCLUDED = "excluded"
 
 
+#: The template of a kept candidate's note; its args are ``(task_type, plan_note, typical_output_tokens)``.
+KEPT_NOTE: Final = "\x00kept"
+
+
 @dataclass(slots=True, eq=False)
 class CandidateVerdict:
     """One candidate model, what it would cost, and whether it was kept.
 
-    Costs are USD (exact ``Decimal``); ``worst_case_cost_usd`` is the prompt's upper bound × input price plus
-    ``max_tokens`` × output price, the figure the cap is checked against; ``estimated_cost_usd`` the expected
-    cost (typical answer length, at most the worst case). ``None`` costs mean the model is unpriced.
+    Costs are USD (exact ``Decimal``, from the atto-USD the router computes in: ``..._atto`` fields);
+    ``worst_case_cost_usd`` is the prompt's upper bound × input price plus ``max_tokens`` × output price, the figure
+    the cap is checked against; ``estimated_cost_usd`` the expected cost (typical answer length, at most the worst
+    case). ``None`` costs mean the model is unpriced (or was rejected before it was costed).
     ``may_truncate`` is true when the cap leaves the model fewer output tokens than a typical answer needs.
     ``detail`` says why in words (rendered on first read from ``note``, since most verdicts are never read).
     """
@@ -44,18 +49,38 @@ class CandidateVerdict:
     reason: RejectReason | None
     quality: float
     quality_is_default: bool
-    estimated_cost_usd: Decimal | None
-    worst_case_cost_usd: Decimal | None
+    estimated_cost_atto: AttoUsd | None
+    worst_case_cost_atto: AttoUsd | None
     max_tokens: int | None
     may_truncate: bool
     key: str
     note: tuple[str, tuple[object, ...]]
 
     @property
+    def estimated_cost_usd(self) -> Decimal | None:
+        cost = self.estimated_cost_atto
+        return None if cost is None else atto_to_usd(cost)
+
+    @property
+    def worst_case_cost_usd(self) -> Decimal | None:
+        cost = self.worst_case_cost_atto
+        return None if cost is None else atto_to_usd(cost)
+
+    @property
     def detail(self) -> str:
         """Why the candidate was kept or rejected, in words."""
         template, args = self.note
-        return template.format(*args)
+        if template != KEPT_NOTE:
+            return template.format(*args)
+        task_type, plan_note, typical_tokens = args
+        plan_template, plan_args = cast("tuple[str, tuple[object, ...]]", plan_note)
+        text = f"quality {self.quality:.2f} for {task_type}"
+        if self.quality_is_default:
+            text += " (no quality data: assumed)"
+        text += "; " + plan_template.format(*plan_args)
+        if self.may_truncate:
+            text += f"; the answer may be cut (a typical one is ~{typical_tokens} tokens)"
+        return text
 
     def describe(self) -> str:
         """One line in words: kept or why rejected, with costs."""

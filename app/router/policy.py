@@ -2,21 +2,23 @@
 ``AvailabilityCheck``), capabilities, price, context window, and the hard cost cap, in that order.
 
 The first failing check names the rejection reason. A kept candidate carries the ``max_tokens`` to send and its
-worst-case cost, which never exceeds ``max_cost``. This runs once per model per request, so it allocates little
-and leaves the wording of its explanations to be rendered when read.
+worst-case cost, which never exceeds ``max_cost``. This runs once per model per request, so it computes in int
+atto-USD (exact; see :mod:`app.pricing`), allocates one verdict per model, and leaves the wording of its
+explanations to be rendered when read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from app.pricing import AttoUsd
 from app.router.analysis import PromptAnalysis
-from app.router.budget import plan_with_prices
-from app.router.decision import CandidateVerdict, RejectReason
-from app.router.scoring import Candidate
+from app.router.budget import cap_in_atto, plan_atto
+from app.router.decision import KEPT_NOTE, CandidateVerdict, RejectReason
+from app.router.scoring import CAPABILITY_NAMES, ModelProfile, Score, needed_capabilities
 
 __all__ = ["AvailabilityCheck", "BudgetPolicy", "ProviderAvailability", "RequestLimits"]
 
@@ -53,9 +55,14 @@ class RequestLimits:
     exclude: Collection[str] = ()
     prompt_bounds: dict[str, int] | None = None
 
+    def cap_atto(self, *, whole_prices: bool) -> AttoUsd | None:
+        """The cap in atto-USD for models with whole-atto prices (its floor) or not (exact)."""
+        return cap_in_atto(self.max_cost_usd, whole_prices=whole_prices)
+
 
 _EXCLUDED: Note = ("excluded by the caller", ())
 _UNPRICED: Note = ("no price known (never routed as if free)", ())
+_AVAILABLE: Mapping[str, tuple[str, str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,130 +79,122 @@ class BudgetPolicy:
     default_max_output_tokens: int = 4096
     availability: AvailabilityCheck | None = None
 
-    def judge(
+    def judge_all(
         self,
-        candidate: Candidate,
+        profiles: Sequence[ModelProfile],
+        scores: Sequence[Score],
         analysis: PromptAnalysis,
         limits: RequestLimits,
+        unavailable: Mapping[str, tuple[str, str]] | None = None,
         provider_check: ProviderAvailability | None = None,
-    ) -> CandidateVerdict:
-        """Keep or reject one candidate, with the reason; ``provider_check`` is the provider's health and
-        rate-limit check, consulted without waiting."""
-        rejection = self._constraints(candidate, analysis, limits, provider_check)
-        if rejection is not None:
-            return _verdict(candidate, False, rejection[0], rejection[1], None, None, False)
-        profile = candidate.profile
-        assert profile.input_usd_per_token is not None and profile.output_usd_per_token is not None
-        bound = limits.prompt_bound_tokens
-        if limits.prompt_bounds is not None:
-            bound = limits.prompt_bounds.get(profile.key, bound)
-        plan = plan_with_prices(
-            profile.input_usd_per_token,
-            profile.output_usd_per_token,
-            prompt_bound_tokens=bound,
-            max_cost_usd=limits.max_cost_usd,
-            caller_max_tokens=limits.caller_max_tokens,
-            model_max_output_tokens=profile.max_output_tokens or self.default_max_output_tokens,
-            min_output_tokens=self.min_output_tokens,
+    ) -> list[CandidateVerdict]:
+        """Keep or reject each of one provider's candidates (``scores[i]`` estimates ``profiles[i]``), with the
+        reason of the first failing check. A provider reports its unavailable models either all at once
+        (``unavailable``: model → (reason, why)) or one by one (``provider_check``); both are consulted without
+        waiting. One loop with everything hoisted out of it: this runs for every model of every request."""
+        verdicts: list[CandidateVerdict] = []
+        append = verdicts.append
+        exclude = limits.exclude
+        needs = needed_capabilities(analysis)
+        prompt_tokens = analysis.upper_estimate_tokens
+        context_needed = prompt_tokens + min(self.min_output_tokens, analysis.requested_output_tokens)
+        bound, bounds = limits.prompt_bound_tokens, limits.prompt_bounds
+        caller_max, min_output, default_max = (
+            limits.caller_max_tokens,
+            self.min_output_tokens,
+            self.default_max_output_tokens,
         )
-        if not plan.feasible:
-            return _verdict(
-                candidate, False, RejectReason.OVER_BUDGET, plan.note, None, plan.worst_case_cost_usd, False
+        cap_whole, cap_exact = limits.cap_atto(whole_prices=True), limits.cap_atto(whole_prices=False)
+        task_type = analysis.task_type
+        unavailable = unavailable if unavailable is not None else _AVAILABLE
+        for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
+            rejection: tuple[RejectReason, Note] | None = None
+            if exclude and (profile.key in exclude or profile.model in exclude):
+                rejection = RejectReason.EXCLUDED, _EXCLUDED
+            elif self.availability is not None and (
+                hook := self.availability(profile.provider, profile.model, prompt_tokens)
+            ):
+                rejection = hook[0], ("{}", (hook[1],))
+            elif (refused := unavailable.get(profile.model)) is not None or (
+                provider_check is not None and (refused := provider_check(profile.model, prompt_tokens)) is not None
+            ):
+                rejection = RejectReason(refused[0]), ("{}", (refused[1],))
+            elif needs & profile.missing_capabilities:
+                missing = ", ".join(
+                    name for bit, name in CAPABILITY_NAMES if needs & profile.missing_capabilities & bit
+                )
+                rejection = RejectReason.CAPABILITY, ("does not support {}", (missing,))
+            elif profile.input_atto is None or profile.output_atto is None:
+                rejection = RejectReason.UNPRICED, _UNPRICED
+            elif (window := profile.context_window_tokens) is not None and context_needed > window:
+                note = ("needs about {} tokens of context, the window is {}", (context_needed, window))
+                rejection = RejectReason.CONTEXT, note
+            if rejection is not None:
+                append(
+                    CandidateVerdict(
+                        profile.provider,
+                        profile.model,
+                        False,
+                        rejection[0],
+                        quality,
+                        assumed,
+                        estimate,
+                        None,
+                        None,
+                        False,
+                        profile.key,
+                        rejection[1],
+                    )
+                )
+                continue
+            input_atto, output_atto = profile.input_atto, profile.output_atto
+            if input_atto is None or output_atto is None:  # rejected above as unpriced (this narrows the types)
+                continue
+            feasible, max_tokens, worst, plan_note = plan_atto(
+                input_atto,
+                output_atto,
+                bound if bounds is None else bounds.get(profile.key, bound),
+                cap_whole if profile.whole_prices else cap_exact,
+                caller_max,
+                profile.max_output_tokens or default_max,
+                min_output,
             )
-        may_truncate = plan.max_tokens is not None and plan.max_tokens < candidate.output_tokens
-        note = ("{}", (_KeptNote(candidate, analysis, plan.note, may_truncate),))
-        return _verdict(candidate, True, None, note, plan.max_tokens, plan.worst_case_cost_usd, may_truncate)
-
-    def _constraints(
-        self,
-        candidate: Candidate,
-        analysis: PromptAnalysis,
-        limits: RequestLimits,
-        provider_check: ProviderAvailability | None,
-    ) -> tuple[RejectReason, Note] | None:
-        profile = candidate.profile
-        if limits.exclude and (profile.key in limits.exclude or profile.model in limits.exclude):
-            return RejectReason.EXCLUDED, _EXCLUDED
-        if self.availability is not None:
-            unavailable = self.availability(profile.provider, profile.model, analysis.upper_estimate_tokens)
-            if unavailable is not None:
-                return unavailable[0], ("{}", (unavailable[1],))
-        if provider_check is not None:
-            refused = provider_check(profile.model, analysis.upper_estimate_tokens)
-            if refused is not None:
-                return RejectReason(refused[0]), ("{}", (refused[1],))
-        if analysis.needs_tools or analysis.needs_vision or analysis.needs_json:
-            missing = _missing_capabilities(candidate, analysis)
-            if missing:
-                return RejectReason.CAPABILITY, ("does not support {}", (", ".join(missing),))
-        if profile.input_usd_per_token is None:
-            return RejectReason.UNPRICED, _UNPRICED
-        window = profile.context_window_tokens
-        if window is not None:
-            needed = analysis.upper_estimate_tokens + min(self.min_output_tokens, analysis.requested_output_tokens)
-            if needed > window:
-                return RejectReason.CONTEXT, ("needs about {} tokens of context, the window is {}", (needed, window))
-        return None
-
-
-class _KeptNote:
-    """Renders the explanation of a kept candidate when it is read."""
-
-    __slots__ = ("analysis", "candidate", "may_truncate", "plan_note")
-
-    def __init__(self, candidate: Candidate, analysis: PromptAnalysis, plan_note: Note, may_truncate: bool) -> None:
-        self.candidate = candidate
-        self.analysis = analysis
-        self.plan_note = plan_note
-        self.may_truncate = may_truncate
-
-    def __format__(self, spec: str) -> str:
-        candidate = self.candidate
-        text = f"quality {candidate.quality:.2f} for {self.analysis.task_type}"
-        if candidate.quality_is_default:
-            text += " (no quality data: assumed)"
-        template, args = self.plan_note
-        text += "; " + template.format(*args)
-        if self.may_truncate:
-            text += f"; the answer may be cut (a typical one is ~{candidate.output_tokens} tokens)"
-        return text
-
-
-def _verdict(
-    candidate: Candidate,
-    kept: bool,
-    reason: RejectReason | None,
-    note: Note,
-    max_tokens: int | None,
-    worst_case: Decimal | None,
-    may_truncate: bool,
-) -> CandidateVerdict:
-    estimate = candidate.estimated_cost_usd
-    if kept and estimate is not None and worst_case is not None and max_tokens is not None and worst_case < estimate:
-        estimate = worst_case  # the cap bounds what the answer can cost
-    profile = candidate.profile
-    return CandidateVerdict(
-        profile.provider,
-        profile.model,
-        kept,
-        reason,
-        candidate.quality,
-        candidate.quality_is_default,
-        estimate,
-        worst_case,
-        max_tokens,
-        may_truncate,
-        profile.key,
-        note,
-    )
-
-
-def _missing_capabilities(candidate: Candidate, analysis: PromptAnalysis) -> list[str]:
-    """Capabilities the request needs that the model is known not to have (unknown counts as supported)."""
-    caps = candidate.profile.spec.capabilities
-    needed = (
-        ("tools", analysis.needs_tools, caps.tools),
-        ("images", analysis.needs_vision, caps.vision),
-        ("JSON output", analysis.needs_json, caps.json_output),
-    )
-    return [name for name, needs, supported in needed if needs and supported is False]
+            if not feasible:
+                append(
+                    CandidateVerdict(
+                        profile.provider,
+                        profile.model,
+                        False,
+                        RejectReason.OVER_BUDGET,
+                        quality,
+                        assumed,
+                        estimate,
+                        worst,
+                        None,
+                        False,
+                        profile.key,
+                        plan_note,
+                    )
+                )
+                continue
+            may_truncate = max_tokens is not None and max_tokens < output_tokens
+            if max_tokens is not None and estimate is not None and worst < estimate:
+                estimate = worst  # the cap bounds what the answer can cost
+            kept_note: Note = (KEPT_NOTE, (task_type, plan_note, output_tokens))
+            append(
+                CandidateVerdict(
+                    profile.provider,
+                    profile.model,
+                    True,
+                    None,
+                    quality,
+                    assumed,
+                    estimate,
+                    worst,
+                    max_tokens,
+                    may_truncate,
+                    profile.key,
+                    kept_note,
+                )
+            )
+        return verdicts

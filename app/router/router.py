@@ -23,8 +23,8 @@ from app.router.budget import (
     validate_max_tokens,
 )
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
-from app.router.policy import AvailabilityCheck, BudgetPolicy, RequestLimits
-from app.router.scoring import ModelProfile, expected_output_tokens, score_candidate
+from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
+from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy
 
 __all__ = ["CostOptimizedRouter", "HeuristicRouter", "Router"]
@@ -180,13 +180,14 @@ class Router:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
         limits = RequestLimits(cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None)
-        judge = self.policy.judge
-        return [
-            judge(score_candidate(profile, analysis, output_tokens), analysis, limits, check)
-            for provider_name, provider in providers.items()
-            for check in (getattr(provider, "model_availability", None),)
-            for profile in self._profiles_of(provider_name, provider)
-        ]
+        verdicts: list[CandidateVerdict] = []
+        prompt_tokens = analysis.upper_estimate_tokens
+        for provider_name, provider in providers.items():
+            profiles = self._profiles_of(provider_name, provider)
+            unavailable, check = _availability_of(provider, prompt_tokens)
+            scores = score_all(profiles, analysis, output_tokens)
+            verdicts += self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
+        return verdicts
 
     def _profiles_of(self, provider_name: str, provider: Provider) -> tuple[ModelProfile, ...]:
         """The provider's models as routing profiles, rebuilt only when its ``models_version`` changes."""
@@ -261,7 +262,6 @@ class Router:
             params=params,
         )
 
-
     async def route_stream(
         self,
         messages: Sequence[Any],
@@ -304,6 +304,17 @@ class CostOptimizedRouter(Router):
     """The cheapest model whose quality for the task meets a floor rising with complexity, within the budget."""
 
     default_strategy: ClassVar[str] = "cost_optimized"
+
+
+def _availability_of(
+    provider: Provider, prompt_tokens: int
+) -> tuple[Mapping[str, tuple[str, str]] | None, ProviderAvailability | None]:
+    """How the policy learns which of the provider's models can't take a request now: all at once when the provider
+    offers ``unavailable_models(prompt_tokens)``, else per model through ``model_availability``, else never."""
+    batch = getattr(provider, "unavailable_models", None)
+    if batch is not None:
+        return batch(prompt_tokens), None
+    return None, getattr(provider, "model_availability", None)
 
 
 def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str], ...]:

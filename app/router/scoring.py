@@ -5,11 +5,12 @@ Nothing here knows about the cap; :mod:`app.router.policy` decides what is feasi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
+from app.pricing import AttoUsd, to_atto_usd
 from app.providers import ModelSpec
 from app.router.analysis import PromptAnalysis
 from app.tasks import TaskType
@@ -17,10 +18,11 @@ from app.tasks import TaskType
 __all__ = [
     "DEFAULT_QUALITY",
     "EXPECTED_OUTPUT_TOKENS",
-    "Candidate",
     "ModelProfile",
+    "Score",
     "expected_output_tokens",
-    "score_candidate",
+    "needed_capabilities",
+    "score_all",
 ]
 
 #: Quality assumed for a model with no quality data for the task: below every catalog model of note, so an
@@ -54,11 +56,26 @@ def expected_output_tokens(analysis: PromptAnalysis) -> int:
     return min(expected, analysis.requested_output_tokens)
 
 
+#: Capability bits of :attr:`ModelProfile.missing_capabilities` and of a request's needs.
+NEEDS_TOOLS: Final = 1
+NEEDS_VISION: Final = 2
+NEEDS_JSON: Final = 4
+CAPABILITY_NAMES: Final = ((NEEDS_TOOLS, "tools"), (NEEDS_VISION, "images"), (NEEDS_JSON, "JSON output"))
+
+
+def needed_capabilities(analysis: PromptAnalysis) -> int:
+    """The request's needs as capability bits."""
+    return NEEDS_TOOLS * analysis.needs_tools | NEEDS_VISION * analysis.needs_vision | NEEDS_JSON * analysis.needs_json
+
+
 @dataclass(slots=True)
 class ModelProfile:
     """What routing needs of one (provider, model), precomputed from its spec once per model-knowledge version.
 
     ``quality`` holds one score per :class:`TaskType` (in declaration order), ``None`` where the spec has none.
+    Prices are kept in USD per token and in atto-USD per token (``input_atto``; see :mod:`app.pricing`), the unit
+    the router computes in; ``whole_prices`` says both are ints. ``missing_capabilities`` has the bits of the
+    capabilities the model is known not to have (unknown counts as supported).
     """
 
     provider: str
@@ -67,14 +84,26 @@ class ModelProfile:
     spec: ModelSpec
     input_usd_per_token: Decimal | None
     output_usd_per_token: Decimal | None
+    input_atto: AttoUsd | None
+    output_atto: AttoUsd | None
+    whole_prices: bool
     max_output_tokens: int | None
     context_window_tokens: int | None
+    missing_capabilities: int
     quality: tuple[float | None, ...]
 
     @classmethod
     def from_spec(cls, provider: str, model: str, spec: ModelSpec) -> ModelProfile:
         pricing = spec.pricing
         quality = spec.quality or {}
+        caps = spec.capabilities
+        missing = (
+            NEEDS_TOOLS * (caps.tools is False)
+            | NEEDS_VISION * (caps.vision is False)
+            | NEEDS_JSON * (caps.json_output is False)
+        )
+        input_atto = to_atto_usd(pricing.input_usd_per_token) if pricing is not None else None
+        output_atto = to_atto_usd(pricing.output_usd_per_token) if pricing is not None else None
         return cls(
             provider=provider,
             model=model,
@@ -82,8 +111,12 @@ class ModelProfile:
             spec=spec,
             input_usd_per_token=pricing.input_usd_per_token if pricing is not None else None,
             output_usd_per_token=pricing.output_usd_per_token if pricing is not None else None,
+            input_atto=input_atto,
+            output_atto=output_atto,
+            whole_prices=isinstance(input_atto, int) and isinstance(output_atto, int),
             max_output_tokens=spec.max_output_tokens,
             context_window_tokens=spec.context_window_tokens,
+            missing_capabilities=missing,
             quality=tuple(quality.get(task) for task in TASK_ORDER),
         )
 
@@ -91,38 +124,24 @@ class ModelProfile:
 TASK_ORDER: Final = tuple(TaskType)
 TASK_INDEX: Final[Mapping[TaskType, int]] = {task: index for index, task in enumerate(TASK_ORDER)}
 
-
-@dataclass(slots=True)
-class Candidate:
-    """One model's estimates for one request.
-
-    Attributes:
-        profile: the model (prices, windows, capabilities, quality).
-        quality: quality for the request's task type in [0, 1]; ``quality_is_default`` when assumed.
-        output_tokens: expected output length (capped by the model's maximum output), tokens.
-        estimated_cost_usd: prompt estimate × input price + expected output × output price; ``None`` if unpriced.
-    """
-
-    profile: ModelProfile
-    quality: float
-    quality_is_default: bool
-    output_tokens: int
-    estimated_cost_usd: Decimal | None
+#: One model's estimates for one request: ``(quality, quality_is_default, output_tokens, estimated_cost_atto)``.
+#: quality for the task in [0, 1] (``DEFAULT_QUALITY`` when assumed); expected output length capped by the model's
+#: maximum output, tokens; prompt estimate × input price + expected output × output price in atto-USD (``None`` if
+#: unpriced). A plain tuple: one is made per model per request.
+Score = tuple[float, bool, int, AttoUsd | None]
 
 
-def score_candidate(profile: ModelProfile, analysis: PromptAnalysis, output_tokens: int) -> Candidate:
-    """Estimate quality and expected cost of the profiled model for the analysed request."""
-    quality = profile.quality[TASK_INDEX[analysis.task_type]]
-    max_output = profile.max_output_tokens
-    if max_output is not None and max_output < output_tokens:
-        output_tokens = max_output
-    cost = None
-    if profile.input_usd_per_token is not None and profile.output_usd_per_token is not None:
-        cost = analysis.estimated_tokens * profile.input_usd_per_token + output_tokens * profile.output_usd_per_token
-    return Candidate(
-        profile,
-        DEFAULT_QUALITY if quality is None else quality,
-        quality is None,
-        output_tokens,
-        cost,
-    )
+def score_all(profiles: Sequence[ModelProfile], analysis: PromptAnalysis, output_tokens: int) -> list[Score]:
+    """Estimate quality and expected cost of every profiled model for the analysed request (no policy here)."""
+    task = TASK_INDEX[analysis.task_type]
+    prompt_tokens = analysis.estimated_tokens
+    scores: list[Score] = []
+    append = scores.append
+    for profile in profiles:
+        quality = profile.quality[task]
+        max_output = profile.max_output_tokens
+        out = max_output if max_output is not None and max_output < output_tokens else output_tokens
+        input_atto, output_atto = profile.input_atto, profile.output_atto
+        cost = None if input_atto is None or output_atto is None else prompt_tokens * input_atto + out * output_atto
+        append((DEFAULT_QUALITY, True, out, cost) if quality is None else (quality, False, out, cost))
+    return scores

@@ -15,11 +15,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
 from app.errors import ConfigurationError
-from app.pricing import decimal_str
+from app.pricing import AttoUsd, atto_to_usd, decimal_str
 from app.router.analysis import PromptAnalysis
 from app.router.decision import CandidateVerdict
 
@@ -33,19 +32,19 @@ __all__ = [
     "register_strategy",
 ]
 
-_ZERO = Decimal(0)
+
+def _cost(verdict: CandidateVerdict) -> AttoUsd:
+    """Expected cost in atto-USD (ints and Decimals compare exactly); 0 when unknown."""
+    cost = verdict.estimated_cost_atto
+    return cost if cost is not None else 0
 
 
-def _cost(verdict: CandidateVerdict) -> Decimal:
-    return verdict.estimated_cost_usd if verdict.estimated_cost_usd is not None else _ZERO
-
-
-def _by_quality(verdict: CandidateVerdict) -> tuple[float, Decimal, str]:
+def _by_quality(verdict: CandidateVerdict) -> tuple[float, AttoUsd, str]:
     """Best quality first; then cheaper; then by name (deterministic)."""
     return (-verdict.quality, _cost(verdict), verdict.key)
 
 
-def _by_cost(verdict: CandidateVerdict) -> tuple[Decimal, float, str]:
+def _by_cost(verdict: CandidateVerdict) -> tuple[AttoUsd, float, str]:
     """Cheapest first; then higher quality; then by name (deterministic)."""
     return (_cost(verdict), -verdict.quality, verdict.key)
 
@@ -171,7 +170,7 @@ class CheapestAboveFloor(RoutingStrategy):
             reason = (
                 f"cheapest of {len(meeting)} models meeting the quality floor {floor:.3f} for {analysis.task_type} "
                 f"(complexity {analysis.complexity:.2f}): quality {chosen.quality:.2f}, "
-                f"est. ${decimal_str(_cost(chosen))}"
+                f"est. ${decimal_str(atto_to_usd(_cost(chosen)))}"
             )
         else:
             chosen = below[0]
