@@ -224,3 +224,51 @@ async def test_the_proxy_health_monitor_starts_and_stops_with_the_provider(
     assert monitor.running
     await provider.aclose()
     assert not monitor.running
+
+
+def _one_by_one(provider: LiteLLMProvider, prompt_tokens: int) -> dict[str, tuple[str, str]]:
+    return {
+        model: refused
+        for model in provider.get_supported_models()
+        if (refused := provider.model_availability(model, prompt_tokens)) is not None
+    }
+
+
+async def test_unavailable_models_at_once_agree_with_the_per_model_check(
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+) -> None:
+    provider = make(health_policy=HealthPolicy(failure_threshold=1, cooldown_s=30))
+    assert provider.unavailable_models(10) == _one_by_one(provider, 10) == {}
+    assert (
+        provider.unavailable_models(5000)
+        == _one_by_one(provider, 5000)
+        == {"tiny-tpm": ("rate_limited", "larger than its tokens-per-minute limit")}
+    )
+    for _ in range(3):  # empties the rpm bucket of "limited"
+        await provider.chat_completion(MESSAGES, "limited")
+    proxy.script["free-flowing"] = [(503, {})]
+    with pytest.raises(ProviderUnavailableError):  # opens its breaker
+        await provider.chat_completion(MESSAGES, "free-flowing")
+    expected = {
+        "limited": ("rate_limited", "free in 20.0 s"),
+        "free-flowing": ("unhealthy", provider.model_availability("free-flowing", 10)[1]),  # type: ignore[index]
+    }
+    assert provider.unavailable_models(10) == _one_by_one(provider, 10) == expected
+    clock.now += 31  # the cooldown is over and the bucket refilled: the trial is free to go, nothing held
+    assert provider.unavailable_models(10) == _one_by_one(provider, 10) == {}
+
+
+async def test_a_hold_shows_in_unavailable_models_until_it_expires(
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+) -> None:
+    proxy.script["free-flowing"] = [(429, {"retry-after": "5"})]
+    provider = make()
+    with pytest.raises(RateLimitError):
+        await provider.chat_completion(MESSAGES, "free-flowing")
+    assert (
+        provider.unavailable_models(10)
+        == _one_by_one(provider, 10)
+        == {"free-flowing": ("rate_limited", "free in 5.0 s")}
+    )
+    clock.now += 5
+    assert provider.unavailable_models(10) == _one_by_one(provider, 10) == {}
