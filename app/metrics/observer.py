@@ -1,0 +1,191 @@
+""":class:`CostmuxMetrics`: turns the events of providers and routers (``app.events``) into Prometheus metrics.
+
+``metrics.instrument(provider_or_router)`` subscribes :meth:`CostmuxMetrics.observe` to its events. Each event
+updates a few collectors (see docs/metrics.md); label values are bounded by :class:`~app.metrics.labels.LabelBounds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter as Tally
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, make_asgi_app
+
+from app.errors import ConfigurationError, CostmuxError
+from app.events import (
+    BudgetRefused,
+    CostOverEstimate,
+    Event,
+    EventBus,
+    Fallback,
+    HealthChanged,
+    RateLimitHeld,
+    RateLimitWaited,
+    RequestFinished,
+    RetryScheduled,
+    RoutingDecided,
+)
+from app.metrics.collectors import Collectors, collectors_for
+from app.metrics.labels import ERRORS, OUTCOMES, REFUSALS, REJECTIONS, LabelBounds, closed
+from app.providers.base import Provider
+from app.router import Router
+
+__all__ = ["CostmuxMetrics"]
+
+T = TypeVar("T")
+
+HEALTH_VALUES = {"closed": 1.0, "half_open": 0.5, "open": 0.0}
+"""The value of ``costmux_model_health`` per circuit-breaker state."""
+
+
+class CostmuxMetrics:
+    """Prometheus metrics of the providers and routers it instruments.
+
+    Args:
+        registry: where the metrics are registered; default the global ``prometheus_client.REGISTRY``. Several
+            instances on one registry share its collectors (no duplicate-registration error).
+        max_models: the most distinct model names used as labels; further models are labelled ``other``.
+        max_providers: the most distinct provider names used as labels.
+
+    Raises:
+        ConfigurationError: something other than costmux already registered a metric of the same name.
+    """
+
+    content_type: str = CONTENT_TYPE_LATEST
+    """The content type of :meth:`render`'s output (Prometheus text format)."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, max_models: int = 500, max_providers: int = 100
+    ) -> None:
+        self.registry: CollectorRegistry = registry if registry is not None else REGISTRY
+        self._c: Collectors = collectors_for(self.registry)
+        self.labels = LabelBounds(max_models=max_models, max_providers=max_providers, on_learn=self._set_initial_health)
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            RequestFinished: self._request_finished,
+            RetryScheduled: self._retry,
+            RateLimitWaited: self._waited,
+            RateLimitHeld: self._held,
+            HealthChanged: self._health_changed,
+            RoutingDecided: self._decided,
+            BudgetRefused: self._refused,
+            Fallback: self._fallback,
+            CostOverEstimate: self._over_estimate,
+        }
+
+    def __repr__(self) -> str:
+        return f"CostmuxMetrics(registry={self.registry!r})"
+
+    # -- wiring ----------------------------------------------------------------------------------------------------
+
+    def instrument(self, target: T) -> T:
+        """Observe ``target``'s events (a provider or a router) and learn its configured names; returns it.
+
+        Instrumenting twice is a no-op. A router's decisions are counted; the calls it sends are counted by
+        instrumenting its providers too.
+
+        Raises:
+            ConfigurationError: ``target`` has no ``events`` bus.
+        """
+        events = getattr(target, "events", None)
+        if not isinstance(events, EventBus):
+            raise ConfigurationError(f"{type(target).__name__} emits no events: instrument a provider or a router")
+        if isinstance(target, Router):
+            self.labels.add_router(target)
+        elif isinstance(target, Provider):
+            self.labels.add_provider(target)
+        events.subscribe(self.observe)
+        return target
+
+    def uninstrument(self, target: Any) -> None:
+        """Stop observing ``target`` (its names stay known; counted values stay)."""
+        events = getattr(target, "events", None)
+        if isinstance(events, EventBus):
+            events.unsubscribe(self.observe)
+
+    def observe(self, event: Event) -> None:
+        """Record one event (the observer that :meth:`instrument` subscribes)."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    # -- exposition ------------------------------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The exposition of :attr:`registry` in the Prometheus text format (``content_type``)."""
+        return generate_latest(self.registry)
+
+    def asgi_app(self) -> Callable[..., Any]:
+        """An ASGI app serving :meth:`render` (mount it at ``/metrics``)."""
+        return make_asgi_app(registry=self.registry)
+
+    # -- events -> metrics -----------------------------------------------------------------------------------------
+
+    def _pm(self, provider: str, model: str | None) -> tuple[str, str]:
+        return self.labels.provider(provider), self.labels.model(model)
+
+    def _request_finished(self, e: RequestFinished) -> None:
+        c, (p, m) = self._c, self._pm(e.provider, e.model)
+        c.requests.labels(p, m, closed(e.outcome, OUTCOMES)).inc()
+        c.request_duration.labels(p, m, "true" if e.stream else "false").observe(max(0.0, e.duration_s))
+        if e.ttft_s is not None:
+            c.ttft.labels(p, m).observe(max(0.0, e.ttft_s))
+        if e.prompt_tokens is not None and e.prompt_tokens >= 0:
+            c.tokens.labels(p, m, "prompt").inc(e.prompt_tokens)
+        if e.completion_tokens is not None and e.completion_tokens >= 0:
+            c.tokens.labels(p, m, "completion").inc(e.completion_tokens)
+        if e.cost_usd is not None and e.cost_usd >= 0:
+            c.cost.labels(p, m).inc(float(e.cost_usd))
+
+    def _retry(self, e: RetryScheduled) -> None:
+        self._c.retries.labels(*self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
+
+    def _waited(self, e: RateLimitWaited) -> None:
+        self._c.rate_limit_wait.labels(*self._pm(e.provider, e.model)).observe(max(0.0, e.wait_s))
+
+    def _held(self, e: RateLimitHeld) -> None:
+        self._c.holds.labels(*self._pm(e.provider, e.model)).inc()
+
+    def _health_changed(self, e: HealthChanged) -> None:
+        c, pm = self._c, self._pm(e.provider, e.model)
+        c.health.labels(*pm).set(HEALTH_VALUES.get(e.state, 0.0))
+        c.cooldown.labels(*pm).set(e.cooldown_s if e.state == "open" else 0.0)
+        if e.state == "open":
+            c.breaker_openings.labels(*pm).inc()
+
+    def _set_initial_health(self, provider_label: str, provider: Provider, models: list[str]) -> None:
+        """Newly known models start with their breaker's current state (closed unless the provider says)."""
+        if provider_label == "other":
+            return
+        info = getattr(provider, "get_model_info", None)  # LiteLLMProvider's; not part of the Provider interface
+        for model in models:
+            state: object = "closed"
+            if callable(info):
+                with contextlib.suppress(CostmuxError):
+                    state = info(model).get("health", {}).get("state", "closed")
+            self._c.health.labels(provider_label, model).set(HEALTH_VALUES.get(str(state), 1.0))
+
+    def _rejected(self, strategy: str, rejections: tuple[tuple[str, str, str], ...]) -> None:
+        if rejections:
+            for reason, count in Tally(reason for _, _, reason in rejections).items():
+                self._c.rejections.labels(strategy, closed(reason, REJECTIONS)).inc(count)
+
+    def _decided(self, e: RoutingDecided) -> None:
+        c, s = self._c, self.labels.strategy(e.strategy)
+        c.decisions.labels(s, *self._pm(e.provider, e.model)).inc()
+        c.decision_time.labels(s).observe(max(0.0, e.duration_s))
+        self._rejected(s, e.rejections)
+
+    def _refused(self, e: BudgetRefused) -> None:
+        c, s = self._c, self.labels.strategy(e.strategy)
+        c.refusals.labels(s, closed(e.reason, REFUSALS)).inc()
+        c.decision_time.labels(s).observe(max(0.0, e.duration_s))
+        self._rejected(s, e.rejections)
+
+    def _fallback(self, e: Fallback) -> None:
+        s = self.labels.strategy(e.strategy)
+        self._c.fallbacks.labels(s, *self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
+
+    def _over_estimate(self, e: CostOverEstimate) -> None:
+        self._c.over_estimate.labels(*self._pm(e.provider, e.model)).inc()
