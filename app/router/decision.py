@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final, NamedTuple, cast
 
 from app.pricing import AttoUsd, atto_to_usd, decimal_str
 
@@ -31,9 +31,11 @@ class RejectReason(enum.StrEnum):
 KEPT_NOTE: Final = "\x00kept"
 
 
-@dataclass(slots=True, eq=False)
-class CandidateVerdict:
+class CandidateVerdict(NamedTuple):
     """One candidate model, what it would cost, and whether it was kept.
+
+    An immutable named tuple (the router makes one per model per request, and a tuple is the cheapest record
+    Python makes; two verdicts with the same content compare equal).
 
     Costs are USD (exact ``Decimal``, from the atto-USD the router computes in: ``..._atto`` fields);
     ``worst_case_cost_usd`` is the prompt's upper bound × input price plus ``max_tokens`` × output price, the figure

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from app.pricing import AttoUsd
 from app.router.analysis import PromptAnalysis
@@ -63,6 +63,9 @@ class RequestLimits:
 _EXCLUDED: Note = ("excluded by the caller", ())
 _UNPRICED: Note = ("no price known (never routed as if free)", ())
 _AVAILABLE: Mapping[str, tuple[str, str]] = {}
+OVER_BUDGET: Final = RejectReason.OVER_BUDGET
+#: Builds a verdict from its field values without the named tuple's Python-level ``__new__`` (hot path).
+new_verdict: Final = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,94 +110,130 @@ class BudgetPolicy:
         cap_whole, cap_exact = limits.cap_atto(whole_prices=True), limits.cap_atto(whole_prices=False)
         task_type = analysis.task_type
         unavailable = unavailable if unavailable is not None else _AVAILABLE
+        per_model_checks = self.availability is not None or provider_check is not None
         for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
-            rejection: tuple[RejectReason, Note] | None = None
-            if exclude and (profile.key in exclude or profile.model in exclude):
-                rejection = RejectReason.EXCLUDED, _EXCLUDED
-            elif self.availability is not None and (
-                hook := self.availability(profile.provider, profile.model, prompt_tokens)
-            ):
-                rejection = hook[0], ("{}", (hook[1],))
-            elif (refused := unavailable.get(profile.model)) is not None or (
-                provider_check is not None and (refused := provider_check(profile.model, prompt_tokens)) is not None
-            ):
-                rejection = RejectReason(refused[0]), ("{}", (refused[1],))
-            elif needs & profile.missing_capabilities:
-                missing = ", ".join(
-                    name for bit, name in CAPABILITY_NAMES if needs & profile.missing_capabilities & bit
+            provider, model, key, missing, input_atto, output_atto, whole_prices, max_output, window = profile.row
+            if (
+                per_model_checks
+                or (exclude and (key in exclude or model in exclude))
+                or model in unavailable
+                or needs & missing
+                or input_atto is None
+                or output_atto is None
+                or (window is not None and context_needed > window)
+            ):  # something may rule the model out: find the first reason (the rare path)
+                rejection = self._rejection(
+                    profile, exclude, unavailable, provider_check, prompt_tokens, needs, context_needed
                 )
-                rejection = RejectReason.CAPABILITY, ("does not support {}", (missing,))
-            elif profile.input_atto is None or profile.output_atto is None:
-                rejection = RejectReason.UNPRICED, _UNPRICED
-            elif (window := profile.context_window_tokens) is not None and context_needed > window:
-                note = ("needs about {} tokens of context, the window is {}", (context_needed, window))
-                rejection = RejectReason.CONTEXT, note
-            if rejection is not None:
-                append(
-                    CandidateVerdict(
-                        profile.provider,
-                        profile.model,
-                        False,
-                        rejection[0],
-                        quality,
-                        assumed,
-                        estimate,
-                        None,
-                        None,
-                        False,
-                        profile.key,
-                        rejection[1],
+                if rejection is not None:
+                    append(
+                        new_verdict(
+                            CandidateVerdict,
+                            (
+                                provider,
+                                model,
+                                False,
+                                rejection[0],
+                                quality,
+                                assumed,
+                                estimate,
+                                None,
+                                None,
+                                False,
+                                key,
+                                rejection[1],
+                            ),
+                        )
                     )
-                )
-                continue
-            input_atto, output_atto = profile.input_atto, profile.output_atto
+                    continue
             if input_atto is None or output_atto is None:  # rejected above as unpriced (this narrows the types)
                 continue
             feasible, max_tokens, worst, plan_note = plan_atto(
                 input_atto,
                 output_atto,
-                bound if bounds is None else bounds.get(profile.key, bound),
-                cap_whole if profile.whole_prices else cap_exact,
+                bound if bounds is None else bounds.get(key, bound),
+                cap_whole if whole_prices else cap_exact,
                 caller_max,
-                profile.max_output_tokens or default_max,
+                max_output or default_max,
                 min_output,
             )
             if not feasible:
                 append(
-                    CandidateVerdict(
-                        profile.provider,
-                        profile.model,
-                        False,
-                        RejectReason.OVER_BUDGET,
-                        quality,
-                        assumed,
-                        estimate,
-                        worst,
-                        None,
-                        False,
-                        profile.key,
-                        plan_note,
+                    new_verdict(
+                        CandidateVerdict,
+                        (
+                            provider,
+                            model,
+                            False,
+                            OVER_BUDGET,
+                            quality,
+                            assumed,
+                            estimate,
+                            worst,
+                            None,
+                            False,
+                            key,
+                            plan_note,
+                        ),
                     )
                 )
                 continue
             may_truncate = max_tokens is not None and max_tokens < output_tokens
             if max_tokens is not None and estimate is not None and worst < estimate:
                 estimate = worst  # the cap bounds what the answer can cost
-            kept_note: Note = (KEPT_NOTE, (task_type, plan_note, output_tokens))
+            kept_note = (KEPT_NOTE, (task_type, plan_note, output_tokens))
             append(
-                CandidateVerdict(
-                    profile.provider,
-                    profile.model,
-                    True,
-                    None,
-                    quality,
-                    assumed,
-                    estimate,
-                    worst,
-                    max_tokens,
-                    may_truncate,
-                    profile.key,
-                    kept_note,
+                new_verdict(
+                    CandidateVerdict,
+                    (
+                        provider,
+                        model,
+                        True,
+                        None,
+                        quality,
+                        assumed,
+                        estimate,
+                        worst,
+                        max_tokens,
+                        may_truncate,
+                        key,
+                        kept_note,
+                    ),
                 )
             )
         return verdicts
+
+    def _rejection(
+        self,
+        profile: ModelProfile,
+        exclude: Collection[str],
+        unavailable: Mapping[str, tuple[str, str]],
+        provider_check: ProviderAvailability | None,
+        prompt_tokens: int,
+        needs: int,
+        context_needed: int,
+    ) -> tuple[RejectReason, Note] | None:
+        """The first check ``profile`` fails, in the module doc's order, or ``None``."""
+        if exclude and (profile.key in exclude or profile.model in exclude):
+            return RejectReason.EXCLUDED, _EXCLUDED
+        if self.availability is not None:
+            hook = self.availability(profile.provider, profile.model, prompt_tokens)
+            if hook is not None:
+                return hook[0], ("{}", (hook[1],))
+        refused = unavailable.get(profile.model)
+        if refused is None and provider_check is not None:
+            refused = provider_check(profile.model, prompt_tokens)
+        if refused is not None:
+            return RejectReason(refused[0]), ("{}", (refused[1],))
+        if needs & profile.missing_capabilities:
+            names = ", ".join(name for bit, name in CAPABILITY_NAMES if needs & profile.missing_capabilities & bit)
+            return RejectReason.CAPABILITY, ("does not support {}", (names,))
+        if profile.input_atto is None or profile.output_atto is None:
+            return RejectReason.UNPRICED, _UNPRICED
+        window = profile.context_window_tokens
+        if window is not None and context_needed > window:
+            return RejectReason.CONTEXT, (
+                "needs about {} tokens of context, the window is {}",
+                (context_needed, window),
+            )
+        return None

@@ -6,7 +6,7 @@ Nothing here knows about the cap; :mod:`app.router.policy` decides what is feasi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
@@ -68,6 +68,12 @@ def needed_capabilities(analysis: PromptAnalysis) -> int:
     return NEEDS_TOOLS * analysis.needs_tools | NEEDS_VISION * analysis.needs_vision | NEEDS_JSON * analysis.needs_json
 
 
+#: What the policy reads of a profile for every request, as one tuple (unpacked in one step on the hot path):
+#: provider, model, key, missing capability bits, input and output atto-USD per token, whole prices, max output
+#: tokens, context window tokens.
+ProfileRow = tuple[str, str, str, int, AttoUsd | None, AttoUsd | None, bool, int | None, int | None]
+
+
 @dataclass(slots=True)
 class ModelProfile:
     """What routing needs of one (provider, model), precomputed from its spec once per model-knowledge version.
@@ -91,6 +97,20 @@ class ModelProfile:
     context_window_tokens: int | None
     missing_capabilities: int
     quality: tuple[float | None, ...]
+    row: ProfileRow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.row = (
+            self.provider,
+            self.model,
+            self.key,
+            self.missing_capabilities,
+            self.input_atto,
+            self.output_atto,
+            self.whole_prices,
+            self.max_output_tokens,
+            self.context_window_tokens,
+        )
 
     @classmethod
     def from_spec(cls, provider: str, model: str, spec: ModelSpec) -> ModelProfile:

@@ -13,8 +13,9 @@ Strategies see only the policy's verdicts (feasible by construction): they never
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from app.errors import ConfigurationError
@@ -39,14 +40,32 @@ def _cost(verdict: CandidateVerdict) -> AttoUsd:
     return cost if cost is not None else 0
 
 
-def _by_quality(verdict: CandidateVerdict) -> tuple[float, AttoUsd, str]:
-    """Best quality first; then cheaper; then by name (deterministic)."""
-    return (-verdict.quality, _cost(verdict), verdict.key)
+_KEY = attrgetter("key")
+_QUALITY = attrgetter("quality")
+_ESTIMATE = attrgetter("estimated_cost_atto")
 
 
-def _by_cost(verdict: CandidateVerdict) -> tuple[AttoUsd, float, str]:
-    """Cheapest first; then higher quality; then by name (deterministic)."""
-    return (_cost(verdict), -verdict.quality, verdict.key)
+def _sort_by_cost(verdicts: list[CandidateVerdict]) -> None:
+    # kept verdicts are priced; the Python-level key is only for verdicts without a cost
+    unknown = any(verdict.estimated_cost_atto is None for verdict in verdicts)
+    verdicts.sort(key=_cost if unknown else _ESTIMATE)
+
+
+def _by_quality(verdicts: Iterable[CandidateVerdict]) -> list[CandidateVerdict]:
+    """Best quality first; then cheaper; then by name (deterministic). Stable sorts on C-level keys, last key
+    first: several times faster than one sort on a Python key function, and this sorts every kept model."""
+    ordered = sorted(verdicts, key=_KEY)
+    _sort_by_cost(ordered)
+    ordered.sort(key=_QUALITY, reverse=True)
+    return ordered
+
+
+def _by_cost(verdicts: Iterable[CandidateVerdict]) -> list[CandidateVerdict]:
+    """Cheapest first; then higher quality; then by name (deterministic); see :func:`_by_quality`."""
+    ordered = sorted(verdicts, key=_KEY)
+    ordered.sort(key=_QUALITY, reverse=True)
+    _sort_by_cost(ordered)
+    return ordered
 
 
 def _complete_first(verdicts: Sequence[CandidateVerdict]) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
@@ -124,8 +143,8 @@ class QualityFirst(RoutingStrategy):
         if not verdicts:
             return []
         best = max(verdict.quality for verdict in verdicts)
-        near_best = sorted((v for v in verdicts if v.quality >= best - self.tolerance), key=_by_cost)
-        rest = sorted((v for v in verdicts if v.quality < best - self.tolerance), key=_by_quality)
+        near_best = _by_cost(v for v in verdicts if v.quality >= best - self.tolerance)
+        rest = _by_quality(v for v in verdicts if v.quality < best - self.tolerance)
         return [*near_best, *rest]
 
 
@@ -162,9 +181,9 @@ class CheapestAboveFloor(RoutingStrategy):
         complete, cut = _complete_first(kept)
         pool = complete or cut
         floor = self.floor(analysis, max(verdict.quality for verdict in pool))
-        meeting = sorted((v for v in pool if v.quality >= floor), key=_by_cost)
-        below = sorted((v for v in pool if v.quality < floor), key=_by_quality)
-        rest = sorted(cut, key=_by_quality) if complete else []
+        meeting = _by_cost(v for v in pool if v.quality >= floor)
+        below = _by_quality(v for v in pool if v.quality < floor)
+        rest = _by_quality(cut) if complete else []
         if meeting:
             chosen = meeting[0]
             reason = (
