@@ -1,0 +1,128 @@
+"""costmux errors as OpenAI-shaped error answers: ``{"error": {"message", "type", "param", "code"}}`` and a status.
+
+============================================  ======  ===============================================
+error                                         status  ``type`` / ``code``
+============================================  ======  ===============================================
+invalid request (``InvalidRequestError``)     400     ``invalid_request_error`` / ``invalid_value``
+unknown model                                 404     ``invalid_request_error`` / ``model_not_found``
+over budget (``BudgetExceededError``)         402     ``budget_exceeded`` / ``budget_exceeded``
+no model available (``NoModelAvailableError``) 503   ``service_unavailable`` / ``no_model_available``
+upstream answered an error (``ProviderError``)  its status (429, 4xx, 5xx)
+upstream gave no answer                       502/504 ``upstream_error`` / ``upstream_unavailable``/``_timeout``
+a stream broke after its first chunk          (frame) ``upstream_error`` / ``stream_interrupted``
+upstream refused the gateway's own key        502     ``upstream_error`` / ``upstream_authentication``
+============================================  ======  ===============================================
+
+Messages are the errors' own (keys are redacted where they are built); nothing from the request body is echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from app.errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    CostmuxError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    PricingError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RoutingError,
+    StreamInterruptedError,
+)
+from app.gateway.requests import InvalidFieldError
+from app.pricing import decimal_str, to_decimal_usd
+
+__all__ = ["ErrorAnswer", "error_answer", "error_body"]
+
+logger = logging.getLogger("costmux.gateway")
+
+# fields whose name starts an InvalidRequestError's message (the router's and the provider's validators)
+_FIELDS = ("max_cost", "max_tokens", "messages", "budget_mode", "model", "tools", "response_format")
+
+
+class ErrorAnswer:
+    """An error as the gateway answers it: status, OpenAI-shaped body, extra headers."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+    def json_bytes(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def error_body(message: str, type_: str, code: str, param: str | None = None, **extra: Any) -> dict[str, Any]:
+    """``{"error": {"message", "type", "param", "code", ...extra}}``."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code, **extra}}
+
+
+def error_answer(exc: BaseException) -> ErrorAnswer:
+    """The answer for ``exc`` (an unexpected exception is logged and answered 500 without its details)."""
+    if isinstance(exc, InvalidFieldError):
+        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", exc.param))
+    if isinstance(exc, InvalidRequestError):
+        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", _param_of(str(exc))))
+    if isinstance(exc, RoutingError):
+        return _routing(exc)
+    if isinstance(exc, ProviderError):
+        return _provider(exc)
+    if isinstance(exc, PricingError):
+        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "unpriced_model", "model"))
+    if isinstance(exc, CostmuxError):  # ConfigurationError and the like: the gateway's fault
+        logger.error("gateway configuration error: %s", exc)
+        return ErrorAnswer(500, error_body(str(exc), "server_error", "configuration_error"))
+    logger.error("unexpected gateway error", exc_info=exc)
+    return ErrorAnswer(500, error_body("internal error in the costmux gateway", "server_error", "internal_error"))
+
+
+def _param_of(message: str) -> str | None:
+    for field in _FIELDS:
+        if message.startswith(field):
+            return field
+    return None
+
+
+def _routing(exc: RoutingError) -> ErrorAnswer:
+    if isinstance(exc, BudgetExceededError):
+        cheapest = exc.cheapest_cost_usd
+        extra = {
+            "max_cost": decimal_str(to_decimal_usd(exc.max_cost_usd)),
+            "cheapest_cost": decimal_str(to_decimal_usd(cheapest)) if cheapest is not None else None,
+        }
+        return ErrorAnswer(402, error_body(str(exc), "budget_exceeded", "budget_exceeded", "max_cost", **extra))
+    return ErrorAnswer(503, error_body(str(exc), "service_unavailable", "no_model_available"))
+
+
+def _provider(exc: ProviderError) -> ErrorAnswer:
+    message = exc.message
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimitError):
+        if exc.retry_after_s is not None:
+            headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+        return ErrorAnswer(429, error_body(message, "rate_limit_error", "rate_limit_exceeded"), headers)
+    if isinstance(exc, AuthenticationError):  # the upstream refused the gateway's key: not the client's fault
+        text = "the upstream proxy refused the gateway's key (check LITELLM_API_KEY)"
+        return ErrorAnswer(502, error_body(text, "upstream_error", "upstream_authentication"))
+    status = exc.status_code
+    if isinstance(exc, StreamInterruptedError):
+        return ErrorAnswer(502, error_body(message, "upstream_error", "stream_interrupted"))
+    if status is None:
+        if isinstance(exc, ProviderTimeoutError):
+            return ErrorAnswer(504, error_body(message, "upstream_error", "upstream_timeout"))
+        code = 503 if isinstance(exc, ProviderUnavailableError) and not exc.request_sent else 502
+        return ErrorAnswer(code, error_body(message, "upstream_error", "upstream_unavailable"))
+    if status >= 500:
+        return ErrorAnswer(status, error_body(message, "upstream_error", exc.code or "upstream_error"))
+    if isinstance(exc, ModelNotFoundError) or status == 404:
+        return ErrorAnswer(404, error_body(message, "invalid_request_error", "model_not_found", "model"))
+    return ErrorAnswer(status, error_body(message, "invalid_request_error", exc.code or "upstream_rejected"))

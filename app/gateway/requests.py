@@ -1,0 +1,165 @@
+"""Reading a ``POST /v1/chat/completions`` body: which route (``auto``, ``auto:<strategy>`` or a model), the cap,
+``max_tokens``, streaming, and the parameters forwarded upstream. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from app.errors import InvalidRequestError
+from app.router.budget import validate_max_cost
+from app.router.strategies import available_strategies
+
+__all__ = ["AUTO", "ChatRequest", "InvalidFieldError", "parse_chat_request"]
+
+AUTO = "auto"
+"""The model name that routes with the gateway's default strategy (``auto:<strategy>`` names one)."""
+
+MAX_COST_HEADER = "x-max-cost"
+
+# body fields the gateway reads itself; everything else is sent upstream unchanged
+_OWN_FIELDS = frozenset({"model", "messages", "max_cost", "max_tokens", "max_completion_tokens", "stream"})
+
+
+class InvalidFieldError(InvalidRequestError):
+    """A request field is invalid; ``param`` names it (``"max_cost"``, ``"X-Max-Cost"`` for the header, ...)."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What the gateway does with one chat request.
+
+    ``strategy`` is the routing strategy (``None`` for a concrete ``model``); ``max_cost`` USD (``None``: no cap);
+    ``params`` are sent upstream as they came (``stream_options`` included for streams).
+    """
+
+    messages: list[Any]
+    strategy: str | None
+    model: str | None
+    max_cost: Decimal | None
+    max_tokens: int | None
+    stream: bool
+    include_usage: bool
+    params: dict[str, Any]
+
+
+def parse_chat_request(
+    body: Any, headers: Mapping[str, str], *, default_strategy: str, default_max_cost: Decimal | None
+) -> ChatRequest:
+    """Validate ``body`` (the decoded JSON) and the ``X-Max-Cost`` header.
+
+    ``max_cost`` comes from the body field when it is present and not null, else from the header, else the default.
+
+    Raises:
+        InvalidFieldError: naming the invalid field.
+    """
+    if not isinstance(body, dict):
+        raise InvalidFieldError("body", "the request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidFieldError("messages", "messages must be a non-empty array of messages")
+    if not all(isinstance(message, dict) for message in messages):
+        raise InvalidFieldError("messages", "each message must be an object with a role")
+    strategy, model = _route(body.get("model"), default_strategy)
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidFieldError("stream", f"stream must be true or false, got {stream!r}")
+    params = {key: value for key, value in body.items() if key not in _OWN_FIELDS}
+    include_usage = _stream_options(params, stream)
+    _check_single_choice(params)
+    return ChatRequest(
+        messages=messages,
+        strategy=strategy,
+        model=model,
+        max_cost=_max_cost(body, headers, default_max_cost),
+        max_tokens=_max_tokens(body),
+        stream=stream,
+        include_usage=include_usage,
+        params=params,
+    )
+
+
+def _route(model: Any, default_strategy: str) -> tuple[str | None, str | None]:
+    if not isinstance(model, str) or not model:
+        raise InvalidFieldError("model", 'model must be "auto", "auto:<strategy>" or a model name')
+    if model == AUTO:
+        return default_strategy, None
+    if model.startswith(AUTO + ":"):
+        strategy = model[len(AUTO) + 1 :]
+        if strategy not in available_strategies():
+            known = ", ".join(f"auto:{name}" for name in available_strategies())
+            raise InvalidFieldError("model", f"unknown routing strategy in {model!r} (known: auto, {known})")
+        return strategy, None
+    return None, model
+
+
+def _max_cost(body: Mapping[str, Any], headers: Mapping[str, str], default: Decimal | None) -> Decimal | None:
+    """The body's ``max_cost`` wins over the ``X-Max-Cost`` header; both must be valid when given."""
+    header = headers.get(MAX_COST_HEADER)
+    from_header = _cap("X-Max-Cost", header.strip()) if header is not None else None
+    if body.get("max_cost") is not None:
+        if isinstance(body["max_cost"], bool | dict | list):
+            raise InvalidFieldError("max_cost", f"max_cost must be a number of USD, got {body['max_cost']!r}")
+        return _cap("max_cost", body["max_cost"])
+    return from_header if header is not None else default
+
+
+def _cap(param: str, value: Any) -> Decimal | None:
+    try:
+        return validate_max_cost(value)
+    except InvalidRequestError as exc:
+        raise InvalidFieldError(param, f"{param} must be a finite, non-negative number of USD, got {value!r}") from exc
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    """``max_completion_tokens`` (OpenAI's newer name) or ``max_tokens``; the smaller when both are given."""
+    found: list[int] = []
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidFieldError(name, f"{name} must be a positive integer, got {value!r}")
+        found.append(value)
+    return min(found) if found else None
+
+
+def _stream_options(params: dict[str, Any], stream: bool) -> bool:
+    """Whether the client asked for the usage chunk; ``stream_options`` is dropped from non-streamed requests."""
+    options = params.get("stream_options")
+    if options is None:
+        params.pop("stream_options", None)
+        return False
+    if not isinstance(options, dict):
+        raise InvalidFieldError("stream_options", "stream_options must be an object")
+    include = options.get("include_usage", False)
+    if not isinstance(include, bool):
+        raise InvalidFieldError("stream_options", "stream_options.include_usage must be true or false")
+    if not stream:
+        params.pop("stream_options")
+    return include and stream
+
+
+def _check_single_choice(params: Mapping[str, Any]) -> None:
+    """The cap bounds one completion: ``n`` (and the legacy ``best_of``) above 1 would multiply the cost."""
+    for name in ("n", "best_of"):
+        value = params.get(name)
+        if value is not None and value != 1:
+            raise InvalidFieldError(name, f"{name} must be 1: costmux caps the cost of a single completion")
+
+
+def excluded_for(request: ChatRequest, known: Set[tuple[str, str]], auto_excluded: frozenset[str]) -> frozenset[str]:
+    """The models the router must not use: for ``auto`` the operator's exclusions; for a concrete model every other
+    known ``(provider, model)`` (so the cap still applies to it)."""
+    if request.model is None:
+        return auto_excluded
+    wanted = request.model
+    return frozenset(f"{p}/{m}" for p, m in known if m != wanted and f"{p}/{m}" != wanted)

@@ -1,0 +1,70 @@
+"""Gateway settings from the environment (pydantic-settings); the upstream proxy's URL and key are the provider's
+settings (:class:`~app.settings.ProviderSettings`: ``LITELLM_BASE_URL``, ``LITELLM_API_KEY``).
+
+=============================  ===================================================================================
+environment variable           setting
+=============================  ===================================================================================
+``COSTMUX_API_KEY``            bearer key clients must send (unset: no authentication; bind to loopback then)
+``COSTMUX_HOST``               address ``costmux serve`` binds (default ``127.0.0.1``)
+``COSTMUX_PORT``               port ``costmux serve`` listens on (default 8080)
+``COSTMUX_DEFAULT_STRATEGY``   strategy of ``model: "auto"`` (default ``cost_optimized``)
+``COSTMUX_DEFAULT_MAX_COST``   cap in USD for requests that give none (default: no cap)
+``COSTMUX_BUDGET_MODE``        prompt bound of the cap: ``estimate`` (default), ``strict`` or ``exact``
+``COSTMUX_AUTO_EXCLUDE``       comma-separated models ``auto`` never picks (still reachable by name)
+=============================  ===================================================================================
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
+from app.router.budget import BudgetMode
+
+__all__ = ["GatewaySettings"]
+
+
+class GatewaySettings(BaseSettings):
+    """Settings of the costmux gateway. ``api_key`` is a ``SecretStr``: it never shows in reprs or logs."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    api_key: SecretStr | None = Field(default=None, validation_alias="COSTMUX_API_KEY")
+    host: str = Field(default="127.0.0.1", min_length=1, validation_alias="COSTMUX_HOST")
+    port: int = Field(default=8080, ge=0, le=65535, validation_alias="COSTMUX_PORT")
+    default_strategy: str = Field(default="cost_optimized", min_length=1, validation_alias="COSTMUX_DEFAULT_STRATEGY")
+    default_max_cost: Decimal | None = Field(
+        default=None, ge=0, allow_inf_nan=False, validation_alias="COSTMUX_DEFAULT_MAX_COST"
+    )
+    budget_mode: BudgetMode = Field(default="estimate", validation_alias="COSTMUX_BUDGET_MODE")
+    auto_exclude: str = Field(default="", validation_alias="COSTMUX_AUTO_EXCLUDE")
+
+    @field_validator("api_key", "default_max_cost", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def auto_excluded(self) -> frozenset[str]:
+        """The models (``provider/model`` keys or bare names) ``auto`` never picks."""
+        return frozenset(name.strip() for name in self.auto_exclude.split(",") if name.strip())
+
+    @classmethod
+    def load(cls, env_file: str | Path | None = None, **overrides: object) -> Self:
+        """Read the settings from the environment (and ``env_file`` if given); ``overrides`` (by field name) win.
+
+        Raises:
+            ConfigurationError: naming the first invalid setting.
+        """
+        given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
+        try:
+            return cls(_env_file=env_file, **given)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = first["loc"][0] if first["loc"] else "settings"
+            raise ConfigurationError(f"invalid gateway setting {where}: {first['msg']}") from None

@@ -1,0 +1,132 @@
+"""What one gateway app holds while it runs: its settings, its providers (one :class:`ProviderRegistry`), its
+router and its metrics; built on startup, closed on shutdown."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from app.errors import ConfigurationError
+from app.gateway.settings import GatewaySettings
+from app.providers import LiteLLMProvider, Provider, ProviderRegistry
+from app.router import Router
+from app.router.strategies import available_strategies
+from app.settings import ProviderSettings
+
+if TYPE_CHECKING:
+    from app.metrics import CostmuxMetrics
+
+__all__ = ["GatewayState"]
+
+
+class GatewayState:
+    """The running gateway's parts.
+
+    Args:
+        settings: the gateway's settings.
+        registry: the providers requests are routed over.
+        owned: the providers the gateway created (closed by :meth:`aclose`).
+        metrics: the app's metrics (``None``: none recorded).
+    """
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        registry: ProviderRegistry,
+        *,
+        owned: Sequence[Provider] = (),
+        metrics: CostmuxMetrics | None = None,
+    ) -> None:
+        if settings.default_strategy not in available_strategies():
+            known = ", ".join(available_strategies())
+            raise ConfigurationError(f"COSTMUX_DEFAULT_STRATEGY={settings.default_strategy!r} is unknown ({known})")
+        self.settings = settings
+        self.registry = registry
+        self.router = Router(settings.default_strategy, budget_mode=settings.budget_mode, providers=registry)
+        self.metrics = metrics
+        self._owned = tuple(owned)
+        self._key = settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
+        self.auto_excluded = settings.auto_excluded
+        if metrics is not None:
+            metrics.instrument(self.router)
+            for provider in registry.values():
+                metrics.instrument(provider)
+
+    @classmethod
+    def build(
+        cls,
+        settings: GatewaySettings,
+        upstream: ProviderSettings | None,
+        providers: ProviderRegistry | None,
+        metrics: CostmuxMetrics | None,
+    ) -> GatewayState:
+        """The state for ``providers``, or for one :class:`LiteLLMProvider` from ``upstream`` (URL and key) that the
+        gateway owns."""
+        if providers is not None:
+            return cls(settings, providers, metrics=metrics)
+        upstream = upstream or ProviderSettings.load()
+        key = upstream.api_key.get_secret_value() if upstream.api_key is not None else None
+        provider = LiteLLMProvider(upstream.base_url, key)
+        return cls(settings, ProviderRegistry({provider.name: provider}), owned=[provider], metrics=metrics)
+
+    async def aclose(self) -> None:
+        """Stop observing the providers; close the ones the gateway created."""
+        if self.metrics is not None:
+            self.metrics.uninstrument(self.router)
+            for provider in self.registry.values():
+                self.metrics.uninstrument(provider)
+        for provider in self._owned:
+            closer = getattr(provider, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    def authorized(self, authorization: str | None) -> bool:
+        """Whether the ``Authorization`` header carries the gateway's key (always, when none is configured)."""
+        if self._key is None:
+            return True
+        if authorization is None or not authorization.startswith(("Bearer ", "bearer ")):
+            return False
+        return hmac.compare_digest(authorization[7:].strip().encode(), self._key)
+
+    def known_models(self) -> set[tuple[str, str]]:
+        """Every ``(provider, model)`` the providers know."""
+        return {(name, model) for name, provider in self.registry.items() for model in provider.get_supported_models()}
+
+    async def refresh_models(self) -> None:
+        """Let each provider refresh its model knowledge if stale (never raises)."""
+        for provider in self.registry.values():
+            await provider.ensure_model_info()
+
+    def describe_models(self) -> list[dict[str, Any]]:
+        """The routable models (those with a price) and the ``auto`` routes, OpenAI ``model`` objects with costmux's
+        prices (USD per 1M tokens, exact decimal strings) and limits."""
+        routes = [("auto", self.settings.default_strategy), *((f"auto:{s}", s) for s in available_strategies())]
+        data: list[dict[str, Any]] = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "costmux", "costmux": {"strategy": strategy}}
+            for name, strategy in routes
+        ]
+        for provider_name, provider in self.registry.items():
+            for model in provider.get_supported_models():
+                spec = provider.get_model_spec(model)
+                if spec is None or spec.pricing is None:
+                    continue
+                described = spec.describe()["pricing"]
+                data.append(
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": provider_name,
+                        "costmux": {
+                            "provider": provider_name,
+                            "input_usd_per_1m": described["input_usd_per_1m"],
+                            "output_usd_per_1m": described["output_usd_per_1m"],
+                            "context_window": spec.context_window_tokens,
+                            "max_output_tokens": spec.max_output_tokens,
+                            "auto": model not in self.auto_excluded
+                            and f"{provider_name}/{model}" not in self.auto_excluded,
+                        },
+                    }
+                )
+        return data
