@@ -7,7 +7,6 @@ updates a few collectors (see docs/metrics.md); label values are bounded by :cla
 from __future__ import annotations
 
 import contextlib
-from collections import Counter as Tally
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -62,6 +61,7 @@ class CostmuxMetrics:
         self.registry: CollectorRegistry = registry if registry is not None else REGISTRY
         self._c: Collectors = collectors_for(self.registry)
         self.labels = LabelBounds(max_models=max_models, max_providers=max_providers, on_learn=self._set_initial_health)
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             RequestFinished: self._request_finished,
             RetryScheduled: self._retry,
@@ -125,34 +125,42 @@ class CostmuxMetrics:
     def _pm(self, provider: str, model: str | None) -> tuple[str, str]:
         return self.labels.provider(provider), self.labels.model(model)
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, memoized (label values are bounded, so is the memo)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def _request_finished(self, e: RequestFinished) -> None:
         c, (p, m) = self._c, self._pm(e.provider, e.model)
-        c.requests.labels(p, m, closed(e.outcome, OUTCOMES)).inc()
-        c.request_duration.labels(p, m, "true" if e.stream else "false").observe(max(0.0, e.duration_s))
+        self._child(c.requests, p, m, closed(e.outcome, OUTCOMES)).inc()
+        self._child(c.request_duration, p, m, "true" if e.stream else "false").observe(max(0.0, e.duration_s))
         if e.ttft_s is not None:
-            c.ttft.labels(p, m).observe(max(0.0, e.ttft_s))
+            self._child(c.ttft, p, m).observe(max(0.0, e.ttft_s))
         if e.prompt_tokens is not None and e.prompt_tokens >= 0:
-            c.tokens.labels(p, m, "prompt").inc(e.prompt_tokens)
+            self._child(c.tokens, p, m, "prompt").inc(e.prompt_tokens)
         if e.completion_tokens is not None and e.completion_tokens >= 0:
-            c.tokens.labels(p, m, "completion").inc(e.completion_tokens)
+            self._child(c.tokens, p, m, "completion").inc(e.completion_tokens)
         if e.cost_usd is not None and e.cost_usd >= 0:
-            c.cost.labels(p, m).inc(float(e.cost_usd))
+            self._child(c.cost, p, m).inc(float(e.cost_usd))
 
     def _retry(self, e: RetryScheduled) -> None:
-        self._c.retries.labels(*self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
+        self._child(self._c.retries, *self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
 
     def _waited(self, e: RateLimitWaited) -> None:
-        self._c.rate_limit_wait.labels(*self._pm(e.provider, e.model)).observe(max(0.0, e.wait_s))
+        self._child(self._c.rate_limit_wait, *self._pm(e.provider, e.model)).observe(max(0.0, e.wait_s))
 
     def _held(self, e: RateLimitHeld) -> None:
-        self._c.holds.labels(*self._pm(e.provider, e.model)).inc()
+        self._child(self._c.holds, *self._pm(e.provider, e.model)).inc()
 
     def _health_changed(self, e: HealthChanged) -> None:
         c, pm = self._c, self._pm(e.provider, e.model)
-        c.health.labels(*pm).set(HEALTH_VALUES.get(e.state, 0.0))
-        c.cooldown.labels(*pm).set(e.cooldown_s if e.state == "open" else 0.0)
+        self._child(c.health, *pm).set(HEALTH_VALUES.get(e.state, 0.0))
+        self._child(c.cooldown, *pm).set(e.cooldown_s if e.state == "open" else 0.0)
         if e.state == "open":
-            c.breaker_openings.labels(*pm).inc()
+            self._child(c.breaker_openings, *pm).inc()
 
     def _set_initial_health(self, provider_label: str, provider: Provider, models: list[str]) -> None:
         """Newly known models start with their breaker's current state (closed unless the provider says)."""
@@ -164,28 +172,27 @@ class CostmuxMetrics:
             if callable(info):
                 with contextlib.suppress(CostmuxError):
                     state = info(model).get("health", {}).get("state", "closed")
-            self._c.health.labels(provider_label, model).set(HEALTH_VALUES.get(str(state), 1.0))
+            self._child(self._c.health, provider_label, model).set(HEALTH_VALUES.get(str(state), 1.0))
 
     def _rejected(self, strategy: str, rejections: tuple[tuple[str, str, str], ...]) -> None:
-        if rejections:
-            for reason, count in Tally(reason for _, _, reason in rejections).items():
-                self._c.rejections.labels(strategy, closed(reason, REJECTIONS)).inc(count)
+        for _, _, reason in rejections:
+            self._child(self._c.rejections, strategy, closed(reason, REJECTIONS)).inc()
 
     def _decided(self, e: RoutingDecided) -> None:
         c, s = self._c, self.labels.strategy(e.strategy)
-        c.decisions.labels(s, *self._pm(e.provider, e.model)).inc()
-        c.decision_time.labels(s).observe(max(0.0, e.duration_s))
+        self._child(c.decisions, s, *self._pm(e.provider, e.model)).inc()
+        self._child(c.decision_time, s).observe(max(0.0, e.duration_s))
         self._rejected(s, e.rejections)
 
     def _refused(self, e: BudgetRefused) -> None:
         c, s = self._c, self.labels.strategy(e.strategy)
-        c.refusals.labels(s, closed(e.reason, REFUSALS)).inc()
-        c.decision_time.labels(s).observe(max(0.0, e.duration_s))
+        self._child(c.refusals, s, closed(e.reason, REFUSALS)).inc()
+        self._child(c.decision_time, s).observe(max(0.0, e.duration_s))
         self._rejected(s, e.rejections)
 
     def _fallback(self, e: Fallback) -> None:
         s = self.labels.strategy(e.strategy)
-        self._c.fallbacks.labels(s, *self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
+        self._child(self._c.fallbacks, s, *self._pm(e.provider, e.model), closed(e.error, ERRORS)).inc()
 
     def _over_estimate(self, e: CostOverEstimate) -> None:
-        self._c.over_estimate.labels(*self._pm(e.provider, e.model)).inc()
+        self._child(self._c.over_estimate, *self._pm(e.provider, e.model)).inc()
