@@ -149,6 +149,7 @@ _W_CONSTRAINTS: Final = 0.10
 _W_CAPABILITY: Final = 0.05
 _LENGTH_FLOOR_TOKENS: Final = 50
 _LENGTH_CEIL_TOKENS: Final = 8000
+_LENGTH_LOG_SPAN: Final = math.log(_LENGTH_CEIL_TOKENS / _LENGTH_FLOOR_TOKENS)
 
 TASK_RULES_DOC: Final = (
     "code_review > code_generation > translation > summarization > creative_writing > "
@@ -488,8 +489,7 @@ def complexity_score(
     needs_json: bool = False,
 ) -> float:
     """Weighted complexity in [0, 1] (module doc); deterministic, rounded to 3 decimals."""
-    span = math.log(_LENGTH_CEIL_TOKENS / _LENGTH_FLOOR_TOKENS)
-    length = math.log(max(estimated_tokens, _LENGTH_FLOOR_TOKENS) / _LENGTH_FLOOR_TOKENS) / span
+    length = math.log(max(estimated_tokens, _LENGTH_FLOOR_TOKENS) / _LENGTH_FLOOR_TOKENS) / _LENGTH_LOG_SPAN
     score = (
         _W_LENGTH * min(length, 1.0)
         + _W_TASK * TASK_COMPLEXITY[task_type]

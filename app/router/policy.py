@@ -10,7 +10,7 @@ explanations to be rendered when read.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Protocol
 
@@ -47,6 +47,8 @@ class RequestLimits:
         prompt_bound_tokens: upper bound of the prompt for the cap (by budget mode), tokens.
         exclude: ``provider/model`` keys or bare model names not to use.
         prompt_bounds: per ``provider/model`` exact prompt counts that replace ``prompt_bound_tokens``.
+        cap_whole_atto, cap_exact_atto: the cap in atto-USD for models with whole-atto prices (its floor) and for
+            the others (exact); computed from ``max_cost_usd`` once per request.
     """
 
     max_cost_usd: Decimal | None
@@ -54,10 +56,12 @@ class RequestLimits:
     prompt_bound_tokens: int
     exclude: Collection[str] = ()
     prompt_bounds: dict[str, int] | None = None
+    cap_whole_atto: AttoUsd | None = field(init=False)
+    cap_exact_atto: AttoUsd | None = field(init=False)
 
-    def cap_atto(self, *, whole_prices: bool) -> AttoUsd | None:
-        """The cap in atto-USD for models with whole-atto prices (its floor) or not (exact)."""
-        return cap_in_atto(self.max_cost_usd, whole_prices=whole_prices)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cap_whole_atto", cap_in_atto(self.max_cost_usd, whole_prices=True))
+        object.__setattr__(self, "cap_exact_atto", cap_in_atto(self.max_cost_usd, whole_prices=False))
 
 
 _EXCLUDED: Note = ("excluded by the caller", ())
@@ -107,7 +111,7 @@ class BudgetPolicy:
             self.min_output_tokens,
             self.default_max_output_tokens,
         )
-        cap_whole, cap_exact = limits.cap_atto(whole_prices=True), limits.cap_atto(whole_prices=False)
+        cap_whole, cap_exact = limits.cap_whole_atto, limits.cap_exact_atto
         task_type = analysis.task_type
         unavailable = unavailable if unavailable is not None else _AVAILABLE
         per_model_checks = self.availability is not None or provider_check is not None
