@@ -13,7 +13,11 @@ __all__ = ["Provider"]
 
 @runtime_checkable
 class Provider(Protocol):
-    """What a router needs from a provider: its models, their specs, and a way to send a chat completion."""
+    """What a router needs from a provider: its models, their specs, and a way to send a chat completion.
+
+    Optional: ``unavailable_models(prompt_tokens) -> {model: (reason, why)}``, the answer of
+    :meth:`model_availability` for every model at once; routers ask it once per request when a provider has it.
+    """
 
     name: str
 
