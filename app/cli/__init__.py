@@ -1,4 +1,4 @@
-"""The ``costmux`` command line: ``demo``, ``route`` and ``models``.
+"""The ``costmux`` command line: ``demo``, ``route``, ``models`` and ``serve``.
 
 Connection settings come from flags, then the environment (``LITELLM_BASE_URL``, ``LITELLM_API_KEY`` and their
 aliases), then a ``.env`` file in the working directory; ``COSTMUX_LOG_LEVEL`` (default ``ERROR``) shows more of
@@ -30,6 +30,7 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     from app.cli.commands import run_models, run_route
     from app.cli.demo import run_demo
+    from app.cli.serve import add_serve_command
 
     parser = argparse.ArgumentParser(prog="costmux", description="Cost-aware routing for the LiteLLM proxy.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="prices, windows, limits and health of the proxy's models")
     _connection_flags(models)
     models.set_defaults(handler=run_models)
+
+    add_serve_command(commands)
     return parser
 
 

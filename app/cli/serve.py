@@ -1,0 +1,120 @@
+"""``costmux serve``: the OpenAI-compatible gateway (:mod:`app.gateway`) under uvicorn.
+
+Settings: flags, then the environment, then a ``.env`` file in the working directory (``COSTMUX_*`` for the gateway,
+``LITELLM_BASE_URL`` / ``LITELLM_API_KEY`` for the upstream proxy). Binds 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from typing import TYPE_CHECKING, Any
+
+from app.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from app.gateway import GatewaySettings
+    from app.settings import ProviderSettings
+
+__all__ = ["add_serve_command", "run_serve"]
+
+_UVICORN_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def add_serve_command(commands: Any) -> None:
+    """Register ``serve`` on the ``costmux`` subparsers."""
+    serve = commands.add_parser(
+        "serve",
+        help="run the OpenAI-compatible costmux gateway in front of a LiteLLM proxy",
+        description="OpenAI-compatible gateway: POST /v1/chat/completions (model auto, auto:<strategy> or a model; "
+        "max_cost in the body or X-Max-Cost), GET /v1/models, /health, /metrics.",
+    )
+    serve.add_argument("--host", help="address to bind (default: COSTMUX_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: COSTMUX_PORT or 8080; 0: any free port)")
+    serve.add_argument("--proxy-url", help="LiteLLM proxy URL (default: LITELLM_BASE_URL)")
+    serve.add_argument("--api-key", help="the proxy's key (default: LITELLM_API_KEY)")
+    serve.add_argument("--gateway-key", help="bearer key clients must send (default: COSTMUX_API_KEY; none: open)")
+    serve.add_argument(
+        "--strategy", help='strategy of model "auto" (default: COSTMUX_DEFAULT_STRATEGY or cost_optimized)'
+    )
+    serve.add_argument("--max-cost", help="cap in USD for requests that give none (default: COSTMUX_DEFAULT_MAX_COST)")
+    serve.add_argument("--budget-mode", choices=("estimate", "strict", "exact"), help="prompt bound of the cap")
+    serve.add_argument("--auto-exclude", help='comma-separated models "auto" never picks (still reachable by name)')
+    serve.add_argument("--log-level", choices=_UVICORN_LOG_LEVELS, default="warning", help="uvicorn's log level")
+    serve.set_defaults(handler=run_serve)
+
+
+def _settings(args: argparse.Namespace) -> tuple[GatewaySettings, ProviderSettings]:
+    from app.cli.commands import CliSettings
+    from app.gateway.settings import GatewaySettings
+    from app.providers.transport import normalize_base_url
+    from app.router.strategies import available_strategies
+
+    env_file = ".env" if os.path.isfile(".env") else None
+    settings = GatewaySettings.load(
+        env_file,
+        host=args.host,
+        port=args.port,
+        api_key=args.gateway_key,
+        default_strategy=args.strategy,
+        default_max_cost=args.max_cost,
+        budget_mode=args.budget_mode,
+        auto_exclude=args.auto_exclude,
+    )
+    if settings.default_strategy not in available_strategies():
+        known = ", ".join(available_strategies())
+        raise ConfigurationError(f"unknown strategy {settings.default_strategy!r} (known: {known})")
+    upstream = CliSettings.load()
+    updates: dict[str, Any] = {}
+    if args.proxy_url:
+        updates["base_url"] = args.proxy_url
+    if args.api_key:
+        from pydantic import SecretStr
+
+        updates["api_key"] = SecretStr(args.api_key)
+    upstream = upstream.model_copy(update=updates)
+    if not upstream.base_url:
+        raise ConfigurationError("no LiteLLM proxy URL: pass --proxy-url or set LITELLM_BASE_URL")
+    normalize_base_url(upstream.base_url)  # raises ConfigurationError for a malformed URL
+    return settings, upstream
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket (bound before uvicorn starts, so a taken port is one clear error)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    settings, upstream = _settings(args)
+    try:
+        import uvicorn
+
+        from app.gateway import create_app
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"costmux serve needs the 'server' extra (pip install 'costmux[server]'): {exc}"
+        ) from None
+    sock = _listen(settings.host, settings.port)
+    host, port = sock.getsockname()[:2]
+    app = create_app(settings, upstream=upstream)
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    where = f"[{host}]" if ":" in host else host
+    print(f"costmux gateway on http://{where}:{port} (upstream {upstream.base_url})", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()
+    if not server.started:
+        raise ConfigurationError("the gateway did not start (see the log above)")
+    return 0
