@@ -66,5 +66,13 @@ class GatewaySettings(BaseSettings):
             return cls(_env_file=env_file, **given)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = first["loc"][0] if first["loc"] else "settings"
-            raise ConfigurationError(f"invalid gateway setting {where}: {first['msg']}") from None
+            raise ConfigurationError(f"invalid gateway setting {_name(first['loc'])}: {first['msg']}") from None
+
+
+def _name(loc: tuple[int | str, ...]) -> str:
+    """``field (ENV_VAR)`` for an error location given by field name or by environment variable."""
+    where = str(loc[0]) if loc else "settings"
+    for field, info in GatewaySettings.model_fields.items():
+        if where in (field, info.validation_alias):
+            return f"{field} ({info.validation_alias})"
+    return where
