@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -84,7 +86,9 @@ def test_nothing_is_registered_at_import_and_the_default_is_the_global_registry(
         app.metrics.CostmuxMetrics()  # a second one on the global registry: no duplicate error
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=".")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root, env=env)
     assert done.returncode == 0, done.stderr
 
 
