@@ -296,9 +296,12 @@ class RateLimiter:
 
     def update_from_headers(self, model: str, headers: Mapping[str, str]) -> None:
         """Clamp the local buckets down to ``x-ratelimit-remaining-requests`` / ``-tokens`` (see module docs)."""
+        buckets = self._buckets(model, self._limits(model))
+        if not buckets:
+            return  # unlimited: nothing to clamp (and no need to read the headers)
         lowered = {str(k).lower(): v for k, v in headers.items()}
         now = self._clock()
-        for key, cap, i in self._buckets(model, self._limits(model)):
+        for key, cap, i in buckets:
             remaining = _parse_count(lowered.get(("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")[i]))
             if remaining is None:
                 continue
