@@ -132,8 +132,11 @@ class ModelGuard:
                     refused[model] = ("rate_limited", _wait_reason(wait_s))
         return refused
 
-    async def admit(self, model: str, tokens: int, *, provider: str, timeout_s: float | None) -> Admission:
-        """Let one call through (see the module doc).
+    async def admit(
+        self, model: str, tokens: int | Callable[[], int], *, provider: str, timeout_s: float | None
+    ) -> Admission:
+        """Let one call through (see the module doc). ``tokens`` may be a function estimating them, called only
+        when the model has a tokens-per-minute limit.
 
         Raises:
             ProviderUnavailableError: the model is cooling down after failures.
@@ -149,10 +152,12 @@ class ModelGuard:
                 request_sent=False,
             )
         try:
-            reservation = self.limiter.try_acquire(model, tokens)  # the usual case: no wait, nothing to report
+            first = tokens if isinstance(tokens, int) else (tokens() if self.limiter.counts_tokens(model) else 0)
+            reservation = self.limiter.try_acquire(model, first)  # the usual case: no wait, nothing to report
             if reservation is None:
                 started = self._clock()
-                reservation = await self.limiter.acquire(model, tokens, timeout_s=timeout_s)
+                again = first if isinstance(tokens, int) or self.limiter.counts_tokens(model) else tokens
+                reservation = await self.limiter.acquire(model, again, timeout_s=timeout_s)
                 waited_s = self._clock() - started
                 if waited_s > 0 and self.events.active:
                     self.events.emit(RateLimitWaited(provider, model, waited_s))

@@ -470,13 +470,19 @@ class LiteLLMProvider:
     async def _admit(self, model: str, body: Mapping[str, Any], timeout_s: float | None) -> Admission:
         """Pass the circuit breaker and reserve the rate limits for one call. Tokens charged up front: an upper
         estimate of the prompt plus ``min(max_tokens, 256)`` of output; the actual usage corrects it after the call
-        (charging a whole ``max_tokens`` would starve a tokens-per-minute limit for output that rarely comes)."""
-        prompt = count_prompt_tokens(
-            body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
-        ).upper_estimate_tokens
-        output = min(body.get("max_tokens") or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
+        (charging a whole ``max_tokens`` would starve a tokens-per-minute limit for output that rarely comes).
+        The estimate is only made for a model with a tokens-per-minute limit."""
+
+        def tokens() -> int:
+            prompt = count_prompt_tokens(
+                body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
+            ).upper_estimate_tokens
+            return prompt + min(
+                body.get("max_tokens") or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS
+            )
+
         wait_s = self.rate_limit_timeout_s if timeout_s is None else timeout_s
-        return await self.guard.admit(model, prompt + output, provider=self.name, timeout_s=wait_s)
+        return await self.guard.admit(model, tokens, provider=self.name, timeout_s=wait_s)
 
     def stream_chat_completion(
         self,

@@ -244,27 +244,39 @@ class RateLimiter:
             taken.append((key, cap, amount))
         return Reservation(self, model, tokens, limits)
 
-    async def acquire(self, model: str, tokens: int, *, timeout_s: float | None) -> Reservation:
+    def counts_tokens(self, model: str) -> bool:
+        """Whether ``model`` has a tokens-per-minute limit now (only then does a request's token count matter)."""
+        limits = self._limits(model)
+        return limits is not None and limits.tokens_per_minute is not None
+
+    async def acquire(self, model: str, tokens: int | Callable[[], int], *, timeout_s: float | None) -> Reservation:
         """Reserve 1 request and ``tokens``, waiting up to ``timeout_s`` (``None``: as long as needed, ``0``: not
-        at all) for both buckets and any hold-off.
+        at all) for both buckets and any hold-off. ``tokens`` may be a function estimating them: it is called once,
+        and only if the model has a tokens-per-minute limit (else the reservation counts 0 tokens).
 
         Raises:
             RateLimitError: the wait needed exceeds what is left of ``timeout_s`` (raised before sleeping,
                 ``retry_after_s`` = that wait), or ``tokens`` exceeds the tpm limit (``retry_after_s=None``).
             InvalidRequestError: ``tokens`` is negative.
         """
-        _check_tokens(tokens)
+        estimate = tokens if isinstance(tokens, int) else None
+        if estimate is not None:
+            _check_tokens(estimate)
         deadline = None if timeout_s is None else self._clock() + max(0.0, timeout_s)
         while True:
-            wait = self.wait_time_s(model, tokens)
+            if estimate is None and not isinstance(tokens, int) and self.counts_tokens(model):
+                estimate = tokens()  # a tpm limit applies (perhaps since a refresh during a wait): count now
+                _check_tokens(estimate)
+            needed = 0 if estimate is None else estimate
+            wait = self.wait_time_s(model, needed)
             if wait == 0.0:
-                reservation = self.try_acquire(model, tokens)
+                reservation = self.try_acquire(model, needed)
                 if reservation is not None:
                     return reservation
                 continue
             if math.isinf(wait):
                 raise RateLimitError(
-                    f"request of {tokens} tokens is larger than the per-minute token limit of {model!r}",
+                    f"request of {needed} tokens is larger than the per-minute token limit of {model!r}",
                     retry_after_s=None,
                     model=model,
                     retryable=False,
