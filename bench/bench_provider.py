@@ -33,8 +33,8 @@ import asyncio
 import contextlib
 import cProfile
 import gc
-import io
 import json
+import logging
 import math
 import pstats
 import statistics
@@ -82,14 +82,17 @@ class ProviderBenchSettings:
     rounds: int
     requests: dict[int, int]
     warmup: int
+    mock_requests: int = 2_000
     pool: int = 100
     profile_requests: int = 0
 
 
 def settings_for(quick: bool, rounds: int | None = None, *, profile: bool = False) -> ProviderBenchSettings:
     if quick:
-        return ProviderBenchSettings(rounds or 3, {1: 150, 16: 400, 64: 800}, 100, profile_requests=300 * profile)
-    return ProviderBenchSettings(rounds or 7, {1: 600, 16: 2_000, 64: 4_000}, 400, profile_requests=3_000 * profile)
+        return ProviderBenchSettings(rounds or 3, {1: 150, 16: 400, 64: 800}, 100, 300, profile_requests=300 * profile)
+    return ProviderBenchSettings(
+        rounds or 5, {1: 500, 16: 1_500, 64: 3_000}, 400, 3_000, profile_requests=3_000 * profile
+    )
 
 
 # -- the upstream -------------------------------------------------------------------------------------------------
@@ -150,16 +153,31 @@ class Clients:
             await close()
 
 
-def _limits(module: Any, pool: int) -> dict[str, Any]:
-    return {
+def _client_options(module: Any, pool: int, answer: tuple[bytes, dict[str, str]] | None) -> dict[str, Any]:
+    """Identical options of each client's pool (``module`` is httpx or httpx2): ``pool`` connections, all kept alive
+    for a minute (so pools stay warm between segments), the provider's default timeouts; with ``answer``, a mock
+    transport that answers every chat completion with it (and 404 elsewhere) instead of sockets."""
+    options: dict[str, Any] = {
         "timeout": module.Timeout(60.0, connect=10.0),
-        "limits": module.Limits(max_connections=pool, max_keepalive_connections=pool),
+        "limits": module.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=60.0),
         "trust_env": False,
     }
+    if answer is not None:
+        content, headers = answer
+
+        def handle(request: Any) -> Any:
+            if request.url.path.endswith("/chat/completions"):
+                request.read()
+                return module.Response(200, content=content, headers=headers)
+            return module.Response(404, json={"error": {"message": "no route"}})
+
+        options["transport"] = module.MockTransport(handle)
+    return options
 
 
-async def make_clients(base_url: str, pool: int) -> Clients:
-    """The three clients against ``base_url`` (``http://host:port/v1``), each with its own pool of ``pool``."""
+async def make_clients(base_url: str, pool: int, answer: tuple[bytes, dict[str, str]] | None = None) -> Clients:
+    """The three clients against ``base_url`` (``http://host:port/v1``), each with its own pool of ``pool``; with
+    ``answer`` (body, headers), mock transports answer instead of the upstream."""
     import httpx2
     from openai import AsyncOpenAI
 
@@ -167,7 +185,7 @@ async def make_clients(base_url: str, pool: int) -> Clients:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     url = base_url + "/chat/completions"
 
-    provider_http = httpx.AsyncClient(**_limits(httpx, pool))
+    provider_http = httpx.AsyncClient(**_client_options(httpx, pool, answer))
     provider = LiteLLMProvider(
         base_url,
         API_KEY,
@@ -175,10 +193,12 @@ async def make_clients(base_url: str, pool: int) -> Clients:
         http_client=provider_http,
         models_cache_ttl_s=3600.0,
     )
-    await provider.ensure_model_info()  # the upstream has no /model/info: one 404, then the custom model is used
+    logging.getLogger("costmux").setLevel(logging.ERROR)  # the upstream has no /model/info: one 404, then
+    await provider.ensure_model_info()  # the provider uses its custom model
+    logging.getLogger("costmux").setLevel(logging.NOTSET)
 
-    raw = httpx.AsyncClient(**_limits(httpx, pool))
-    openai_http = httpx2.AsyncClient(**_limits(httpx2, pool))
+    raw = httpx.AsyncClient(**_client_options(httpx, pool, answer))
+    openai_http = httpx2.AsyncClient(**_client_options(httpx2, pool, answer))
     openai = AsyncOpenAI(api_key=API_KEY, base_url=base_url, http_client=openai_http, max_retries=2)
 
     async def via_provider() -> str:
@@ -255,42 +275,86 @@ async def _warm_up(clients: Clients, warmup: int, concurrency: int) -> dict[str,
     return answers
 
 
-async def _profiled(call: Call, requests: int, top: int = 14) -> str:
+async def _profiled(call: Call, requests: int, top: int = 16) -> str:
+    """cProfile of ``requests`` sequential calls: costmux's functions by cumulative and by own time, per call."""
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(requests):
         await call()
     profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(r"/app/", top)
-    stats.sort_stats("tottime").print_stats(top)
-    text = out.getvalue()
-    return "\n".join(line.replace(str(ROOT) + "/", "") for line in text.splitlines() if line.strip())
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    ours = [(key, value) for key, value in stats.items() if "/app/" in key[0]]
+    lines = []
+    for index, title in ((3, "by cumulative time"), (2, "by own time")):
+        lines.append(f"costmux functions {title} ({requests} calls under cProfile; µs per call, inflated by it)")
+        lines.append(f"{'calls/call':>10} {'own µs':>8} {'cumulative µs':>14}  function")
+        for (filename, line, name), (_cc, ncalls, own, cumulative, _callers) in sorted(
+            ours, key=lambda row: row[1][index], reverse=True
+        )[:top]:
+            where = f"{Path(filename).resolve().relative_to(ROOT)}:{line}({name})"
+            lines.append(
+                f"{ncalls / requests:>10.1f} {own / requests * 1e6:>8.1f} {cumulative / requests * 1e6:>14.1f}  {where}"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+async def _upstream_answer(base_url: str) -> tuple[bytes, dict[str, str]]:
+    """The upstream's answer to the benchmark's request (body and content type), for the mock transports."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        response = await client.post(
+            base_url + "/chat/completions",
+            json={"model": MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+        response.raise_for_status()
+        return response.content, {"content-type": response.headers["content-type"]}
+
+
+def _order(index: int) -> tuple[str, ...]:
+    """The clients' order in round ``index`` (rotating, so none always runs first)."""
+    return CLIENTS[index % len(CLIENTS) :] + CLIENTS[: index % len(CLIENTS)]
+
+
+async def _mock_rounds(
+    base_url: str, answer: tuple[bytes, dict[str, str]], settings: ProviderBenchSettings
+) -> tuple[dict[str, list[Segment]], str]:
+    """Sequential calls on mock transports (no sockets): the client's own cost per call; and the profile."""
+    clients = await make_clients(base_url, settings.pool, answer)
+    rounds: dict[str, list[Segment]] = {name: [] for name in CLIENTS}
+    try:
+        await _warm_up(clients, settings.warmup, 1)
+        for index in range(settings.rounds):
+            for name in _order(index):
+                rounds[name].append(await segment(clients.calls[name], 1, settings.mock_requests))
+        profile = (
+            await _profiled(clients.calls["costmux"], settings.profile_requests) if settings.profile_requests else ""
+        )
+    finally:
+        await clients.aclose()
+    return rounds, profile
 
 
 async def _run(settings: ProviderBenchSettings, progress: bool) -> dict[str, Any]:
     rounds: dict[str, dict[int, list[Segment]]] = {name: {c: [] for c in CONCURRENCY} for name in CLIENTS}
     with upstream_process() as base_url:
+        answer = await _upstream_answer(base_url)
+        if progress:
+            print("  mock transports ...", file=sys.stderr, flush=True)
+        mock, profile = await _mock_rounds(base_url, answer, settings)
         clients = await make_clients(base_url, settings.pool)
         try:
-            answer = await _warm_up(clients, settings.warmup, max(CONCURRENCY))
+            text = await _warm_up(clients, settings.warmup, max(CONCURRENCY))
             for index in range(settings.rounds):
-                order = CLIENTS[index % len(CLIENTS) :] + CLIENTS[: index % len(CLIENTS)]
                 for concurrency in CONCURRENCY:
-                    for name in order:
+                    for name in _order(index):
                         result = await segment(clients.calls[name], concurrency, settings.requests[concurrency])
                         rounds[name][concurrency].append(result)
                 if progress:
-                    print(f"  round {index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
-            profile = (
-                await _profiled(clients.calls["costmux"], settings.profile_requests)
-                if settings.profile_requests
-                else ""
-            )
+                    print(f"  loopback round {index + 1}/{settings.rounds}", file=sys.stderr, flush=True)
         finally:
             await clients.aclose()
-    return summarize(rounds, settings, answer["httpx"], profile)
+    return summarize(rounds, mock, settings, text["httpx"], profile)
 
 
 def _median(values: list[float]) -> float:
@@ -298,9 +362,22 @@ def _median(values: list[float]) -> float:
 
 
 def summarize(
-    rounds: dict[str, dict[int, list[Segment]]], settings: ProviderBenchSettings, answer: str, profile: str
+    rounds: dict[str, dict[int, list[Segment]]],
+    mock: dict[str, list[Segment]],
+    settings: ProviderBenchSettings,
+    answer: str,
+    profile: str,
 ) -> dict[str, Any]:
     """Medians over rounds, ratios to httpx (median of per-round ratios), goals."""
+    mock_figures = {
+        name: {
+            "p50_us": _median([s.p50_us for s in segments]),
+            "cpu_us_per_request": _median([s.cpu_us for s in segments]),
+            "cpu_us_over_httpx": _median([a.cpu_us - b.cpu_us for a, b in zip(segments, mock["httpx"], strict=True)]),
+            "cpu_ratio": _median([a.cpu_us / b.cpu_us for a, b in zip(segments, mock["httpx"], strict=True)]),
+        }
+        for name, segments in mock.items()
+    }
     figures: dict[str, dict[str, dict[str, Any]]] = {}
     for name, by_c in rounds.items():
         figures[name] = {}
@@ -342,6 +419,7 @@ def summarize(
         "request_bytes": len(json.dumps({"model": MODEL, "messages": MESSAGES, "max_tokens": MAX_TOKENS})),
         "figures": figures,
         "ratios": ratios,
+        "mock": mock_figures,
         "goals": goals,
         "profile": profile,
     }
@@ -363,6 +441,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
     figures, ratios = results["figures"], results["ratios"]
     out = [SECTION, ""]
     out.append(
+        "Measured by `bench/bench_provider.py`. "
         "`LiteLLMProvider.chat_completion` next to a raw `httpx.AsyncClient` POST (status check and `response.json()`) "
         "and the official `openai` `AsyncOpenAI` client, all sending the same body "
         f"({results['request_bytes']} bytes, `{results['model']}`, `max_tokens={MAX_TOKENS}`) to the same "
@@ -400,13 +479,29 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
         "is the bottleneck, throughputs converge and the CPU column is the better measure of the client's cost."
     )
     out.append("")
+    mock = results["mock"]
+    out.append(
+        f"The same calls on mock transports (`httpx.MockTransport` / `httpx2.MockTransport` answering the upstream's "
+        f"own answer, no sockets), one at a time, {s['mock_requests']:,} per client and round: what each client costs "
+        "by itself, with the least noise."
+    )
+    out.append("")
+    out.append("| client | p50 µs | CPU µs/call | CPU over httpx, µs/call | CPU vs httpx |")
+    out.append("|---|---:|---:|---:|---:|")
+    for name in CLIENTS:
+        m = mock[name]
+        out.append(
+            f"| {name} | {m['p50_us']:,.0f} | {m['cpu_us_per_request']:,.0f} | {m['cpu_us_over_httpx']:+,.0f} | "
+            f"{m['cpu_ratio']:.2f}× |"
+        )
+    out.append("")
     out.append("| goal | measured | verdict |")
     out.append("|---|---|---|")
     for goal in results["goals"]:
         out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
     out.append("")
     if results.get("profile"):
-        out.append("Profile of the provider (sequential calls under cProfile, costmux's functions):")
+        out.append("Profile of the provider on the mock transport:")
         out.append("")
         out.append("```text")
         out.append(results["profile"])
@@ -419,7 +514,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run, rough figures")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 3)")
     parser.add_argument("--profile", action="store_true", help="also profile the provider with cProfile")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
