@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -308,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "max_tokens must be a positive integer")
             return
         prompt = prompt_tokens_for(messages)
-        natural = min(20 + prompt // 4, _MAX_DEFAULT_COMPLETION)
+        natural = owner._natural_completion_tokens(messages, req["model"], prompt)
         n_out = natural if limit is None else min(limit, natural)
         finish = "length" if limit is not None and limit < natural else "stop"
         pieces = _completion_pieces(messages, n_out)
@@ -451,6 +451,8 @@ class FakeUpstream:
         models: ids listed by ``GET /v1/models``.
         record_usage: keep :attr:`usage_log`, the usage of every answer generated (also those the client never
             got: a timed-out ``delay``, a cut ``truncate``), to compare what an upstream would bill with a budget.
+        completion_tokens: the length of the full answer to a request, tokens, from its ``(messages, model)``
+            (``None`` from it, or no function: ``min(20 + prompt_tokens // 4, 400)``); ``max_tokens`` still cuts it.
     """
 
     def __init__(
@@ -461,8 +463,10 @@ class FakeUpstream:
         models: tuple[str, ...] = DEFAULT_UPSTREAM_MODELS,
         *,
         record_usage: bool = False,
+        completion_tokens: Callable[[list[dict[str, Any]], str], int | None] | None = None,
     ) -> None:
         self.host = host
+        self.completion_tokens = completion_tokens
         self.record_usage = record_usage
         self.usage_log: list[tuple[str, str, int, int]] = []
         """``(messages key, model, prompt_tokens, completion_tokens)`` of every generated answer (with
@@ -606,6 +610,14 @@ class FakeUpstream:
     def _record_chat(self) -> None:
         with self._lock:
             self._chat_count += 1
+
+    def _natural_completion_tokens(self, messages: list[dict[str, Any]], model: str, prompt_tokens: int) -> int:
+        """Tokens of the full answer (before ``max_tokens``): see ``completion_tokens``."""
+        if self.completion_tokens is not None:
+            chosen = self.completion_tokens(messages, model)
+            if chosen is not None:
+                return max(1, int(chosen))
+        return min(20 + prompt_tokens // 4, _MAX_DEFAULT_COMPLETION)
 
     def _record_usage(self, messages: list[dict[str, Any]], model: Any, prompt: int, completion: int) -> None:
         if self.record_usage:
