@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the end-to-end demo against a real LiteLLM proxy")
     demo.add_argument("--proxy-url", help="use this running proxy instead of starting one")
     demo.add_argument("--api-key", help="key for --proxy-url (default: LITELLM_API_KEY)")
+    demo.add_argument("--max-cost", type=float, default=None, help="cap per request in USD (default: 0.01)")
     demo.set_defaults(handler=run_demo)
 
     route = commands.add_parser("route", help="route one prompt within a cost cap and show the decision table")

@@ -1,9 +1,15 @@
-"""``costmux demo``: the main job, end to end.
+"""``costmux demo``: the main job, end to end, against a real LiteLLM proxy.
 
-It starts a real LiteLLM proxy (offline, on a free loopback port) in front of a loopback
-OpenAI-compatible upstream, then shows the provider at work (health, models and prices from the proxy, a chat and
-a stream per model with their actual cost) and the routers (varied prompts under a hard ``max_cost``, with each
-strategy). ``--proxy-url`` / ``--api-key`` use an existing proxy instead.
+1. Start a loopback OpenAI-compatible upstream and a real LiteLLM proxy (offline, on a free loopback port) serving
+   six well-known models at their public prices (``app/data/demo_models.json``, prices from the catalog).
+2. Wait for readiness; sync prices, windows and rpm/tpm from ``/model/info``.
+3. Route the bundled workload (``app/data/demo_workload.json``, 50 varied prompts) with each strategy under a hard
+   ``max_cost``; then send the same prompts to the most expensive and to the cheapest model (the baselines).
+4. Print a table per strategy, the cost summary and an excerpt of the Prometheus metrics; stop everything it
+   started, also on Ctrl-C, SIGTERM or failure.
+
+``--proxy-url`` / ``--api-key`` use an existing proxy instead (its priced models; unpriced ones are excluded).
+Exit code 1 when a request exceeded ``max_cost`` (a budget violation) or failed.
 """
 
 from __future__ import annotations
@@ -11,107 +17,258 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from decimal import Decimal
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from app.cli.demo_data import DemoPrompt, answer_lengths, demo_proxy_models, load_workload, upstream_latency_s
+from app.cli.demo_report import metrics_excerpt, models_table, strategy_table, summary
+from app.cli.demo_run import Baseline, Progress, StrategyRun, route_workload, send_baseline
+from app.errors import ConfigurationError
+from app.pricing import decimal_str
 
 if TYPE_CHECKING:
     from app.providers import LiteLLMProvider
 
-__all__ = ["run_demo"]
+__all__ = ["DEFAULT_MAX_COST_USD", "run_demo"]
 
-DEMO_PROMPT = "In two sentences, why do routers pick cheaper models for simple questions?"
-DEMO_MAX_COST_USD = 0.01
-ROUTING_PROMPTS = (
-    "What is the capital of Australia?",
-    "Write a Python function that merges two sorted lists in O(n), with type hints and tests.",
-    "Solve step by step: 3x^2 - 12x + 9 = 0.",
-    "Translate into French: the meeting moved to Thursday at 10am.",
-    "Analyze and compare the trade-offs of microservices versus a modular monolith for a 12-person startup. "
-    "List the criteria first, evaluate each option step by step, and recommend one, stating your assumptions.",
-    "Write a haiku about a router that saves money.",
-)
+DEFAULT_MAX_COST_USD = Decimal("0.01")
+"""The demo's cap per request, USD. With the bundled models it lets the top models (claude-3-5-sonnet at $3 / $15
+per 1M tokens, gpt-4o) write a full answer to a short prompt (600 tokens of code: about $0.009 on Sonnet), so the
+strategies differ in what they choose, while a long prompt narrows the choice to cheaper models. The workload's
+last three prompts paste documents of about 150,000 tokens: only the Claude models have a window that large
+(200,000 tokens), and reading that much costs more than $0.01 even on claude-3-haiku (about $0.037 at $0.25 per
+1M), so costmux refuses them for budget, before sending anything."""
+STRATEGIES = ("cost_optimized", "heuristic")
+CONCURRENCY = 8  # requests in flight at once
+
+
+def _banner(text: str) -> None:
+    print(f"\n== {text} ==", flush=True)
+
+
+class _Terminate:
+    """The SIGTERM / SIGHUP handler while the demo runs: like Ctrl-C under ``asyncio.run``, it cancels the running
+    demo (:meth:`watch` names it), else raises KeyboardInterrupt, so the demo's cleanup runs either way (a SIGINT
+    ignored by the parent, as for background jobs, is left ignored)."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        task = self.task
+        if task is None or task.done():
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        task.cancel()
+        task.get_loop().call_soon_threadsafe(lambda: None)  # wake the event loop up
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[None]:
+        """Cancel the current task on termination while inside this block."""
+        self.task = asyncio.current_task()
+        try:
+            yield
+        finally:
+            self.task = None
+
+
+_TERMINATE = _Terminate()
+
+
+@contextlib.contextmanager
+def _interrupt_on_termination() -> Iterator[None]:
+    """Handle SIGTERM and SIGHUP with :data:`_TERMINATE` while the demo runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _TERMINATE) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run``; a demo cancelled by SIGTERM / SIGHUP raises KeyboardInterrupt, as on Ctrl-C."""
+    try:
+        return asyncio.run(coro)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM for a moment (while stopping what the demo started, so it is never left half-way)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def _local_proxy() -> Iterator[tuple[str, str]]:
     """Start the loopback upstream and a real LiteLLM proxy; stop both on exit (also on Ctrl-C or failure)."""
-    from app.sandbox import FakeUpstream, LiteLLMProxy, default_test_models
+    from app.sandbox import FakeUpstream, LiteLLMProxy
 
-    with FakeUpstream() as upstream:
+    upstream = FakeUpstream(latency_s=upstream_latency_s(), completion_tokens=answer_lengths(load_workload())).start()
+    proxy = LiteLLMProxy(demo_proxy_models(upstream.base_url), master_key=f"sk-demo-{secrets.token_hex(16)}")
+    try:
         print("Starting a local LiteLLM proxy (offline, loopback only) ...", flush=True)
-        with LiteLLMProxy(default_test_models(upstream.base_url)) as proxy:
-            print(f"LiteLLM proxy ready at {proxy.base_url}\n", flush=True)
-            yield proxy.base_url, proxy.master_key
+        started = time.monotonic()
+        proxy.start()
+        print(
+            f"LiteLLM proxy ready at {proxy.base_url} (pid {proxy.pid}) after {time.monotonic() - started:.1f} s; "
+            f"its models are answered by a loopback upstream at {upstream.base_url}",
+            flush=True,
+        )
+        yield proxy.base_url, proxy.master_key
+    finally:
+        pid = proxy.pid
+        with _signals_ignored():
+            proxy.stop()
+            upstream.stop()
+        if pid is not None:
+            print(f"Stopped the LiteLLM proxy (pid {pid}) and the loopback upstream.", flush=True)
 
 
-async def _tour(base_url: str, api_key: str | None) -> None:
+def _new_metrics() -> Any:
+    """A ``CostmuxMetrics`` on a private registry (the process's global one is left alone)."""
+    from prometheus_client import CollectorRegistry
+
+    from app.metrics import CostmuxMetrics
+
+    return CostmuxMetrics(registry=CollectorRegistry())
+
+
+async def _priced_models(provider: LiteLLMProvider) -> tuple[list[str], list[str]]:
+    """Sync the proxy's models and prices; ``(priced, unpriced)`` model names, printed as a table."""
+    await provider.get_available_models()
+    await provider.sync_pricing()
+    names = provider.get_supported_models()
+    priced = [n for n in names if (spec := provider.get_model_spec(n)) is not None and spec.pricing is not None]
+    unpriced = [n for n in names if n not in priced]
+    _banner(f"Models synced from {provider.base_url}/model/info (prices USD per 1M tokens)")
+    print(models_table(provider.get_model_info(n) for n in names), flush=True)
+    if unpriced:
+        print(f"  excluded from routing (no price known): {', '.join(unpriced)}")
+    if not priced:
+        raise ConfigurationError("the proxy serves no priced model: nothing to route")
+    return priced, unpriced
+
+
+def _extremes(provider: LiteLLMProvider, models: list[str]) -> list[tuple[str, str]]:
+    """``(model, role)`` of the most expensive and the cheapest model, by input + output price per token."""
+
+    def price(model: str) -> tuple[Decimal, str]:
+        spec = provider.get_model_spec(model)
+        assert spec is not None and spec.pricing is not None
+        return spec.pricing.input_usd_per_token + spec.pricing.output_usd_per_token, model
+
+    ranked = sorted(models, key=price)
+    return [(ranked[-1], "most expensive"), (ranked[0], "cheapest")] if len(ranked) > 1 else [(ranked[0], "only")]
+
+
+async def _demo(base_url: str, api_key: str | None, max_cost_usd: Decimal) -> int:
+    with _TERMINATE.watch():
+        return await _demo_steps(base_url, api_key, max_cost_usd)
+
+
+async def _demo_steps(base_url: str, api_key: str | None, max_cost_usd: Decimal) -> int:
     from app.providers import LiteLLMProvider
-
-    async with LiteLLMProvider(base_url, api_key) as provider:
-        print(f"Proxy healthy: {await provider.health_check()}")
-        models = await provider.get_available_models()
-        await provider.sync_pricing()
-        print(f"\n{'model':16s} {'$/1M in':>10s} {'$/1M out':>10s} {'context':>9s}")
-        for model in models:
-            info = provider.get_model_info(model)
-            price = info["pricing"]
-            prices = (price["input_usd_per_1m"], price["output_usd_per_1m"]) if price else ("?", "?")
-            print(f"{model:16s} {prices[0]:>10s} {prices[1]:>10s} {info['context_window'] or '-':>9}")
-        print(f"\nPrompt: {DEMO_PROMPT!r}\n")
-        print(f"{'model':16s} {'tokens in/out':>13s} {'cost USD':>12s}  answer")
-        total = 0.0
-        for model in models:
-            response = await provider.chat_completion([{"role": "user", "content": DEMO_PROMPT}], model, max_tokens=40)
-            usage = response.usage
-            tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "?"
-            cost = f"{response.cost_usd:.8f}" if response.cost_usd is not None else "unknown"
-            total += response.cost_usd or 0.0
-            print(f"{model:16s} {tokens:>13s} {cost:>12s}  {response.content[:40]!r}")
-        stream = provider.stream_chat_completion([{"role": "user", "content": DEMO_PROMPT}], models[0], max_tokens=20)
-        print(f"\nStreaming from {models[0]}: ", end="", flush=True)
-        async for chunk in stream:
-            print(chunk["choices"][0]["delta"].get("content") or "", end="", flush=True)
-        stream_cost = stream.cost_usd or 0.0
-        usage = stream.usage
-        tokens = f"{usage.prompt_tokens} in / {usage.completion_tokens} out" if usage else "unknown"
-        print(f"\n  tokens {tokens}, cost ${stream_cost:.8f}")
-        print(f"\nTotal spent: ${total + stream_cost:.8f}")
-        await _route_workload(provider)
-
-
-async def _route_workload(provider: LiteLLMProvider) -> None:
-    """Route a few varied prompts with each strategy under a hard cap; show what was chosen and why."""
-    from app.errors import BudgetExceededError
     from app.router import CostOptimizedRouter, HeuristicRouter
 
-    providers = {"litellm": provider}
-    exclude = {"litellm/mock-gpt"}  # the proxy's mock ignores max_tokens: keep real budgets off it
-    for router in (HeuristicRouter(), CostOptimizedRouter()):
-        print(f"\nRouting with {router.strategy.name}, max_cost ${DEMO_MAX_COST_USD}:")
-        print(f"  {'task':17s} {'model':15s} {'max_tokens':>10s} {'worst USD':>11s} {'actual USD':>11s}")
-        spent = 0.0
-        for prompt in ROUTING_PROMPTS:
-            messages = [{"role": "user", "content": prompt}]
-            try:
-                result = await router.route_request(messages, providers, max_cost=DEMO_MAX_COST_USD, exclude=exclude)
-            except BudgetExceededError as exc:
-                print(f"  refused: cheapest option ${exc.cheapest_cost_usd:.6f} > cap")
-                continue
-            decision = result.decision
-            spent += result.cost_usd
-            worst = float(decision.worst_case_cost_usd or 0)
-            print(
-                f"  {decision.analysis.task_type:17s} {result.model:15s} {decision.max_tokens or '-':>10} "
-                f"{worst:>11.8f} {result.cost_usd:>11.8f}"
+    prompts = load_workload()
+    metrics = _new_metrics()
+    progress = Progress()
+    async with LiteLLMProvider(base_url, api_key) as provider, LiteLLMProvider(base_url, api_key) as plain:
+        priced, unpriced = await _priced_models(provider)
+        metrics.instrument(provider)
+        _banner(f"Routing {len(prompts)} prompts with each strategy, max_cost ${decimal_str(max_cost_usd)} per request")
+        print(
+            "costmux gives each request the largest max_tokens the cap affords on the chosen model, so the worst case\n"
+            "(prompt upper bound × input price + max_tokens × output price) never exceeds max_cost, and refuses a\n"
+            "request, before sending it, when no model can take it within the cap.",
+            flush=True,
+        )
+        runs: list[StrategyRun] = []
+        for router in (CostOptimizedRouter(), HeuristicRouter()):
+            metrics.instrument(router)
+            runs.append(
+                await route_workload(
+                    router,
+                    {"litellm": provider},
+                    prompts,
+                    max_cost_usd=max_cost_usd,
+                    exclude=unpriced,
+                    concurrency=CONCURRENCY,
+                    progress=progress,
+                )
             )
-        print(f"  total ${spent:.8f}; every request within ${DEMO_MAX_COST_USD}")
+        answered: dict[int, DemoPrompt] = {row.index: row.prompt for run in runs for row in run.answered}
+        baselines: list[Baseline] = []
+        for model, role in _extremes(provider, priced):
+            baselines.append(
+                await send_baseline(plain, model, role, answered, concurrency=CONCURRENCY, progress=progress)
+            )
+    for run in runs:
+        _banner(f"Strategy {run.strategy}")
+        print(strategy_table(run), flush=True)
+    _banner("Summary")
+    print(
+        "Baselines: the same prompts sent through the proxy to one model each, with no max_cost and no max_tokens\n"
+        "(nothing refused or cut); costs as the proxy reported them (real token counts × that model's price).",
+    )
+    print(summary(runs, baselines, len(prompts)), flush=True)
+    _banner("Prometheus metrics (excerpt; routed requests only, not the baselines)")
+    print(metrics_excerpt(metrics.render()), flush=True)
+    return _verdict(runs, baselines)
+
+
+def _verdict(runs: list[StrategyRun], baselines: list[Baseline]) -> int:
+    """0 when no request exceeded the cap and none failed; else 1, with one line on stderr."""
+    violations = sum(len(run.violations) for run in runs)
+    failed = sum(len(run.failed) for run in runs) + sum(len(b.errors) for b in baselines)
+    if violations:
+        print(f"costmux: {violations} requests cost more than max_cost (budget violations)", file=sys.stderr)
+    if failed:
+        print(f"costmux: {failed} demo requests failed (see the tables)", file=sys.stderr)
+    return 1 if violations or failed else 0
+
+
+def _max_cost(args: argparse.Namespace) -> Decimal:
+    from app.router.budget import validate_max_cost
+
+    given = getattr(args, "max_cost", None)
+    cap = validate_max_cost(DEFAULT_MAX_COST_USD if given is None else given)
+    assert cap is not None
+    return cap
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``costmux demo [--proxy-url URL --api-key KEY]``."""
-    if args.proxy_url:
-        asyncio.run(_tour(args.proxy_url, args.api_key))
-        return 0
-    with _local_proxy() as (base_url, api_key):
-        asyncio.run(_tour(base_url, api_key))
-    return 0
+    """``costmux demo [--proxy-url URL --api-key KEY] [--max-cost USD]``; returns the exit code."""
+    max_cost_usd = _max_cost(args)
+    started = time.monotonic()
+    with _interrupt_on_termination():
+        if args.proxy_url:
+            from app.cli.commands import CliSettings
+
+            settings = CliSettings.load()
+            key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+            code = _run(_demo(args.proxy_url, key, max_cost_usd))
+        else:
+            with _local_proxy() as (base_url, api_key):
+                code = _run(_demo(base_url, api_key, max_cost_usd))
+    print(f"Demo finished in {time.monotonic() - started:.1f} s.", flush=True)
+    return code
