@@ -188,3 +188,25 @@ def test_the_demo_upstream_gives_each_workload_prompt_its_answer_length() -> Non
         assert completion(code.text, max_tokens=10) == {"tokens": 10, "finish": "length"}
         other = [{"role": "user", "content": "not in the workload"}]
         assert completion("not in the workload")["tokens"] == 20 + prompt_tokens_for(other) // 4  # the default rule
+
+
+def test_a_request_over_max_cost_is_reported_as_a_violation_and_fails_the_demo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.cli.demo import _verdict
+    from app.cli.demo_report import summary
+    from app.cli.demo_run import Baseline, Row, StrategyRun
+
+    prompt = load_workload()[0]
+    cap = Decimal("0.01")
+    within = Row(1, prompt, model="a", actual_usd=cap)  # exactly at the cap is allowed
+    over = Row(2, prompt, model="b", actual_usd=cap + Decimal("0.00000001"))
+    run = StrategyRun("cost_optimized", cap, [within, over])
+    baseline = Baseline("b", "most expensive", costs={1: Decimal("0.02"), 2: Decimal("0.02")})
+    text = summary([run], [baseline], 2)
+    assert "2 routed, 0 refused for budget, 0 failed, 0 cut by max_tokens, 1 budget violations" in text
+    assert "vs always b (most expensive): $0.04000000 for the same 2 prompts; cost_optimized saved 50.0%" in text
+    assert text.endswith("Budget violations (actual cost > max_cost): 1")
+    assert _verdict([run], [baseline]) == 1
+    assert "1 requests cost more than max_cost" in capsys.readouterr().err
+    assert _verdict([StrategyRun("cost_optimized", cap, [within])], [baseline]) == 0
