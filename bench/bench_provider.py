@@ -16,14 +16,18 @@ share the clients' interpreter lock:
 - ``openai``: ``await AsyncOpenAI(...).chat.completions.create(...)`` (openai's client runs on ``httpx2``, the httpx
   fork it depends on).
 
-Each client has its own connection pool of the same size (``--pool``, default 100 connections, all kept alive, the
-provider's default) and the same timeouts; pools are warmed up before timing. Requests run closed-loop at
-concurrency 1, 16 and 64 (that many tasks, each sending its next request when the last one ends). A round runs every
-(concurrency, client) segment once, the clients' order rotating from round to round; figures are medians over rounds
-of each round's p50 / p99 latency (``time.perf_counter_ns`` around each call), throughput (requests / wall time of
-the segment) and client CPU per request (``time.process_time`` of this process, which holds only the clients).
-Ratios are medians over rounds of that round's costmux / httpx figures, so a change of machine load between rounds
-affects both sides.
+Each client has its own connection pool of the same size (100 connections, the provider's default, all kept alive
+for a minute) and the same timeouts; pools are warmed up before timing. At concurrency 1 the clients take turns call
+by call (their order rotating), so a change of machine load hits them alike. At concurrency 16 and 64 each client
+runs a closed-loop segment (that many tasks, each sending its next request when its last one ends), the clients'
+order rotating from round to round. Figures are medians over rounds of each round's p50 / p99 latency
+(``time.perf_counter_ns`` around each call), throughput (requests / the time spent in the client's calls) and client
+CPU per request (this process's CPU time; the upstream runs elsewhere). Ratios are medians over rounds of that
+round's costmux / httpx figures.
+
+A second phase runs the same calls on mock transports (no sockets, the upstream's own answer), taking turns call by
+call: each client's own CPU per call, the least noisy figure of the overhead. ``--profile`` adds a cProfile of the
+provider there.
 """
 
 from __future__ import annotations
@@ -266,6 +270,36 @@ async def segment(call: Call, concurrency: int, requests: int) -> Segment:
     )
 
 
+async def interleaved(calls: dict[str, Call], requests: int) -> dict[str, Segment]:
+    """``requests`` sequential calls per client, the clients taking turns call by call (their order rotating), so
+    a change of machine load affects them alike: each client's latencies, throughput (requests / the time spent in
+    its own calls) and CPU per call."""
+    names = list(calls)
+    latencies: dict[str, list[int]] = {name: [] for name in names}
+    cpu: dict[str, int] = dict.fromkeys(names, 0)
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
+    gc.collect()
+    for index in range(requests):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = calls[name]
+            cpu0, start = cpu_clock(), clock()
+            await call()
+            latencies[name].append(clock() - start)
+            cpu[name] += cpu_clock() - cpu0
+    result = {}
+    for name, samples in latencies.items():
+        total_s = sum(samples) / 1e9
+        samples.sort()
+        result[name] = Segment(
+            _percentile(samples, 50) / 1000,
+            _percentile(samples, 99) / 1000,
+            requests / total_s,
+            cpu[name] / requests / 1000,
+        )
+    return result
+
+
 async def _warm_up(clients: Clients, warmup: int, concurrency: int) -> dict[str, str]:
     answers = {name: await call() for name, call in clients.calls.items()}
     if len(set(answers.values())) != 1:
@@ -324,9 +358,9 @@ async def _mock_rounds(
     rounds: dict[str, list[Segment]] = {name: [] for name in CLIENTS}
     try:
         await _warm_up(clients, settings.warmup, 1)
-        for index in range(settings.rounds):
-            for name in _order(index):
-                rounds[name].append(await segment(clients.calls[name], 1, settings.mock_requests))
+        for _ in range(settings.rounds):
+            for name, result in (await interleaved(clients.calls, settings.mock_requests)).items():
+                rounds[name].append(result)
         profile = (
             await _profiled(clients.calls["costmux"], settings.profile_requests) if settings.profile_requests else ""
         )
@@ -346,7 +380,9 @@ async def _run(settings: ProviderBenchSettings, progress: bool) -> dict[str, Any
         try:
             text = await _warm_up(clients, settings.warmup, max(CONCURRENCY))
             for index in range(settings.rounds):
-                for concurrency in CONCURRENCY:
+                for name, result in (await interleaved(clients.calls, settings.requests[1])).items():
+                    rounds[name][1].append(result)
+                for concurrency in CONCURRENCY[1:]:
                     for name in _order(index):
                         result = await segment(clients.calls[name], concurrency, settings.requests[concurrency])
                         rounds[name][concurrency].append(result)
@@ -446,10 +482,10 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
         "and the official `openai` `AsyncOpenAI` client, all sending the same body "
         f"({results['request_bytes']} bytes, `{results['model']}`, `max_tokens={MAX_TOKENS}`) to the same "
         "`FakeUpstream` on loopback (its own process, no artificial latency). Each client has its own pool of "
-        f"{s['pool']} kept-alive connections, warmed up. Requests run closed-loop at each concurrency; "
-        f"{s['rounds']} rounds, each running every (concurrency, client) segment once with the clients' order "
-        "rotating; per segment "
-        + ", ".join(f"{n:,} requests at concurrency {c}" for c, n in s["requests"].items())
+        f"{s['pool']} kept-alive connections, warmed up. At concurrency 1 the clients take turns call by call "
+        "(order rotating), so load changes hit them alike; at 16 and 64 each client runs a closed-loop segment "
+        f"(that many tasks), the clients' order rotating between rounds. {s['rounds']} rounds of "
+        + ", ".join(f"{n:,} requests per client at concurrency {c}" for c, n in s["requests"].items())
         + ". Figures are medians over rounds; ratios are medians of the per-round ratios to httpx. The provider does "
         "more than the raw POST (message validation, circuit breaker and rate-limit admission with a token estimate, "
         "retry policy, pydantic parsing, exact cost from usage × price): that is the overhead measured."
@@ -482,8 +518,8 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
     mock = results["mock"]
     out.append(
         f"The same calls on mock transports (`httpx.MockTransport` / `httpx2.MockTransport` answering the upstream's "
-        f"own answer, no sockets), one at a time, {s['mock_requests']:,} per client and round: what each client costs "
-        "by itself, with the least noise."
+        f"own answer, no sockets), taking turns call by call, {s['mock_requests']:,} per client and round: what "
+        "each client costs by itself, with the least noise."
     )
     out.append("")
     out.append("| client | p50 µs | CPU µs/call | CPU over httpx, µs/call | CPU vs httpx |")
