@@ -8,7 +8,9 @@
 4. Print a table per strategy, the cost summary and an excerpt of the Prometheus metrics; stop everything it
    started, also on Ctrl-C, SIGTERM or failure.
 
-``--proxy-url`` / ``--api-key`` use an existing proxy instead (its priced models; unpriced ones are excluded).
+``--proxy-url`` / ``--api-key`` use an existing proxy instead (its priced models; unpriced ones are excluded); as it
+may bill real money, only the routed requests (each under the cap) are sent there, and the baselines are priced from
+the answers' actual token counts instead of being sent.
 Exit code 1 when a request exceeded ``max_cost`` (a budget violation) or failed.
 """
 
@@ -29,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.demo_data import DemoPrompt, answer_lengths, demo_proxy_models, load_workload, upstream_latency_s
 from app.cli.demo_report import metrics_excerpt, models_table, strategy_table, summary
-from app.cli.demo_run import Baseline, Progress, StrategyRun, route_workload, send_baseline
+from app.cli.demo_run import Baseline, Progress, StrategyRun, priced_comparison, route_workload, send_baseline
 from app.errors import ConfigurationError
-from app.pricing import decimal_str
+from app.pricing import ModelPricing, decimal_str
 
 if TYPE_CHECKING:
     from app.providers import LiteLLMProvider
@@ -180,14 +182,23 @@ def _extremes(provider: LiteLLMProvider, models: list[str]) -> list[tuple[str, s
     return [(ranked[-1], "most expensive"), (ranked[0], "cheapest")] if len(ranked) > 1 else [(ranked[0], "only")]
 
 
-async def _demo(base_url: str, api_key: str | None, max_cost_usd: Decimal) -> int:
+async def _demo(base_url: str, api_key: str | None, max_cost_usd: Decimal, *, send_baselines: bool) -> int:
     with _TERMINATE.watch():
-        return await _demo_steps(base_url, api_key, max_cost_usd)
+        return await _demo_steps(base_url, api_key, max_cost_usd, send_baselines)
 
 
-async def _demo_steps(base_url: str, api_key: str | None, max_cost_usd: Decimal) -> int:
+SENT = (
+    "Baselines: the same prompts sent through the proxy to one model each, with no max_cost and no max_tokens\n"
+    "(nothing refused or cut); costs as the proxy reported them (real token counts × that model's price)."
+)
+PRICED = (
+    "Baselines: priced, not sent (this proxy may bill real money): each answer's actual token counts × that\n"
+    "model's price, exactly; its real answers would differ in length, so this is an estimate."
+)
+
+
+async def _demo_steps(base_url: str, api_key: str | None, max_cost_usd: Decimal, send_baselines: bool) -> int:
     from app.providers import LiteLLMProvider
-    from app.router import CostOptimizedRouter, HeuristicRouter
 
     prompts = load_workload()
     metrics = _new_metrics()
@@ -195,45 +206,72 @@ async def _demo_steps(base_url: str, api_key: str | None, max_cost_usd: Decimal)
     async with LiteLLMProvider(base_url, api_key) as provider, LiteLLMProvider(base_url, api_key) as plain:
         priced, unpriced = await _priced_models(provider)
         metrics.instrument(provider)
-        _banner(f"Routing {len(prompts)} prompts with each strategy, max_cost ${decimal_str(max_cost_usd)} per request")
-        print(
-            "costmux gives each request the largest max_tokens the cap affords on the chosen model, so the worst case\n"
-            "(prompt upper bound × input price + max_tokens × output price) never exceeds max_cost, and refuses a\n"
-            "request, before sending it, when no model can take it within the cap.",
-            flush=True,
-        )
-        runs: list[StrategyRun] = []
-        for router in (CostOptimizedRouter(), HeuristicRouter()):
-            metrics.instrument(router)
-            runs.append(
-                await route_workload(
-                    router,
-                    {"litellm": provider},
-                    prompts,
-                    max_cost_usd=max_cost_usd,
-                    exclude=unpriced,
-                    concurrency=CONCURRENCY,
-                    progress=progress,
-                )
-            )
-        answered: dict[int, DemoPrompt] = {row.index: row.prompt for run in runs for row in run.answered}
+        runs = await _route_both(provider, prompts, max_cost_usd, unpriced, metrics, progress)
+        extremes = _extremes(provider, priced)
         baselines: list[Baseline] = []
-        for model, role in _extremes(provider, priced):
-            baselines.append(
-                await send_baseline(plain, model, role, answered, concurrency=CONCURRENCY, progress=progress)
-            )
+        if send_baselines:  # plain: a provider without metrics, so they count the routed requests only
+            answered = {row.index: row.prompt for run in runs for row in run.answered}
+            for model, role in extremes:
+                baselines.append(
+                    await send_baseline(plain, model, role, answered, concurrency=CONCURRENCY, progress=progress)
+                )
+            comparisons = {run.strategy: [baseline.compare(run) for baseline in baselines] for run in runs}
+        else:
+            comparisons = {
+                run.strategy: [
+                    priced_comparison(run, model, role, _pricing(provider, model)) for model, role in extremes
+                ]
+                for run in runs
+            }
     for run in runs:
         _banner(f"Strategy {run.strategy}")
         print(strategy_table(run), flush=True)
     _banner("Summary")
-    print(
-        "Baselines: the same prompts sent through the proxy to one model each, with no max_cost and no max_tokens\n"
-        "(nothing refused or cut); costs as the proxy reported them (real token counts × that model's price).",
-    )
-    print(summary(runs, baselines, len(prompts)), flush=True)
+    print(SENT if send_baselines else PRICED)
+    print(summary(runs, comparisons, len(prompts)), flush=True)
     _banner("Prometheus metrics (excerpt; routed requests only, not the baselines)")
     print(metrics_excerpt(metrics.render()), flush=True)
     return _verdict(runs, baselines)
+
+
+async def _route_both(
+    provider: LiteLLMProvider,
+    prompts: list[DemoPrompt],
+    max_cost_usd: Decimal,
+    unpriced: list[str],
+    metrics: Any,
+    progress: Progress,
+) -> list[StrategyRun]:
+    """The workload routed with each strategy under ``max_cost_usd``, one strategy after the other."""
+    from app.router import CostOptimizedRouter, HeuristicRouter
+
+    _banner(f"Routing {len(prompts)} prompts with each strategy, max_cost ${decimal_str(max_cost_usd)} per request")
+    print(
+        "costmux gives each request the largest max_tokens the cap affords on the chosen model, so the worst case\n"
+        "(prompt upper bound × input price + max_tokens × output price) never exceeds max_cost, and refuses a\n"
+        "request, before sending it, when no model can take it within the cap.",
+        flush=True,
+    )
+    runs = []
+    for router in (CostOptimizedRouter(), HeuristicRouter()):
+        metrics.instrument(router)
+        run = await route_workload(
+            router,
+            {"litellm": provider},
+            prompts,
+            max_cost_usd=max_cost_usd,
+            exclude=unpriced,
+            concurrency=CONCURRENCY,
+            progress=progress,
+        )
+        runs.append(run)
+    return runs
+
+
+def _pricing(provider: LiteLLMProvider, model: str) -> ModelPricing:
+    spec = provider.get_model_spec(model)
+    assert spec is not None and spec.pricing is not None  # only priced models are compared
+    return spec.pricing
 
 
 def _verdict(runs: list[StrategyRun], baselines: list[Baseline]) -> int:
@@ -266,9 +304,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
             settings = CliSettings.load()
             key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-            code = _run(_demo(args.proxy_url, key, max_cost_usd))
+            code = _run(_demo(args.proxy_url, key, max_cost_usd, send_baselines=False))
         else:
             with _local_proxy() as (base_url, api_key):
-                code = _run(_demo(base_url, api_key, max_cost_usd))
+                code = _run(_demo(base_url, api_key, max_cost_usd, send_baselines=True))
     print(f"Demo finished in {time.monotonic() - started:.1f} s.", flush=True)
     return code

@@ -5,14 +5,14 @@ Line shapes are stable (tests parse the summary): costs are ``$`` and 8 decimals
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from app.pricing import decimal_str
 
 if TYPE_CHECKING:
-    from app.cli.demo_run import Baseline, Row, StrategyRun
+    from app.cli.demo_run import Comparison, Row, StrategyRun
 
 __all__ = ["METRIC_PREFIXES", "metrics_excerpt", "models_table", "strategy_table", "summary"]
 
@@ -92,35 +92,32 @@ def strategy_table(run: StrategyRun, prompt_width: int = 36) -> str:
 
 def _ratio(paid: Decimal, other: Decimal, name: str) -> str:
     if other == 0:
-        return "costs nothing" if paid == 0 else f"{name} paid more than $0"
+        return "both cost nothing" if paid == 0 else f"that model is free; {name} paid {usd(paid)}"
     change = (paid - other) / other * 100
     if change <= 0:
         return f"{name} saved {-change:.1f}%"
     return f"{name} paid {paid / other:.2f}x"
 
 
-def summary(runs: Sequence[StrategyRun], baselines: Sequence[Baseline], n_prompts: int) -> str:
-    """Per strategy: answered, refused, failed, cut and violations, the total cost, and the baselines' cost of the
-    same answered prompts; then the violations line."""
+def summary(runs: Sequence[StrategyRun], comparisons: Mapping[str, Sequence[Comparison]], n_prompts: int) -> str:
+    """Per strategy: answered, refused, failed, cut and violations, the total cost, and what always using each
+    baseline model would have cost on the same answered prompts; then the violations line."""
     cap = decimal_str(runs[0].max_cost_usd) if runs else "-"
     lines = [f"Summary: {n_prompts} prompts, max_cost ${cap} per request"]
     for run in runs:
-        answered = [row.index for row in run.answered]
         cut = sum(row.cut for row in run.answered)
         lines.append(
-            f"{run.strategy}: {len(answered)} routed, {len(run.refused)} refused for budget, {len(run.failed)} failed, "
-            f"{cut} cut by max_tokens, {len(run.violations)} budget violations; total {usd(run.total_usd)}"
+            f"{run.strategy}: {len(run.answered)} routed, {len(run.refused)} refused for budget, {len(run.failed)} "
+            f"failed, {cut} cut by max_tokens, {len(run.violations)} budget violations; total {usd(run.total_usd)}"
         )
         if run.refused:
             refused = ", ".join(f"#{row.index} (up to {usd(row.refused_cheapest_usd)})" for row in run.refused)
             lines.append(f"  refused for budget: {refused}")
-        for baseline in baselines:
-            missing = [i for i in answered if i not in baseline.costs]
-            total = baseline.total_usd(answered)
-            note = f" ({len(missing)} of them failed there)" if missing else ""
+        for other in comparisons.get(run.strategy, ()):
+            note = f" ({other.missing} of them without a cost there)" if other.missing else ""
             lines.append(
-                f"  vs always {baseline.model} ({baseline.role}): {usd(total)} for the same {len(answered)} prompts"
-                f"{note}; {_ratio(run.total_usd, total, run.strategy)}"
+                f"  vs always {other.model} ({other.role}): {usd(other.total_usd)} for the same {other.prompts} "
+                f"prompts{note}; {_ratio(run.total_usd, other.total_usd, run.strategy)}"
             )
     violations = sum(len(run.violations) for run in runs)
     lines.append(f"Budget violations (actual cost > max_cost): {violations}")

@@ -11,14 +11,23 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TextIO
 
 from app.errors import BudgetExceededError, CostmuxError
-from app.pricing import to_decimal_usd
+from app.pricing import ModelPricing, to_decimal_usd
 
 if TYPE_CHECKING:
     from app.cli.demo_data import DemoPrompt
     from app.providers import LiteLLMProvider, Provider
     from app.router import Router
 
-__all__ = ["Baseline", "Progress", "Row", "StrategyRun", "route_workload", "send_baseline"]
+__all__ = [
+    "Baseline",
+    "Comparison",
+    "Progress",
+    "Row",
+    "StrategyRun",
+    "priced_comparison",
+    "route_workload",
+    "send_baseline",
+]
 
 _ZERO = Decimal(0)
 
@@ -69,6 +78,8 @@ class Row:
     worst_case_usd: Decimal | None = None
     actual_usd: Decimal = _ZERO
     cut: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
     refused: str | None = None
     refused_cheapest_usd: Decimal | None = None
     refused_reasons: dict[str, int] = field(default_factory=dict)
@@ -109,9 +120,21 @@ class StrategyRun:
         return sum((row.actual_usd for row in self.rows), _ZERO)
 
 
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """What always using one model would have cost on the prompts a strategy answered (USD); ``missing``: answered
+    prompts with no cost on that model (failed there, or no usage reported)."""
+
+    model: str
+    role: str
+    total_usd: Decimal
+    prompts: int
+    missing: int
+
+
 @dataclass(slots=True)
 class Baseline:
-    """One fixed model's actual cost per prompt index (answered ones), answers cut short, and failures."""
+    """One fixed model's actual cost per prompt index (sent prompts), answers cut short, and failures."""
 
     model: str
     role: str
@@ -119,9 +142,22 @@ class Baseline:
     cut: int = 0
     errors: dict[int, str] = field(default_factory=dict)
 
-    def total_usd(self, indexes: Collection[int]) -> Decimal:
-        """Actual cost of the prompts ``indexes`` on this model."""
-        return sum((self.costs[i] for i in indexes if i in self.costs), _ZERO)
+    def compare(self, run: StrategyRun) -> Comparison:
+        """This model's actual cost of the prompts ``run`` answered."""
+        answered = [row.index for row in run.answered]
+        total = sum((self.costs[i] for i in answered if i in self.costs), _ZERO)
+        return Comparison(self.model, self.role, total, len(answered), sum(i not in self.costs for i in answered))
+
+
+def priced_comparison(run: StrategyRun, model: str, role: str, pricing: ModelPricing) -> Comparison:
+    """``model``'s price applied, exactly, to the actual token counts of each answer ``run`` got (nothing sent)."""
+    answered = run.answered
+    costs = [
+        pricing.cost_usd(row.prompt_tokens, row.completion_tokens)
+        for row in answered
+        if row.prompt_tokens is not None and row.completion_tokens is not None
+    ]
+    return Comparison(model, role, sum(costs, _ZERO), len(answered), len(answered) - len(costs))
 
 
 async def route_workload(
@@ -168,6 +204,9 @@ async def route_workload(
                 row.worst_case_usd = decision.worst_case_cost_usd
                 row.actual_usd = sum((attempt.cost_usd for attempt in result.attempts), _ZERO)
                 row.cut = any(choice.finish_reason == "length" for choice in result.choices)
+                if result.usage is not None:
+                    row.prompt_tokens = result.usage.prompt_tokens
+                    row.completion_tokens = result.usage.completion_tokens
         progress.advance()
 
     await asyncio.gather(*(one(row) for row in run.rows))

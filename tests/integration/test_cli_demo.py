@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 
 from app.cli.demo_data import load_workload
-from app.sandbox import LiteLLMProxy
+from app.sandbox import FakeUpstream, LiteLLMProxy
 
 STRATEGIES = ("cost_optimized", "heuristic")
 SUMMARY = re.compile(
@@ -119,7 +119,8 @@ def test_demo_routes_the_workload_with_both_strategies_and_stops_its_proxy() -> 
     assert "routing with cost_optimized" in done.stderr and "50/50" in done.stderr  # the progress bar
 
 
-def test_demo_against_an_existing_proxy(litellm_proxy: LiteLLMProxy) -> None:
+def test_demo_against_an_existing_proxy(litellm_proxy: LiteLLMProxy, fake_upstream: FakeUpstream) -> None:
+    sent_before = fake_upstream.chat_request_count
     done = run_demo("--proxy-url", litellm_proxy.base_url, "--api-key", litellm_proxy.master_key)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
@@ -129,6 +130,15 @@ def test_demo_against_an_existing_proxy(litellm_proxy: LiteLLMProxy) -> None:
     assert set(stats) == set(STRATEGIES)
     assert all(s["violations"] == "0" and s["failed"] == "0" for s in stats.values())
     assert "Budget violations (actual cost > max_cost): 0" in out
+    # the baselines are priced, not sent: the upstream saw exactly the routed requests (mock-gpt answers itself)
+    assert "Baselines: priced, not sent" in out
+    assert len(BASELINE.findall(section(out, "Summary"))) == 4
+    routed_upstream = sum(
+        model not in ("REFUSED", "FAILED", "mock-gpt")
+        for strategy in STRATEGIES
+        for _, model, _ in table_rows(out, strategy)
+    )
+    assert fake_upstream.chat_request_count - sent_before == routed_upstream
     assert litellm_proxy.running  # the demo leaves a proxy it did not start alone
 
 
@@ -203,7 +213,7 @@ def test_a_request_over_max_cost_is_reported_as_a_violation_and_fails_the_demo(
     over = Row(2, prompt, model="b", actual_usd=cap + Decimal("0.00000001"))
     run = StrategyRun("cost_optimized", cap, [within, over])
     baseline = Baseline("b", "most expensive", costs={1: Decimal("0.02"), 2: Decimal("0.02")})
-    text = summary([run], [baseline], 2)
+    text = summary([run], {"cost_optimized": [baseline.compare(run)]}, 2)
     assert "2 routed, 0 refused for budget, 0 failed, 0 cut by max_tokens, 1 budget violations" in text
     assert "vs always b (most expensive): $0.04000000 for the same 2 prompts; cost_optimized saved 50.0%" in text
     assert text.endswith("Budget violations (actual cost > max_cost): 1")
