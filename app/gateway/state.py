@@ -7,8 +7,11 @@ import hmac
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from app.errors import ConfigurationError
 from app.gateway.settings import GatewaySettings
+from app.gateway.upstream import upstream_client
 from app.providers import LiteLLMProvider, Provider, ProviderRegistry
 from app.router import Router
 from app.router.strategies import available_strategies
@@ -27,6 +30,7 @@ class GatewayState:
         settings: the gateway's settings.
         registry: the providers requests are routed over.
         owned: the providers the gateway created (closed by :meth:`aclose`).
+        clients: the HTTP clients the gateway created for them (closed by :meth:`aclose`).
         metrics: the app's metrics (``None``: none recorded).
     """
 
@@ -36,6 +40,7 @@ class GatewayState:
         registry: ProviderRegistry,
         *,
         owned: Sequence[Provider] = (),
+        clients: Sequence[httpx.AsyncClient] = (),
         metrics: CostmuxMetrics | None = None,
     ) -> None:
         if settings.default_strategy not in available_strategies():
@@ -46,6 +51,7 @@ class GatewayState:
         self.router = Router(settings.default_strategy, budget_mode=settings.budget_mode, providers=registry)
         self.metrics = metrics
         self._owned = tuple(owned)
+        self._clients = tuple(clients)
         self._key = settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
         self.auto_excluded = settings.auto_excluded
         if metrics is not None:
@@ -67,8 +73,10 @@ class GatewayState:
             return cls(settings, providers, metrics=metrics)
         upstream = upstream or ProviderSettings.load()
         key = upstream.api_key.get_secret_value() if upstream.api_key is not None else None
-        provider = LiteLLMProvider(upstream.base_url, key)
-        return cls(settings, ProviderRegistry({provider.name: provider}), owned=[provider], metrics=metrics)
+        client = upstream_client(timeout_s=upstream.timeout_s)  # holds nothing open until its first request
+        provider = LiteLLMProvider(upstream.base_url, key, http_client=client)
+        registry = ProviderRegistry({provider.name: provider})
+        return cls(settings, registry, owned=[provider], clients=[client], metrics=metrics)
 
     async def aclose(self) -> None:
         """Stop observing the providers; close the ones the gateway created."""
@@ -80,6 +88,8 @@ class GatewayState:
             closer = getattr(provider, "aclose", None)
             if closer is not None:
                 await closer()
+        for client in self._clients:
+            await client.aclose()
 
     def authorized(self, authorization: str | None) -> bool:
         """Whether the ``Authorization`` header carries the gateway's key (always, when none is configured)."""
