@@ -87,6 +87,7 @@ class MemoryBenchSettings:
     checkpoints: tuple[int, ...] = (10_000, 50_000, 100_000)
     concurrency: int = 8
     seed: int = 1
+    warmup: int = WARMUP
 
 
 def settings_for(quick: bool, requests: int | None = None) -> MemoryBenchSettings:
@@ -223,12 +224,12 @@ async def _run(settings: MemoryBenchSettings, progress: bool) -> dict[str, Any]:
     try:
         baseline = Checkpoint(0, rss_mb(), len(gc.get_objects()), 0.0)
         started = time.perf_counter()
-        await batch(WARMUP)
+        await batch(settings.warmup)
         points = [checkpoint(started)]
         for target in settings.checkpoints:
-            await batch(target - done + WARMUP)
+            await batch(target - done + settings.warmup)
             points.append(checkpoint(started))
-            points[-1].requests -= WARMUP
+            points[-1].requests -= settings.warmup
             if progress:
                 print(
                     f"  {points[-1].requests:,} requests, RSS {points[-1].rss_mb:.1f} MB", file=sys.stderr, flush=True
@@ -281,8 +282,8 @@ def render(results: dict[str, Any], command: str = "python bench/bench_memory.py
         "(cost_optimized and heuristic in turn, a different prompt every time, caps from $0.0005 to $0.05) to a "
         "`LiteLLMProvider` on `httpx.MockTransport` (no network; 2% of answers are 500s, so fallbacks and health "
         "records are exercised), with Prometheus metrics observing the provider and the routers. RSS is `VmRSS` "
-        f"after `gc.collect()`; the first row is after a warm-up of {WARMUP:,} requests (the process started at "
-        f"{results['baseline_rss_mb']:.1f} MB with everything imported). Concurrency "
+        f"after `gc.collect()`; the first row is after a warm-up of {results['settings']['warmup']:,} requests "
+        f"(the process started at {results['baseline_rss_mb']:.1f} MB with everything imported). Concurrency "
         f"{results['settings']['concurrency']}; about {results['requests_per_s']:,.0f} routed requests/s."
     )
     out.append("")

@@ -1,0 +1,452 @@
+"""Run every benchmark, each side by side with its peer in the same run, and (``--write-docs``) regenerate the whole of
+docs/benchmarks.md: goals with the figures reached, the machine, the exact commands, then each benchmark's section.
+
+From the repository root::
+
+    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,memory]
+
+1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
+   subprocess; its markdown section is taken as it prints it);
+2. provider: ``LiteLLMProvider`` vs raw httpx vs the openai client (``bench/bench_provider.py``);
+3. gateway: ``costmux serve`` in front of the LiteLLM proxy (``bench/bench_gateway.py`` when present: a function
+   ``run(quick=...)`` returning a dict, optionally ``render(dict) -> str``; otherwise the section says "not run");
+4. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``).
+
+Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so
+it always matches the sections below it. With ``--only``, the sections not run are kept from the current document
+(and marked so). ``--quick`` makes a rough smoke run of every benchmark (a few minutes instead of ten or more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import inspect
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+BENCHMARKS = ("routing", "provider", "gateway", "memory")
+HEADINGS = {
+    "routing": "## Routing decision time",
+    "provider": "## Provider overhead",
+    "gateway": "## Gateway overhead",
+    "memory": "## Memory",
+}
+GATEWAY_FUNCTIONS = ("run", "run_benchmark", "run_gateway_bench", "benchmark")
+PACKAGES = ("httpx", "httpx2", "openai", "pydantic", "pydantic-core", "tenacity", "prometheus-client", "starlette")
+PROXY_VENV = Path(os.environ.get("COSTMUX_PROXY_VENV") or Path.home() / ".cache" / "costmux" / "proxy-venv")
+_GOAL_ROW = re.compile(r"^\|(?P<goal>[^|]+)\|(?P<measured>[^|]+)\|(?P<verdict>[^|]+)\|\s*$")
+
+# What the performance pass changed, with figures measured before and after it. A record of the past: the runner does
+# not re-measure old code, it keeps this text as written (the sections below it are re-measured on every run).
+PERFORMANCE_PASS = """\
+## Performance pass: what was changed to reach the goals
+
+Provider (`app/providers`), measured with `bench/bench_provider.py` at commit 82e7784 (before) and e7d80c1 (after),
+alternating the two trees three times on this machine (client CPU per call on mock transports, the call-by-call
+interleaved phase, medians):
+
+| tree | costmux CPU µs/call | raw httpx CPU µs/call | costmux over httpx | openai CPU µs/call |
+|---|---:|---:|---:|---:|
+| before (82e7784) | 388 | 226 | +163 µs (1.71×) | 1,330 |
+| after (e7d80c1) | 303 | 231 | +72 µs (1.31×) | 1,320 |
+
+A cProfile of the provider on the mock transport showed the overhead in four places; each was removed without
+changing what the provider does (tests in `tests/unit/test_provider_fast_paths.py`, all unit tests green):
+
+- tenacity's `AsyncRetrying` was built and entered for every call (~40 µs): the first attempt now runs outside it;
+  when it fails, tenacity takes over and its first attempt re-raises that error, so retry decisions, waits and
+  `RetryScheduled` events are those of a call run entirely under tenacity;
+- the answer was decoded by `json.loads` and then validated by `model_validate` (~15 µs): one pass of pydantic-core's
+  `model_validate_json` now does both (non-UTF-8 JSON and non-JSON bodies still take the old path and its errors);
+- the prompt's upper token estimate for the rate limiter (~15 µs) was made for every call: it is now made only for a
+  model with a tokens-per-minute limit (also if one appears while the call waits for its requests-per-minute limit);
+- the proxy's `x-ratelimit-remaining-*` headers were lower-cased into a dict for every answer: models without limits
+  skip that.
+
+The router's hot path is being optimised separately; its changes are in the git log below and its figures in the
+routing section.
+"""
+
+
+@dataclass
+class Section:
+    """One benchmark's markdown section, how long it took, and whether it was run now."""
+
+    name: str
+    markdown: str
+    elapsed_s: float = 0.0
+    fresh: bool = True
+
+
+# -- the benchmarks -----------------------------------------------------------------------------------------------
+
+
+def run_routing(quick: bool) -> str:
+    """``bench/bench_routing.py`` as a subprocess; its stdout is its markdown section."""
+    command = [sys.executable, str(ROOT / "bench" / "bench_routing.py"), *(["--quick"] if quick else [])]
+    done = subprocess.run(command, cwd=str(ROOT), stdout=subprocess.PIPE, text=True, check=False)
+    section = done.stdout.strip()
+    if done.returncode != 0 or not section.startswith(HEADINGS["routing"]):
+        return not_run("routing", f"`bench/bench_routing.py` failed (exit {done.returncode}); see its output")
+    return section + "\n"
+
+
+def _script_results(script: str, quick: bool) -> dict[str, Any]:
+    """Run ``bench/<script>`` in a fresh process (so no benchmark measures another's leftovers) and read the JSON
+    results it writes."""
+    with tempfile.TemporaryDirectory(prefix="costmux-bench-") as tmp:
+        out = Path(tmp) / "results.json"
+        command = [sys.executable, str(ROOT / "bench" / script), *(["--quick"] if quick else []), "--json", str(out)]
+        subprocess.run(command, cwd=str(ROOT), stdout=subprocess.DEVNULL, check=True)
+        results: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return results
+
+
+def run_provider(quick: bool) -> str:
+    from bench import bench_provider
+
+    try:
+        results = _script_results("bench_provider.py", quick)
+    except subprocess.CalledProcessError as exc:
+        return not_run("provider", f"`bench/bench_provider.py` failed (exit {exc.returncode}); see its output")
+    return bench_provider.render(results, "python bench/bench_provider.py" + (" --quick" if quick else ""))
+
+
+def run_memory(quick: bool) -> str:
+    from bench import bench_memory
+
+    try:
+        results = _script_results("bench_memory.py", quick)
+    except subprocess.CalledProcessError as exc:
+        return not_run("memory", f"`bench/bench_memory.py` failed (exit {exc.returncode}); see its output")
+    return bench_memory.render(results, "python bench/bench_memory.py" + (" --quick" if quick else ""))
+
+
+def run_gateway(quick: bool) -> str:
+    """``bench.bench_gateway``'s result, if the module and a function returning a dict exist; else "not run"."""
+    try:
+        module = importlib.import_module("bench.bench_gateway")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench.bench_gateway", "bench"):
+            return not_run("gateway", f"`bench/bench_gateway.py` could not be imported: {exc}")
+        return not_run("gateway", "`bench/bench_gateway.py` is not present")
+    function = next(
+        (getattr(module, name) for name in GATEWAY_FUNCTIONS if callable(getattr(module, name, None))), None
+    )
+    if function is None:
+        wanted = ", ".join(f"`{name}()`" for name in GATEWAY_FUNCTIONS)
+        return not_run("gateway", f"`bench/bench_gateway.py` has none of {wanted}")
+    parameters = inspect.signature(function).parameters
+    kwargs = {name: value for name, value in (("quick", quick), ("progress", True)) if name in parameters}
+    try:
+        results = function(**kwargs)
+        if inspect.iscoroutine(results):
+            import asyncio
+
+            results = asyncio.run(results)
+    except Exception as exc:  # a failing benchmark must not stop the others
+        return not_run("gateway", f"`bench_gateway.{function.__name__}()` failed: {type(exc).__name__}: {exc}")
+    if not isinstance(results, dict):
+        return not_run(
+            "gateway", f"`bench_gateway.{function.__name__}()` returned {type(results).__name__}, not a dict"
+        )
+    renderer = getattr(module, "render", None)
+    text = (renderer(results) if callable(renderer) else generic_section(results)).strip()
+    if not text.startswith("## "):
+        text = f"{HEADINGS['gateway']}\n\n{text}"
+    if not goals_of(text):
+        text += "\n\n" + goals_table(gateway_goals(results))
+    return text + "\n"
+
+
+def gateway_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The gateway's goals: its ``goals`` list, or its one goal (``goal_ratio``, ``goal_met``, the ratio of what
+    costmux adds to what the proxy adds at each concurrency)."""
+    if isinstance(results.get("goals"), list):
+        return list(results["goals"])
+    if "goal_met" not in results:
+        return []
+    by_concurrency = results.get("concurrency") or {}
+    measured = ", ".join(
+        f"{ratio:.2f} at concurrency {c}"
+        for c, figures in by_concurrency.items()
+        if isinstance(figures, dict) and isinstance(ratio := figures.get("ratio"), int | float)
+    )
+    return [
+        {
+            "goal": f"costmux serve adds ≤ {results.get('goal_ratio', 0.2):.2f}× the latency the LiteLLM proxy adds "
+            "(p50, every concurrency)",
+            "measured": f"costmux added / proxy added: {measured or 'see the section'}",
+            "met": results["goal_met"],
+        }
+    ]
+
+
+def goals_table(goals: list[dict[str, Any]]) -> str:
+    if not goals:
+        return ""
+    rows = ["| goal | measured | verdict |", "|---|---|---|"]
+    rows += [f"| {g.get('goal', '?')} | {g.get('measured', '?')} | {verdict(g.get('met'))} |" for g in goals]
+    return "\n".join(rows) + "\n"
+
+
+def generic_section(results: dict[str, Any]) -> str:
+    """A section for a result dict without its own renderer: its goals (``goals``: goal / measured / met), then the
+    figures as JSON."""
+    out = [HEADINGS["gateway"], "", "Measured by `bench/bench_gateway.py`.", ""]
+    table = goals_table(gateway_goals(results))
+    if table:
+        out += [table]
+    figures = {key: value for key, value in results.items() if key != "goals"}
+    out += ["```json", json.dumps(figures, indent=2, default=str), "```"]
+    return "\n".join(out) + "\n"
+
+
+def not_run(name: str, why: str) -> str:
+    return f"{HEADINGS[name]}\n\nNot run: {why}.\n"
+
+
+def verdict(met: object) -> str:
+    return "n/a" if met is None else ("**met**" if met else "**not met**")
+
+
+RUNNERS: dict[str, Callable[[bool], str]] = {
+    "routing": run_routing,
+    "provider": run_provider,
+    "gateway": run_gateway,
+    "memory": run_memory,
+}
+
+
+# -- the document -------------------------------------------------------------------------------------------------
+
+
+def goals_of(markdown: str) -> list[tuple[str, str, str]]:
+    """``(goal, measured, verdict)`` rows of the goals tables in a section."""
+    rows: list[tuple[str, str, str]] = []
+    in_table = False
+    for line in markdown.splitlines():
+        match = _GOAL_ROW.match(line.strip())
+        if match is None:
+            in_table = False
+            continue
+        cells = tuple(cell.strip() for cell in match.group("goal", "measured", "verdict"))
+        if cells == ("goal", "measured", "verdict"):
+            in_table = True
+        elif in_table and not set(cells[0]) <= set("-: "):
+            rows.append(cells)  # type: ignore[arg-type]
+    return rows
+
+
+def previous_sections(path: Path) -> dict[str, str]:
+    """The current document's benchmark sections, by benchmark name."""
+    if not path.exists():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    found: dict[str, str] = {}
+    for name, heading in HEADINGS.items():
+        start = text.find(f"\n{heading}\n")
+        if start < 0:
+            continue
+        end = text.find("\n## ", start + 1)
+        found[name] = text[start + 1 : end + 1 if end >= 0 else len(text)].rstrip() + "\n"
+    return found
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _proxy_litellm() -> str:
+    python = PROXY_VENV / "bin" / "python"
+    if not python.exists():
+        return "not installed"
+    done = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def _cpuinfo() -> tuple[str, str]:
+    model, mhz = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and model in ("", platform.processor(), platform.machine()):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("cpu MHz") and not mhz:
+                mhz = f"{float(line.split(':', 1)[1]):,.0f} MHz"
+    except OSError:
+        pass
+    return model, mhz
+
+
+def _memory_total() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def calibration_us() -> float:
+    """Best-of-5 µs per ``sum(range(1000))``: a yardstick to compare machines (and this machine over time)."""
+    timer = timeit.Timer("sum(range(1000))")
+    number, _ = timer.autorange()
+    return min(timer.repeat(repeat=5, number=number)) / number * 1e6
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def machine(load: list[float], calibration: list[float]) -> list[str]:
+    model, mhz = _cpuinfo()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    dirty = _git("status", "--porcelain", "--", "app", "bench")
+    revision = _git("rev-parse", "--short", "HEAD") or "unknown"
+    packages = ", ".join(f"{name} {_version(name)}" for name in PACKAGES)
+    return [
+        f"- cpu: {model}" + (f" ({mhz})" if mhz else ""),
+        f"- cores: {os.cpu_count()} logical, {usable} usable by this process; memory {_memory_total()}",
+        f"- os: {platform.system()} {platform.release()}",
+        f"- python: {platform.python_implementation()} {platform.python_version()}",
+        f"- packages: {packages}; litellm {_proxy_litellm()} (in the proxy virtualenv)",
+        f"- costmux: commit {revision}" + (" with uncommitted changes in app/ or bench/" if dirty else ""),
+        "- calibration, `sum(range(1000))` best of 5, at start / end: "
+        + " / ".join(f"{value:.1f} µs" for value in calibration),
+        "- load average (1 min) at start / end: " + " / ".join(f"{value:.2f}" for value in load),
+    ]
+
+
+def document(sections: list[Section], command: str, quick: bool, load: list[float], calibration: list[float]) -> str:
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = ["# Benchmarks", ""]
+    out.append(
+        f"Generated by `{command}` on {date}"
+        + (" (**quick run: rough figures**)" if quick else "")
+        + ". Re-running it regenerates this whole file; every figure below comes from that one run, each "
+        "benchmark side by side with its peer, repeated, with medians and ratios (sections kept from an earlier run "
+        "say so). The machine is shared and small, so absolute times vary between runs; ratios measured in the same "
+        "run are the figures to compare."
+    )
+    out.append("")
+    out += ["## Goals", "", "| benchmark | goal | figure reached | verdict |", "|---|---|---|---|"]
+    for section in sections:
+        rows = goals_of(section.markdown)
+        if not rows:
+            out.append(f"| {section.name} | — | {first_line(section.markdown)} | not run |")
+        for goal, measured, met in rows:
+            out.append(f"| {section.name} | {goal} | {measured} | {met} |")
+    out.append("")
+    out += ["## Machine", "", *machine(load, calibration), ""]
+    out += ["## How to reproduce", "", "From the repository root:", "", "```bash"]
+    out += ["python -m bench --write-docs                        # everything; regenerates this file"]
+    out += ["python -m bench --quick                             # a rough smoke run of everything (prints it)"]
+    out += ["python -m bench --write-docs --only provider,memory # re-measure some sections, keep the others"]
+    out += ["python bench/bench_provider.py --profile            # one benchmark alone (each bench/bench_*.py)"]
+    out += ["```", ""]
+    out.append(
+        "Each section below names its own command and settings. The routing peer needs the LiteLLM proxy virtualenv "
+        "(`~/.cache/costmux/proxy-venv`, or `$COSTMUX_PROXY_VENV`)."
+    )
+    out.append("")
+    out.append(PERFORMANCE_PASS.rstrip())
+    log = _git("log", "--oneline", "-n", "12", "--", "app/router", "app/providers", "app/gateway")
+    if log:
+        out += [
+            "",
+            "Latest changes to the measured code (`git log --oneline -- app/router app/providers app/gateway`):",
+        ]
+        out += ["", "```text", log, "```"]
+    out.append("")
+    for section in sections:
+        body = section.markdown.rstrip()
+        if not section.fresh:
+            heading, _, rest = body.partition("\n")
+            body = f"{heading}\n\n*Kept from an earlier run (this run had `--only`).*\n{rest}"
+        elif section.elapsed_s:
+            body += f"\n\n*This section took {section.elapsed_s:.0f} s to measure.*"
+        out += [body, ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def first_line(markdown: str) -> str:
+    lines = [line for line in markdown.splitlines()[1:] if line.strip()]
+    return lines[0].strip() if lines else "no figures"
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a rough smoke run of every benchmark")
+    parser.add_argument("--write-docs", action="store_true", help=f"regenerate {DOCS.relative_to(ROOT)}")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated benchmarks to run")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmarks {sorted(unknown)}; choose among {', '.join(BENCHMARKS)}")
+    command = shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])])
+
+    load, calibration = [os.getloadavg()[0]], [calibration_us()]
+    kept = previous_sections(DOCS) if args.write_docs else {}
+    sections: list[Section] = []
+    for name in BENCHMARKS:
+        if name not in chosen:
+            if name in kept:
+                sections.append(Section(name, kept[name], fresh=False))
+            continue
+        print(f"== {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        markdown = RUNNERS[name](args.quick)
+        sections.append(Section(name, markdown, time.perf_counter() - started))
+    load.append(os.getloadavg()[0])
+    calibration.append(calibration_us())
+
+    text = document(sections, command, args.quick, load, calibration)
+    if args.write_docs:
+        DOCS.write_text(text, encoding="utf-8")
+        print(f"wrote {DOCS.relative_to(ROOT)}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""The benchmarks run end to end at a tiny size and report what the docs need (no timing is asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import __main__ as runner
+from bench import bench_memory, bench_provider
+
+
+@pytest.fixture(scope="module")
+def provider_results() -> dict:
+    settings = bench_provider.ProviderBenchSettings(
+        rounds=1, requests={1: 3, 16: 16, 64: 64}, warmup=4, mock_requests=3, profile_requests=2
+    )
+    return bench_provider.run(settings)
+
+
+def test_the_provider_bench_measures_every_client_at_every_concurrency(provider_results: dict) -> None:
+    figures = provider_results["figures"]
+    assert set(figures) == set(bench_provider.CLIENTS)
+    for client in bench_provider.CLIENTS:
+        assert set(figures[client]) == {str(c) for c in bench_provider.CONCURRENCY}
+        for by_concurrency in figures[client].values():
+            assert by_concurrency["p50_us"] > 0 and by_concurrency["rps"] > 0 and len(by_concurrency["rounds"]) == 1
+        assert provider_results["mock"][client]["cpu_us_per_request"] > 0
+    assert set(provider_results["ratios"]) == {"costmux", "openai"}
+    assert [type(goal["met"]) for goal in provider_results["goals"]] == [bool, bool]
+    assert "litellm_provider.py" in provider_results["profile"]
+
+
+def test_the_provider_section_carries_its_goals_for_the_summary(provider_results: dict) -> None:
+    section = bench_provider.render(provider_results)
+    assert section.startswith(runner.HEADINGS["provider"])
+    goals = runner.goals_of(section)
+    assert [goal for goal, _measured, _verdict in goals] == [g["goal"] for g in provider_results["goals"]]
+    assert all(verdict in ("**met**", "**not met**") for _goal, _measured, verdict in goals)
+
+
+def test_the_memory_bench_reads_rss_at_each_checkpoint() -> None:
+    results = bench_memory.run(bench_memory.MemoryBenchSettings(checkpoints=(10, 20, 40), concurrency=2, warmup=20))
+    points = results["checkpoints"]
+    assert [p["requests"] for p in points] == [0, 10, 20, 40]
+    assert all(p["rss_mb"] > 0 and p["objects"] > 0 for p in points)
+    assert sum(results["outcomes"].values()) == 20 + 40
+    assert runner.goals_of(bench_memory.render(results))
+
+
+def test_the_document_summarises_every_section_and_describes_the_machine() -> None:
+    sections = [
+        runner.Section(
+            "provider",
+            "## Provider overhead\n\n| goal | measured | verdict |\n|---|---|---|\n| g | 1.02× | **met** |\n",
+        ),
+        runner.Section("gateway", runner.not_run("gateway", "`bench/bench_gateway.py` is not present")),
+    ]
+    text = runner.document(sections, "python -m bench", False, [0.5, 0.7], [12.0, 12.5])
+    assert "| provider | g | 1.02× | **met** |" in text
+    assert "| gateway | — | Not run: `bench/bench_gateway.py` is not present. | not run |" in text
+    assert "- calibration, `sum(range(1000))` best of 5, at start / end: 12.0 µs / 12.5 µs" in text
+    assert "## Provider overhead" in text and "## Machine" in text and "```bash" in text
+
+
+def test_a_gateway_result_without_a_goals_list_still_gets_its_goal_row() -> None:
+    results = {"goal_ratio": 0.2, "goal_met": False, "concurrency": {1: {"ratio": 0.23}, 16: {"ratio": 0.02}}}
+    (goal,) = runner.gateway_goals(results)
+    assert goal["met"] is False and "0.23 at concurrency 1" in goal["measured"]
