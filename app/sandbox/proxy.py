@@ -1,8 +1,9 @@
 """Run a real LiteLLM proxy (``litellm[proxy]``) as a managed, offline subprocess on loopback.
 
-The process gets its own process group, a scrubbed environment (no database, Redis, OpenAI or LiteLLM
-variables except the two offline settings), a temporary working directory holding its config, and a log file.
-Times are seconds.
+The process gets its own process group, dies with its parent where ``setpriv`` can arrange it (Linux: a parent
+killed by a signal it cannot handle leaves no orphan proxy), a scrubbed environment (no database, Redis, OpenAI or
+LiteLLM variables except the two offline settings), a temporary working directory holding its config, and a log
+file. Times are seconds.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class LiteLLMProxy:
         config.chmod(0o600)
         self._log_path = self._log_path_arg or self._tmpdir / "proxy.log"
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [binary, "--config", str(config), "--host", self.host, "--port", str(self._port)]
+        cmd = _dies_with_parent([binary, "--config", str(config), "--host", self.host, "--port", str(self._port)])
         with self._log_path.open("ab") as log:
             try:
                 self._proc = subprocess.Popen(
@@ -314,3 +315,11 @@ class LiteLLMProxy:
 
     def __repr__(self) -> str:
         return f"LiteLLMProxy(models={[m.name for m in self.models]}, port={self._port}, pid={self.pid})"
+
+
+def _dies_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run through util-linux's ``setpriv --pdeathsig TERM`` when available: the kernel sends the proxy
+    SIGTERM when the process that started it dies, however it dies (even SIGKILL, where no cleanup code can run).
+    Elsewhere ``cmd`` as is (then :meth:`LiteLLMProxy.stop` and the atexit hook are the only cleanup)."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--", *cmd] if setpriv else cmd

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -425,3 +428,46 @@ def test_stop_frees_port_and_leaves_no_process(litellm_proxy: LiteLLMProxy) -> N
         sock.bind(("127.0.0.1", port))
         sock.listen()
     litellm_proxy.stop()  # idempotent
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no parent reaps does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_killed_parent_leaves_no_orphan_proxy(tmp_path: Path) -> None:
+    """SIGKILL (no cleanup code can run) of the process that started the proxy: the proxy goes too."""
+    if not sys.platform.startswith("linux") or shutil.which("setpriv") is None:
+        pytest.fail("this test needs Linux with util-linux's setpriv (CI has it)")
+    script = (
+        "import sys, time\n"
+        "from app.sandbox import LiteLLMProxy, default_test_models\n"
+        "proxy = LiteLLMProxy(default_test_models('http://127.0.0.1:9'), log_path=sys.argv[1]).start()\n"
+        "print(proxy.pid, proxy.port, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "proxy.log")],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        pid, port = (int(part) for part in parent.stdout.readline().split())
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            pytest.fail(f"the proxy (pid {pid}) outlived its killed parent")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # the port is free again
+    finally:
+        parent.kill()
+        parent.wait()
