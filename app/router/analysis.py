@@ -34,15 +34,17 @@ Task type: the first matching rule in this order (see :data:`TASK_RULES_DOC`)::
     code_review       code present and review / fix / bug / debug / refactor / error / explain /
                       "what's wrong" / "doesn't work" wording
     code_generation   a verb (write, implement, create, generate, build, code, develop, make, add) with
-                      a code object (function, class, script, program, query, API, regex, test...) or a
-                      programming language; without a language or code present, a creative form
+                      a code object (function, class, script, program, query, API, regex, handler...) or a
+                      programming language in the same sentence; without a language or code present, a creative form
                       (poem, story...) wins. Or: code present and write / add / convert / port /
                       complete / extend / rewrite / translate wording
-    translation       translate / translation..., "into|to <language>", "how do you say ... in <language>"
+    translation       (checked first when the first sentence asks to translate, without code or a programming
+                      language) translate / translation..., "into|to <language>", "how do you say ... in
+                      <language>"
     summarization     summarize / summarise / summary / tl;dr / recap / key points / "in one sentence"
     creative_writing  poem / story / haiku / lyrics / song / limerick / sonnet / fiction / fable...
     math_reasoning    solve / prove / equation / calculate / integral / derivative / probability...,
-                      or a question with numbers and quantity words (average, speed, percent, km ...),
+                      or a question with two numbers or more and quantity words (average, speed, percent, km ...),
                       or an arithmetic expression ("17 * 23", "3x + 5 =", "15% of 80"; "/" and "-"
                       only with spaces around them, so dates do not count)
     complex_analysis  prompt estimate >= LONG_PROMPT_TOKENS, or analyze / compare / evaluate /
@@ -249,7 +251,7 @@ _CODEGEN_VERBS: Final = _words("write implement create generate build code devel
 _CODEGEN_OBJECTS: Final = _words(
     "function functions method methods class classes script scripts program programs snippet api endpoint",
     "endpoints module algorithm regex query sql cli dockerfile makefile implementation unittest unittests",
-    "decorator subclass struct interface",
+    "decorator subclass struct interface handler handlers middleware",
 )
 _PROGRAMMING_LANGUAGES: Final = _words(
     "python javascript typescript java golang rust c++ c# ruby php kotlin swift bash sql haskell scala",
@@ -282,7 +284,7 @@ _MATH_WORDS: Final = _words(
     "probability theorem lemma simplify factorize factorise eigenvalue eigenvalues eigenvector polynomial",
     "arithmetic algebra geometry calculus logarithm sqrt",
 )
-#: With at least two digits in the text, these words make a word problem (``120 km in 1.5 hours: average speed?``).
+#: With at least two numbers in the text, these words make a word problem (``120 km in 1.5 hours: average speed?``).
 _QUANTITY_WORDS: Final = _words(
     "average mean median total speed rate percent percentage ratio interest sum product remainder",
     "km miles hours minutes kg liters litres dollars",
@@ -532,8 +534,17 @@ def _classify(intent: _Intent, raw_user: str, has_code: bool, estimated_tokens: 
             return TaskType.CODE_REVIEW, f"code present and asks to review/fix ({what})"
     verbs, objects = words & _CODEGEN_VERBS, words & _CODEGEN_OBJECTS
     languages = words & _PROGRAMMING_LANGUAGES
-    if verbs and (objects or languages) and (languages or has_code or not words & _CREATIVE_WORDS):
-        return TaskType.CODE_GENERATION, f"asks to write code ({_names(verbs | objects | languages, 4)})"
+    if words & _TRANSLATE_WORDS and not has_code and not languages:  # an instruction to translate prose comes first
+        first = _ALL_KEYWORDS.intersection(_SENTENCE_END.split(data, 1)[0].translate(_SPLIT_TABLE).split())
+        if (found := first & _TRANSLATE_WORDS) and not (first & _CODEGEN_VERBS and first & _CODEGEN_OBJECTS):
+            return TaskType.TRANSLATION, f"asks to translate ({_names(found)})"
+    if (
+        verbs
+        and (objects or languages)
+        and (languages or has_code or not words & _CREATIVE_WORDS)
+        and (found := _in_one_sentence(data, verbs, objects | languages))
+    ):
+        return TaskType.CODE_GENERATION, f"asks to write code ({_names(found, 4)})"
     if has_code and (found := words & _CODE_EDIT_VERBS):
         return TaskType.CODE_GENERATION, f"code present and asks to {_names(found)} it"
     if found := words & _TRANSLATE_WORDS:
@@ -552,7 +563,12 @@ def _classify(intent: _Intent, raw_user: str, has_code: bool, estimated_tokens: 
         return TaskType.MATH_REASONING, f"math wording ({_names(found)})"
     if intent.digits >= 2 and (expression := _arithmetic(intent.low)):
         return TaskType.MATH_REASONING, f'arithmetic expression ("{expression}")'
-    if intent.digits >= 2 and (found := words & _QUANTITY_WORDS) and raw_user.rstrip().endswith("?"):
+    if (
+        intent.digits >= 2
+        and (found := words & _QUANTITY_WORDS)
+        and raw_user.rstrip().endswith("?")
+        and len(_NUMBER.findall(data)) >= 2
+    ):
         return TaskType.MATH_REASONING, f"word problem with numbers ({_names(found)})"
     if estimated_tokens >= LONG_PROMPT_TOKENS:
         return TaskType.COMPLEX_ANALYSIS, f"long prompt: {estimated_tokens:,} tokens"
@@ -566,6 +582,20 @@ def _classify(intent: _Intent, raw_user: str, has_code: bool, estimated_tokens: 
     if 0 < len(stripped) <= SHORT_QUESTION_CHARS and (stripped.endswith("?") or intent.first_word in _QUESTION_WORDS):
         return TaskType.SIMPLE_QA, f"short question ({len(stripped)} chars)"
     return TaskType.GENERAL, "no specific task pattern"
+
+
+_SENTENCE_END: Final = re.compile(rb"[.!?;:]\s|\n")
+_NUMBER: Final = re.compile(rb"\d+(?:[.,]\d+)*")
+
+
+def _in_one_sentence(data: bytes, verbs: frozenset[bytes], objects: frozenset[bytes]) -> frozenset[bytes]:
+    """The verbs and objects of the first sentence (or line) of ``data`` that has both, else an empty set: "write
+    a function" asks for code; "build a timeline" followed by a pasted log mentioning an "api" does not."""
+    for sentence in _SENTENCE_END.split(data):
+        found = _ALL_KEYWORDS.intersection(sentence.translate(_SPLIT_TABLE).split())
+        if found & verbs and found & objects:
+            return (found & verbs) | (found & objects)
+    return frozenset()
 
 
 def _arithmetic(low: str) -> str | None:

@@ -75,6 +75,23 @@ LABELLED: list[tuple[str, TaskType]] = [
     ("Who wrote Pride and Prejudice?", TaskType.SIMPLE_QA),
     ("How tall is Mount Everest?", TaskType.SIMPLE_QA),
     ("Is a tomato a fruit", TaskType.SIMPLE_QA),
+    # found by the demo's workload: one number is not a word problem; a code object in a pasted text is not a
+    # request for code; an instruction to translate prose comes first
+    ("What does the HTTP status code 404 mean?", TaskType.SIMPLE_QA),
+    ("A train covers 120 km in 1.5 hours. What is its average speed?", TaskType.MATH_REASONING),
+    ("Write a Go HTTP handler that returns the server time, and a test for it.", TaskType.CODE_GENERATION),
+    (
+        "Translate into Portuguese, keeping the tone friendly:\n\nNext month we want to build raised beds "
+        "near the school, so that each class can look after its own patch.",
+        TaskType.TRANSLATION,
+    ),
+    ("Write a function that translates English text to French using a dictionary.", TaskType.CODE_GENERATION),
+    ("Translate this Python class to TypeScript:\n```python\nclass A:\n    x = 1\n```", TaskType.CODE_GENERATION),
+    (
+        "Here is last night's deployment log. Analyze what went wrong and build a timeline of the incident.\n"
+        + "2024-11-03T02:37:07Z worker WARN health check of pod api-919 returned 503 after 3700 ms\n" * 4,
+        TaskType.COMPLEX_ANALYSIS,
+    ),
     # general
     ("Hi!", TaskType.GENERAL),
     ("Thanks, that was helpful. I'll get back to you tomorrow with the details.", TaskType.GENERAL),
