@@ -4,6 +4,7 @@ token counts): in-process over httpx's ASGI transport, and as a real ``costmux s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import openai
 import pytest
 
 from app.gateway import GatewaySettings, create_app
-from app.sandbox import LiteLLMProxy
+from app.sandbox import FakeUpstream, LiteLLMProxy
 from app.sandbox.proxy import free_port
 from app.settings import ProviderSettings
 from tests.gateway.conftest import running
@@ -202,3 +203,27 @@ async def test_the_openai_client_talks_to_costmux_serve(served: str) -> None:
     async with openai.AsyncOpenAI(base_url=served + "/v1", api_key="sk-wrong", max_retries=0) as intruder:
         with pytest.raises(openai.AuthenticationError):
             await intruder.chat.completions.create(model="auto", messages=MESSAGES)  # type: ignore[arg-type]
+
+
+async def test_a_client_that_leaves_mid_stream_closes_the_upstream_stream(
+    served: str, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.inject_slow(0.3)  # the next answer: frames 0.3 s apart
+    auth = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+    request = {"model": "auto", "messages": MESSAGES, "stream": True, "max_tokens": 50}
+    async with httpx.AsyncClient(base_url=served, headers=auth, timeout=30, trust_env=False) as http:
+        async with http.stream("POST", "/v1/chat/completions", json=request) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    break  # leave after the first event
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            metrics = (await http.get("/metrics")).text
+            if 'outcome="cancelled"' in metrics:
+                break
+            await asyncio.sleep(0.1)
+    cancelled = [
+        line for line in metrics.splitlines() if line.startswith("costmux_requests_total{") and "cancelled" in line
+    ]
+    assert cancelled and cancelled[0].endswith(" 1.0"), metrics
