@@ -12,7 +12,7 @@ from app.errors import InvalidRequestError
 from app.router.budget import validate_max_cost
 from app.router.strategies import available_strategies
 
-__all__ = ["AUTO", "ChatRequest", "InvalidFieldError", "parse_chat_request"]
+__all__ = ["AUTO", "ChatRequest", "InvalidFieldError", "excluded_for", "parse_chat_request"]
 
 AUTO = "auto"
 """The model name that routes with the gateway's default strategy (``auto:<strategy>`` names one)."""
@@ -21,6 +21,8 @@ MAX_COST_HEADER = "x-max-cost"
 
 # body fields the gateway reads itself; everything else is sent upstream unchanged
 _OWN_FIELDS = frozenset({"model", "messages", "max_cost", "max_tokens", "max_completion_tokens", "stream"})
+# names of the router's and the provider's own arguments: a client must not set them through the body
+_RESERVED = frozenset({"providers", "strategy", "budget_mode", "exclude", "rate_limit_timeout_s", "retry_unanswered"})
 
 
 class InvalidFieldError(InvalidRequestError):
@@ -73,6 +75,8 @@ def parse_chat_request(
     if not isinstance(stream, bool):
         raise InvalidFieldError("stream", f"stream must be true or false, got {stream!r}")
     params = {key: value for key, value in body.items() if key not in _OWN_FIELDS}
+    for name in _RESERVED.intersection(params):
+        raise InvalidFieldError(name, f"{name} is not a chat completion field")
     include_usage = _stream_options(params, stream)
     _check_single_choice(params)
     return ChatRequest(

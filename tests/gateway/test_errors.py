@@ -45,6 +45,9 @@ def assert_openai_error(
         ({"model": "auto", "messages": MESSAGES, "stream": True, "stream_options": 1}, {}, "stream_options"),
         ({"model": "auto", "messages": MESSAGES, "n": 2}, {}, "n"),
         ([1, 2], {}, "body"),
+        ({"model": "auto", "messages": MESSAGES, "exclude": ["frontier"]}, {}, "exclude"),
+        ({"model": "auto", "messages": MESSAGES, "providers": {}}, {}, "providers"),
+        ({"model": "auto", "messages": MESSAGES, "retry_unanswered": True}, {}, "retry_unanswered"),
     ],
 )
 async def test_invalid_requests_are_400_naming_the_field(
