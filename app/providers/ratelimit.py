@@ -196,7 +196,7 @@ class RateLimiter:
 
     def _buckets(self, model: str, limits: RateLimits | None) -> list[tuple[str, float, int]]:
         """``(key, capacity, index)`` of the limited buckets; index 0 is requests, 1 tokens."""
-        if limits is None:
+        if limits is None or (limits.requests_per_minute is None and limits.tokens_per_minute is None):
             return []
         pairs = ((limits.requests_per_minute, "rpm"), (limits.tokens_per_minute, "tpm"))
         return [(f"{self._prefix}{model}:{name}", float(cap), i) for i, (cap, name) in enumerate(pairs) if cap]

@@ -1,6 +1,7 @@
-"""The provider's hot-path shortcuts keep its behaviour: the token estimate is made only for models with a
-tokens-per-minute limit (also when one appears during a wait), completions in any JSON encoding still parse, and a
-first attempt run outside tenacity still leads to the same retries."""
+"""The provider's hot-path shortcuts keep its behaviour: plain messages skip pydantic but come out the same, the
+token estimate is made only for models with a tokens-per-minute limit (also when one appears during a wait),
+completions in any JSON encoding still parse, and a first attempt run outside tenacity still leads to the same
+retries."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import httpx
 import pytest
 
 import app.providers.litellm_provider as litellm_provider
-from app.errors import InvalidResponseError, RateLimitError
+from app.errors import InvalidRequestError, InvalidResponseError, RateLimitError
+from app.models import ChatMessage, to_message_dicts
 from app.providers import LiteLLMProvider, RateLimiter, RateLimits
+from app.providers.payloads import request_body
 from tests.unit.conftest import Recorder, completion_body
 
 Make = Callable[..., LiteLLMProvider]
@@ -134,3 +137,31 @@ async def test_a_failed_first_attempt_is_retried_under_the_policy(make_provider:
     provider = make_provider(handler, custom_models={"m": {"pricing": PRICING}}, max_retries=1)
     assert (await provider.chat_completion(MESSAGES, "m")).content == "hi"
     assert recorder.calls("/v1/chat/completions") == 2 and len(recorder.sleeps) == 1
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        MESSAGES,
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": ""}, {"role": "tool", "content": "4"}],
+        [{"content": "order of keys", "role": "assistant"}],
+        [{"role": "user", "content": "hi", "name": "ann"}],
+        [{"role": "user", "content": [{"type": "text", "text": "parts"}]}],
+        [{"role": "user", "content": None, "name": None}],
+        [ChatMessage(role="user", content="a model")],
+        ({"role": "user", "content": "a tuple"},),
+    ],
+)
+def test_request_bodies_carry_the_messages_as_to_message_dicts_makes_them(messages: Any) -> None:
+    body = request_body(messages, "m", None, None, {})
+    assert body["messages"] == to_message_dicts(messages)
+    assert [list(m) for m in body["messages"]] == [list(m) for m in to_message_dicts(messages)]  # same key order
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [[], [{"role": "robot", "content": "x"}], [{"role": "user", "content": 5}], [{"role": ["user"], "content": "x"}]],
+)
+def test_request_bodies_refuse_what_to_message_dicts_refuses(messages: Any) -> None:
+    with pytest.raises(InvalidRequestError):
+        request_body(messages, "m", None, None, {})
