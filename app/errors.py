@@ -83,8 +83,8 @@ class BudgetExceededError(RoutingError):
 
     Attributes:
         max_cost_usd: the cap that was asked for.
-        cheapest_cost_usd: the smallest worst-case cost among the models the cap ruled out (what a cap would need
-            to be, at least, for the request to go through), or ``None`` if none could be costed.
+        cheapest_cost_usd: the smallest worst-case cost among the models the cap ruled out, with the least output
+            a request may have (rounded up to a float): a cap of this much lets the request through.
     """
 
     def __init__(

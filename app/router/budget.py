@@ -146,20 +146,21 @@ def plan_atto(
         ceiling = model_max_output_tokens
     if max_cost_atto is None:
         return True, caller_max_tokens, prompt_cost + (ceiling or 0) * output_atto, _NO_CAP
-    if prompt_cost > max_cost_atto:
-        return False, None, prompt_cost, ("the prompt alone may cost ${}, over the cap", (UsdAmount(prompt_cost),))
+    floor = min_output_tokens
+    if caller_max_tokens is not None and caller_max_tokens < floor:
+        floor = caller_max_tokens
+    if prompt_cost > max_cost_atto:  # the worst case reported is what the smallest feasible request would cost
+        note: Note = ("the prompt alone may cost ${}, over the cap", (UsdAmount(prompt_cost),))
+        return False, None, prompt_cost + floor * output_atto, note
     if not output_atto:
         affordable = ceiling
     else:
         room = int((max_cost_atto - prompt_cost) // output_atto)
         affordable = room if ceiling is None or room < ceiling else ceiling
-    floor = (
-        min_output_tokens if caller_max_tokens is None or min_output_tokens < caller_max_tokens else caller_max_tokens
-    )
     if affordable is None:
         return True, None, prompt_cost, _FREE_OUTPUT
     if affordable < floor:
-        note: Note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
+        note = ("the cap affords {} output tokens, fewer than the minimum {}", (affordable, floor))
         return False, None, prompt_cost + floor * output_atto, note
     if caller_max_tokens is None:
         note = ("max_tokens set to {} to fit the cap", (affordable,))

@@ -6,8 +6,10 @@ refreshes the providers' model knowledge, decides, sends, and falls back within 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
@@ -322,6 +324,12 @@ def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str],
     return tuple((v.provider, v.model, v.reason.value) for v in verdicts if v.reason is not None and not v.kept)
 
 
+def _float_at_least(value: Decimal) -> float:
+    """The nearest float not below ``value`` (so a cap set to it admits what ``value`` costs)."""
+    rounded = float(value)
+    return math.nextafter(rounded, math.inf) if Decimal(rounded) < value else rounded
+
+
 def _no_model_error(verdicts: list[CandidateVerdict], cap: Any) -> Exception:
     """BudgetExceededError when the cap is what rules out the otherwise usable models, else NoModelAvailable."""
     reasons = {verdict.key: f"{verdict.reason}: {verdict.detail}" for verdict in verdicts}
@@ -331,7 +339,7 @@ def _no_model_error(verdicts: list[CandidateVerdict], cap: Any) -> Exception:
         return BudgetExceededError(
             f"no model fits max_cost ${decimal_str(cap)}: the cheapest option costs up to ${decimal_str(cheapest)}",
             max_cost_usd=float(cap),
-            cheapest_cost_usd=float(cheapest),
+            cheapest_cost_usd=_float_at_least(cheapest),
             reasons=reasons,
         )
     if not verdicts:

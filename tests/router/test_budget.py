@@ -76,7 +76,10 @@ def test_below_the_minimum_output_is_infeasible() -> None:
 
 def test_prompt_alone_over_the_cap() -> None:
     result = plan(max_cost_usd=Decimal("0.001"))
-    assert not result.feasible and result.worst_case_cost_usd == Decimal("0.0025")
+    # reported: the smallest feasible request (the prompt, $0.0025, and the minimum 16 output tokens)
+    assert not result.feasible and result.worst_case_cost_usd == Decimal("0.00266")
+    assert result.detail == "the prompt alone may cost $0.0025, over the cap"
+    assert plan(max_cost_usd=Decimal("0.00266")).feasible
 
 
 def test_zero_cap_allows_only_free_models() -> None:

@@ -61,6 +61,9 @@ def test_no_kept_candidate_has_a_worst_case_above_the_cap(
             decision = decide(router, models, text, cap, mode, max_tokens)
         except BudgetExceededError as exc:
             assert cap is not None and exc.cheapest_cost_usd is not None and exc.cheapest_cost_usd > float(cap)
+            retried = decide(router, models, text, exc.cheapest_cost_usd, mode, max_tokens)  # the cap it asked for
+            assert retried.worst_case_cost_usd is not None
+            assert retried.worst_case_cost_usd <= Decimal(repr(exc.cheapest_cost_usd))
             continue
         except NoModelAvailableError as exc:
             assert not any(reason.startswith("over_budget") for reason in exc.reasons.values()) or cap is None
