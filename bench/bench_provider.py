@@ -95,7 +95,7 @@ def settings_for(quick: bool, rounds: int | None = None, *, profile: bool = Fals
     if quick:
         return ProviderBenchSettings(rounds or 3, {1: 150, 16: 400, 64: 800}, 100, 300, profile_requests=300 * profile)
     return ProviderBenchSettings(
-        rounds or 5, {1: 500, 16: 1_500, 64: 3_000}, 400, 3_000, profile_requests=3_000 * profile
+        rounds or 7, {1: 400, 16: 1_200, 64: 2_400}, 400, 2_000, profile_requests=3_000 * profile
     )
 
 
@@ -550,7 +550,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run, rough figures")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 3)")
     parser.add_argument("--profile", action="store_true", help="also profile the provider with cProfile")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
