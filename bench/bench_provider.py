@@ -16,14 +16,15 @@ share the clients' interpreter lock:
 - ``openai``: ``await AsyncOpenAI(...).chat.completions.create(...)`` (openai's client runs on ``httpx2``, the httpx
   fork it depends on).
 
-Each client has its own connection pool of the same size (100 connections, the provider's default, all kept alive
-for a minute) and the same timeouts; pools are warmed up before timing. At concurrency 1 the clients take turns call
-by call (their order rotating), so a change of machine load hits them alike. At concurrency 16 and 64 each client
-runs a closed-loop segment (that many tasks, each sending its next request when its last one ends), the clients'
-order rotating from round to round. Figures are medians over rounds of each round's p50 / p99 latency
-(``time.perf_counter_ns`` around each call), throughput (requests / the time spent in the client's calls) and client
-CPU per request (this process's CPU time; the upstream runs elsewhere). Ratios are medians over rounds of that
-round's costmux / httpx figures.
+costmux and raw httpx send through one shared ``httpx.AsyncClient`` (the same pool and connections, so per-connection
+kernel and server state cannot favour either); openai has an ``httpx2`` client of the same settings (100 connections,
+the provider's default, all kept alive for a minute, the same timeouts); pools are warmed up before timing. At
+concurrency 1 the clients take turns call by call (their order rotating), so a change of machine load hits them
+alike. At concurrency 16 and 64 each client runs a closed-loop segment (that many tasks, each sending its next request
+when its last one ends), the clients' order rotating from round to round. Figures are medians over rounds of each
+round's p50 / p99 latency (``time.perf_counter_ns`` around each call), throughput (requests / the time spent in the
+client's calls) and client CPU per request (this process's CPU time, which on loopback includes the kernel's work for
+its sockets; the upstream runs elsewhere). Ratios are medians over rounds of that round's costmux / httpx figures.
 
 A second phase runs the same calls on mock transports (no sockets, the upstream's own answer), taking turns call by
 call: each client's own CPU per call, the least noisy figure of the overhead. ``--profile`` adds a cProfile of the
@@ -101,12 +102,15 @@ def settings_for(quick: bool, rounds: int | None = None, *, profile: bool = Fals
 
 # -- the upstream -------------------------------------------------------------------------------------------------
 
-# The stdlib handler writes a response's headers and body in two sends; with Nagle's algorithm on, the body waits for
-# the client's delayed ACK of the headers (about 40 ms on Linux). TCP_NODELAY on the server's sockets removes that wait.
+# The stdlib handler writes a response's headers and body in two sends: with Nagle's algorithm on, the body waits for
+# the client's delayed ACK of the headers (about 40 ms on Linux), and even without it the client may wake up twice per
+# answer, or once, depending on the server's timing. A buffered writer (flushed once the answer is complete) sends each
+# answer in one piece; TCP_NODELAY sends it at once.
 _UPSTREAM_SCRIPT = (
     "import sys\n"
     "from app.sandbox.upstream import FakeUpstream, _Handler\n"
     "_Handler.disable_nagle_algorithm = True\n"
+    "_Handler.wbufsize = 1 << 16\n"
     "upstream = FakeUpstream().start()\n"
     "print(upstream.base_url, flush=True)\n"
     "sys.stdin.read()\n"
@@ -180,7 +184,7 @@ def _client_options(module: Any, pool: int, answer: tuple[bytes, dict[str, str]]
 
 
 async def make_clients(base_url: str, pool: int, answer: tuple[bytes, dict[str, str]] | None = None) -> Clients:
-    """The three clients against ``base_url`` (``http://host:port/v1``), each with its own pool of ``pool``; with
+    """The three clients against ``base_url`` (``http://host:port/v1``), pools of ``pool`` connections; with
     ``answer`` (body, headers), mock transports answer instead of the upstream."""
     import httpx2
     from openai import AsyncOpenAI
@@ -189,19 +193,20 @@ async def make_clients(base_url: str, pool: int, answer: tuple[bytes, dict[str, 
     headers = {"Authorization": f"Bearer {API_KEY}"}
     url = base_url + "/chat/completions"
 
-    provider_http = httpx.AsyncClient(**_client_options(httpx, pool, answer))
+    # costmux and raw httpx share one httpx client, so they send through the same pool and connections (whose
+    # kernel and server-side state would otherwise differ between the two); openai needs its own httpx2 client.
+    shared = httpx.AsyncClient(**_client_options(httpx, pool, answer))
     provider = LiteLLMProvider(
         base_url,
         API_KEY,
         custom_models={MODEL: {"pricing": PRICING}},
-        http_client=provider_http,
+        http_client=shared,
         models_cache_ttl_s=3600.0,
     )
     logging.getLogger("costmux").setLevel(logging.ERROR)  # the upstream has no /model/info: one 404, then
     await provider.ensure_model_info()  # the provider uses its custom model
     logging.getLogger("costmux").setLevel(logging.NOTSET)
 
-    raw = httpx.AsyncClient(**_client_options(httpx, pool, answer))
     openai_http = httpx2.AsyncClient(**_client_options(httpx2, pool, answer))
     openai = AsyncOpenAI(api_key=API_KEY, base_url=base_url, http_client=openai_http, max_retries=2)
 
@@ -211,7 +216,7 @@ async def make_clients(base_url: str, pool: int, answer: tuple[bytes, dict[str, 
         return completion.content
 
     async def via_httpx() -> str:
-        response = await raw.post(url, json=body, headers=headers)
+        response = await shared.post(url, json=body, headers=headers)
         response.raise_for_status()
         return str(response.json()["choices"][0]["message"]["content"])
 
@@ -225,7 +230,7 @@ async def make_clients(base_url: str, pool: int, answer: tuple[bytes, dict[str, 
 
     return Clients(
         {"costmux": via_provider, "httpx": via_httpx, "openai": via_openai},
-        [provider.aclose, provider_http.aclose, raw.aclose, openai.close, openai_http.aclose],
+        [provider.aclose, shared.aclose, openai.close, openai_http.aclose],
     )
 
 
@@ -481,8 +486,10 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
         "`LiteLLMProvider.chat_completion` next to a raw `httpx.AsyncClient` POST (status check and `response.json()`) "
         "and the official `openai` `AsyncOpenAI` client, all sending the same body "
         f"({results['request_bytes']} bytes, `{results['model']}`, `max_tokens={MAX_TOKENS}`) to the same "
-        "`FakeUpstream` on loopback (its own process, no artificial latency). Each client has its own pool of "
-        f"{s['pool']} kept-alive connections, warmed up. At concurrency 1 the clients take turns call by call "
+        "`FakeUpstream` on loopback (its own process, no artificial latency; each answer sent in one piece). costmux "
+        "and raw httpx share one `httpx.AsyncClient` (the same pool and connections, so per-connection kernel and "
+        f"server state cannot favour either); openai has an `httpx2` client of the same settings ({s['pool']} "
+        "kept-alive connections); all warmed up. At concurrency 1 the clients take turns call by call "
         "(order rotating), so load changes hit them alike; at 16 and 64 each client runs a closed-loop segment "
         f"(that many tasks), the clients' order rotating between rounds. {s['rounds']} rounds of "
         + ", ".join(f"{n:,} requests per client at concurrency {c}" for c, n in s["requests"].items())
