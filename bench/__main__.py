@@ -70,9 +70,13 @@ the pass (82e7784) and after it (27fdc4c), alternating the two trees three times
 | before (82e7784) | 387 | 225 | +162 µs (1.72×) | 1,324 |
 | after (27fdc4c) | 276 | 228 | +47 µs (1.21×) | 1,307 |
 
-On loopback, where a raw httpx call costs about 0.9-1.4 ms of client CPU on this machine, the runs before the pass
-gave costmux / httpx p50 at concurrency 1 between 1.08× and 1.11× and throughput at concurrency 64 between 82% and
-103% depending on the machine's load (other work shares its two cores); the section below has this run's figures.
+On loopback, with the same benchmark (costmux and raw httpx sharing one client, 5 rounds), run on each tree one after
+the other:
+
+| tree | p50 costmux / httpx, concurrency 1 | throughput costmux / httpx, concurrency 64 | goals |
+|---|---:|---:|---|
+| before (82e7784) | 1.137× | 88.5% | both not met |
+| after (27fdc4c) | 1.055× | 96.8% | both met |
 
 A cProfile of the provider on the mock transport showed the overhead in five places; each was removed without
 changing what the provider does (tests in `tests/unit/test_provider_fast_paths.py`; all unit tests green):
