@@ -235,6 +235,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeUpstream/1.0"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: without TCP_NODELAY, Nagle and
+    # the client's delayed ACK hold the body back ~40 ms per answer
     timeout = 120  # seconds an idle keep-alive connection is held open
     server: _Server
 
