@@ -73,8 +73,14 @@ async def test_over_budget_is_402_with_the_cheapest_option(gateway: GatewayFacto
     error = assert_openai_error(response, 402, code="budget_exceeded", param="max_cost")
     assert error["type"] == "budget_exceeded" and error["max_cost"] == "0.0000001"
     cheapest = Decimal(error["cheapest_cost"])
-    assert cheapest > Decimal("0.0000001") and f"${error['cheapest_cost']}" in error["message"]
+    in_message = Decimal(error["message"].rsplit("$", 1)[1])  # exact; the field is that, rounded up to a float
+    assert Decimal("0.0000001") < in_message <= cheapest < in_message * Decimal("1.000000001")
     assert proxy.sent == []
+    async with gateway() as client:  # the cheapest option's cost, as a cap, lets the request through
+        retried = await client.post(
+            "/v1/chat/completions", json={"model": "auto", "messages": MESSAGES, "max_cost": error["cheapest_cost"]}
+        )
+    assert retried.status_code == 200, retried.text
 
 
 async def test_no_model_available_is_503(gateway: GatewayFactory) -> None:
