@@ -55,7 +55,16 @@ class ConfigurationError(CostmuxError, ValueError):
 
 
 class InvalidRequestError(CostmuxError, ValueError):
-    """A request argument is invalid (malformed messages, bad max_tokens, ...); nothing was sent."""
+    """A request argument is invalid (malformed messages, bad max_tokens, ...); nothing was sent.
+
+    Attributes:
+        param: the invalid field when one is named (``"max_cost"``, ``"X-Max-Cost"`` for a header, ...), else
+            ``None``; the gateway returns it as the OpenAI error's ``param``.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class PricingError(CostmuxError, LookupError):

@@ -36,7 +36,6 @@ from app.errors import (
     RoutingError,
     StreamInterruptedError,
 )
-from app.gateway.requests import InvalidFieldError
 from app.pricing import decimal_str, to_decimal_usd
 
 __all__ = ["ErrorAnswer", "error_answer", "error_body"]
@@ -68,7 +67,7 @@ def error_body(message: str, type_: str, code: str, param: str | None = None, **
 
 def error_answer(exc: BaseException) -> ErrorAnswer:
     """The answer for ``exc`` (an unexpected exception is logged and answered 500 without its details)."""
-    if isinstance(exc, InvalidFieldError):
+    if isinstance(exc, InvalidRequestError) and exc.param is not None:
         return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", exc.param))
     if isinstance(exc, InvalidRequestError):
         return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", _param_of(str(exc))))

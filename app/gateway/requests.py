@@ -12,7 +12,7 @@ from app.errors import InvalidRequestError
 from app.router.budget import validate_max_cost
 from app.router.strategies import available_strategies
 
-__all__ = ["AUTO", "ChatRequest", "InvalidFieldError", "excluded_for", "parse_chat_request"]
+__all__ = ["AUTO", "ChatRequest", "excluded_for", "parse_chat_request"]
 
 AUTO = "auto"
 """The model name that routes with the gateway's default strategy (``auto:<strategy>`` names one)."""
@@ -23,14 +23,6 @@ MAX_COST_HEADER = "x-max-cost"
 _OWN_FIELDS = frozenset({"model", "messages", "max_cost", "max_tokens", "max_completion_tokens", "stream"})
 # names of the router's and the provider's own arguments: a client must not set them through the body
 _RESERVED = frozenset({"providers", "strategy", "budget_mode", "exclude", "rate_limit_timeout_s", "retry_unanswered"})
-
-
-class InvalidFieldError(InvalidRequestError):
-    """A request field is invalid; ``param`` names it (``"max_cost"``, ``"X-Max-Cost"`` for the header, ...)."""
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,24 +51,24 @@ def parse_chat_request(
     ``max_cost`` comes from the body field when it is present and not null, else from the header, else the default.
 
     Raises:
-        InvalidFieldError: naming the invalid field.
+        InvalidRequestError: with ``param`` naming the invalid field.
     """
     if not isinstance(body, dict):
-        raise InvalidFieldError("body", "the request body must be a JSON object")
+        raise InvalidRequestError("the request body must be a JSON object", param="body")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise InvalidFieldError("messages", "messages must be a non-empty array of messages")
+        raise InvalidRequestError("messages must be a non-empty array of messages", param="messages")
     if not all(isinstance(message, dict) for message in messages):
-        raise InvalidFieldError("messages", "each message must be an object with a role")
+        raise InvalidRequestError("each message must be an object with a role", param="messages")
     strategy, model = _route(body.get("model"), default_strategy)
     stream = body.get("stream", False)
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
-        raise InvalidFieldError("stream", f"stream must be true or false, got {stream!r}")
+        raise InvalidRequestError(f"stream must be true or false, got {stream!r}", param="stream")
     params = {key: value for key, value in body.items() if key not in _OWN_FIELDS}
     for name in _RESERVED.intersection(params):
-        raise InvalidFieldError(name, f"{name} is not a chat completion field")
+        raise InvalidRequestError(f"{name} is not a chat completion field", param=name)
     include_usage = _stream_options(params, stream)
     _check_single_choice(params)
     return ChatRequest(
@@ -93,14 +85,14 @@ def parse_chat_request(
 
 def _route(model: Any, default_strategy: str) -> tuple[str | None, str | None]:
     if not isinstance(model, str) or not model:
-        raise InvalidFieldError("model", 'model must be "auto", "auto:<strategy>" or a model name')
+        raise InvalidRequestError('model must be "auto", "auto:<strategy>" or a model name', param="model")
     if model == AUTO:
         return default_strategy, None
     if model.startswith(AUTO + ":"):
         strategy = model[len(AUTO) + 1 :]
         if strategy not in available_strategies():
             known = ", ".join(f"auto:{name}" for name in available_strategies())
-            raise InvalidFieldError("model", f"unknown routing strategy in {model!r} (known: auto, {known})")
+            raise InvalidRequestError(f"unknown routing strategy in {model!r} (known: auto, {known})", param="model")
         return strategy, None
     return None, model
 
@@ -111,7 +103,7 @@ def _max_cost(body: Mapping[str, Any], headers: Mapping[str, str], default: Deci
     from_header = _cap("X-Max-Cost", header.strip()) if header is not None else None
     if body.get("max_cost") is not None:
         if isinstance(body["max_cost"], bool | dict | list):
-            raise InvalidFieldError("max_cost", f"max_cost must be a number of USD, got {body['max_cost']!r}")
+            raise InvalidRequestError(f"max_cost must be a number of USD, got {body['max_cost']!r}", param="max_cost")
         return _cap("max_cost", body["max_cost"])
     return from_header if header is not None else default
 
@@ -120,7 +112,8 @@ def _cap(param: str, value: Any) -> Decimal | None:
     try:
         return validate_max_cost(value)
     except InvalidRequestError as exc:
-        raise InvalidFieldError(param, f"{param} must be a finite, non-negative number of USD, got {value!r}") from exc
+        message = f"{param} must be a finite, non-negative number of USD, got {value!r}"
+        raise InvalidRequestError(message, param=param) from exc
 
 
 def _max_tokens(body: Mapping[str, Any]) -> int | None:
@@ -131,7 +124,7 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidFieldError(name, f"{name} must be a positive integer, got {value!r}")
+            raise InvalidRequestError(f"{name} must be a positive integer, got {value!r}", param=name)
         found.append(value)
     return min(found) if found else None
 
@@ -143,10 +136,10 @@ def _stream_options(params: dict[str, Any], stream: bool) -> bool:
         params.pop("stream_options", None)
         return False
     if not isinstance(options, dict):
-        raise InvalidFieldError("stream_options", "stream_options must be an object")
+        raise InvalidRequestError("stream_options must be an object", param="stream_options")
     include = options.get("include_usage", False)
     if not isinstance(include, bool):
-        raise InvalidFieldError("stream_options", "stream_options.include_usage must be true or false")
+        raise InvalidRequestError("stream_options.include_usage must be true or false", param="stream_options")
     if not stream:
         params.pop("stream_options")
     return include and stream
@@ -157,7 +150,7 @@ def _check_single_choice(params: Mapping[str, Any]) -> None:
     for name in ("n", "best_of"):
         value = params.get(name)
         if value is not None and value != 1:
-            raise InvalidFieldError(name, f"{name} must be 1: costmux caps the cost of a single completion")
+            raise InvalidRequestError(f"{name} must be 1: costmux caps the cost of a single completion", param=name)
 
 
 def excluded_for(request: ChatRequest, known: Set[tuple[str, str]], auto_excluded: frozenset[str]) -> frozenset[str]:
