@@ -8,7 +8,7 @@ Plain dicts are accepted wherever messages are: :func:`to_message_dicts` turns a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -113,6 +113,10 @@ def to_message_dicts(messages: Iterable[MessageInput]) -> list[dict[str, Any]]:
         raise InvalidRequestError("messages must be a list of messages, not a single string or dict")
     result: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
+        plain = _plain_text_message(message)
+        if plain is not None:  # what validating and dumping would return, without pydantic (~5 µs a message)
+            result.append(plain)
+            continue
         try:
             parsed = message if isinstance(message, ChatMessage) else ChatMessage.model_validate(message)
         except ValidationError as exc:
@@ -123,3 +127,17 @@ def to_message_dicts(messages: Iterable[MessageInput]) -> list[dict[str, Any]]:
     if not result:
         raise InvalidRequestError("messages must not be empty")
     return result
+
+
+_ROLES: frozenset[str] = frozenset(get_args(ChatMessage.model_fields["role"].annotation))
+
+
+def _plain_text_message(message: object) -> dict[str, Any] | None:
+    """A copy of ``message`` when it is a dict of exactly a valid ``role`` and a string ``content`` (the common
+    case, which :class:`ChatMessage` would validate and dump to the same dict, key order included), else ``None``."""
+    if type(message) is not dict or len(message) != 2:
+        return None
+    role, content = message.get("role"), message.get("content")
+    if type(role) is not str or role not in _ROLES or type(content) is not str:
+        return None
+    return {"role": role, "content": content}

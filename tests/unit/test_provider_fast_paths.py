@@ -152,10 +152,14 @@ async def test_a_failed_first_attempt_is_retried_under_the_policy(make_provider:
         ({"role": "user", "content": "a tuple"},),
     ],
 )
-def test_request_bodies_carry_the_messages_as_to_message_dicts_makes_them(messages: Any) -> None:
+def test_plain_text_messages_come_out_as_pydantic_would_make_them(messages: Any) -> None:
     body = request_body(messages, "m", None, None, {})
-    assert body["messages"] == to_message_dicts(messages)
-    assert [list(m) for m in body["messages"]] == [list(m) for m in to_message_dicts(messages)]  # same key order
+    validated = [
+        m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages
+    ]  # the slow path, for every message
+    expected = [m.model_dump(exclude_none=True) for m in validated]
+    assert body["messages"] == to_message_dicts(messages) == expected
+    assert [list(m) for m in body["messages"]] == [list(m) for m in expected]  # same key order
 
 
 @pytest.mark.parametrize(
