@@ -12,25 +12,14 @@ from app.metrics import CostmuxMetrics
 from app.providers import LiteLLMProvider
 from app.providers.health import HealthPolicy
 from app.router import CostOptimizedRouter, HeuristicRouter
-from tests.metrics.conftest import CALL_S, Clock, Proxy, chunk, sse
+from tests.metrics.conftest import CALL_S, FakeClock, ScriptedProxy, chunk, sse
+from tests.scripted import StepClock
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
 CODE = [{"role": "user", "content": "Write a Python function that reverses a linked list, with tests."}]
 Make = Callable[..., LiteLLMProvider]
 Sample = Callable[..., float | None]
 P = {"provider": "litellm"}
-
-
-class StepClock:
-    """Each reading is ``step_s`` later than the previous one."""
-
-    def __init__(self, step_s: float) -> None:
-        self.now = 0.0
-        self.step_s = step_s
-
-    def __call__(self) -> float:
-        self.now += self.step_s
-        return self.now
 
 
 async def test_successes_count_requests_tokens_cost_and_durations(
@@ -53,7 +42,7 @@ async def test_successes_count_requests_tokens_cost_and_durations(
 
 
 async def test_failures_count_by_outcome_without_tokens_or_cost(
-    make: Make, proxy: Proxy, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     provider = metrics.instrument(make())
     proxy.script["m"] = [503, 400]
@@ -69,7 +58,7 @@ async def test_failures_count_by_outcome_without_tokens_or_cost(
 
 
 async def test_retries_count_per_retry_and_the_request_once(
-    make: Make, proxy: Proxy, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     provider = metrics.instrument(make(max_retries=2))
     proxy.script["m"] = [503, 504]
@@ -80,7 +69,7 @@ async def test_retries_count_per_retry_and_the_request_once(
 
 
 async def test_streams_record_ttft_tokens_and_cost(
-    make: Make, proxy: Proxy, clock: Clock, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, clock: FakeClock, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     provider = metrics.instrument(make())
     usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
@@ -100,7 +89,9 @@ async def test_streams_record_ttft_tokens_and_cost(
     assert sample("costmux_cost_usd_total", **P, model="m") == pytest.approx(float(Decimal("0.000048")), rel=1e-12)
 
 
-async def test_rate_limit_holds_and_waits(make: Make, proxy: Proxy, metrics: CostmuxMetrics, sample: Sample) -> None:
+async def test_rate_limit_holds_and_waits(
+    make: Make, proxy: ScriptedProxy, metrics: CostmuxMetrics, sample: Sample
+) -> None:
     provider = metrics.instrument(make(rate_limit_timeout_s=120))
     proxy.script["m"] = [429]
     with pytest.raises(RateLimitError):
@@ -117,7 +108,7 @@ async def test_rate_limit_holds_and_waits(make: Make, proxy: Proxy, metrics: Cos
 
 
 async def test_the_breaker_gauge_cooldown_and_openings(
-    make: Make, proxy: Proxy, clock: Clock, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, clock: FakeClock, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     provider = metrics.instrument(make(health_policy=HealthPolicy(failure_threshold=2, cooldown_s=5)))
     health = {**P, "model": "m"}
@@ -176,7 +167,7 @@ async def test_refusals_by_reason(make: Make, metrics: CostmuxMetrics, sample: S
 
 
 async def test_fallbacks_and_the_requests_they_make(
-    make: Make, proxy: Proxy, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     provider = metrics.instrument(make())
     router = metrics.instrument(HeuristicRouter(providers={"litellm": provider}))
@@ -196,7 +187,7 @@ async def test_fallbacks_and_the_requests_they_make(
 
 
 async def test_an_actual_cost_above_the_worst_case_is_counted(
-    make: Make, proxy: Proxy, metrics: CostmuxMetrics, sample: Sample
+    make: Make, proxy: ScriptedProxy, metrics: CostmuxMetrics, sample: Sample
 ) -> None:
     proxy.completion_tokens = 100_000  # an upstream that ignores max_tokens
     provider = metrics.instrument(make())

@@ -7,7 +7,6 @@ durations, waits and cooldowns are exact and nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -44,74 +43,27 @@ from app.providers import LiteLLMProvider, ProviderRegistry, RetryPolicy
 from app.providers.health import HealthPolicy
 from app.router import CostOptimizedRouter, HeuristicRouter
 from tests.router.conftest import FLEET, model
-from tests.unit.conftest import completion_body, sse
+from tests.scripted import CALL_S, PRICED, FakeClock, ScriptedProxy, StepClock, chunk
+from tests.unit.conftest import sse
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
 CODE = [{"role": "user", "content": "Write a Python function that reverses a linked list, with tests."}]
 
-PRICED = {"pricing": {"input_per_1m": 2, "output_per_1m": 8}}  # $2e-6 / $8e-6 per token
 MODELS: dict[str, dict[str, Any]] = {
     "m": PRICED,
     "rpm1": {**PRICED, "rate_limits": {"requests_per_minute": 1}},
     "unpriced": {"metadata": {"context_window": 8000}},
 }
-CALL_S = 0.25  # how long the scripted proxy takes to answer, seconds (it advances the clock)
-
-
-class Clock:
-    """A fake monotonic clock; ``sleep`` records and advances it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-class Proxy:
-    """Scripted proxy: per-model queue of answers (``int`` status, or SSE bytes); 200 JSON when the queue is empty.
-    Each chat answer takes ``CALL_S`` on the clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.script: dict[str, list[int | bytes]] = {}
-        self.sent: list[dict[str, Any]] = []
-        self.completion_tokens = 20
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/model/info":
-            return httpx.Response(200, json={"data": []})
-        body = json.loads(request.content)
-        self.sent.append(body)
-        self.clock.now += CALL_S
-        queue = self.script.get(body["model"]) or []
-        answer = queue.pop(0) if queue else 200
-        if isinstance(answer, bytes):
-            return httpx.Response(200, content=answer, headers={"content-type": "text/event-stream"})
-        if answer == 429:
-            return httpx.Response(
-                429, json={"error": {"message": "slow down"}}, headers={"llm_provider-retry-after": "60"}
-            )
-        if answer != 200:
-            return httpx.Response(answer, json={"error": {"message": "scripted failure"}})
-        return httpx.Response(
-            200, json=completion_body(model=body["model"], prompt=10, completion=self.completion_tokens)
-        )
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def proxy(clock: Clock) -> Proxy:
-    return Proxy(clock)
+def proxy(clock: FakeClock) -> ScriptedProxy:
+    return ScriptedProxy(clock)
 
 
 @pytest.fixture
@@ -120,7 +72,7 @@ def events() -> list[Event]:
 
 
 @pytest.fixture
-def make(clock: Clock, proxy: Proxy, events: list[Event]) -> Callable[..., LiteLLMProvider]:
+def make(clock: FakeClock, proxy: ScriptedProxy, events: list[Event]) -> Callable[..., LiteLLMProvider]:
     def build(models: dict[str, dict[str, Any]] = MODELS, **kwargs: Any) -> LiteLLMProvider:
         kwargs.setdefault("max_retries", 0)
         kwargs.setdefault("clock", clock)
@@ -140,13 +92,6 @@ def make(clock: Clock, proxy: Proxy, events: list[Event]) -> Callable[..., LiteL
 
 def of(events: list[Event], kind: type[Any]) -> list[Any]:
     return [event for event in events if isinstance(event, kind)]
-
-
-def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    choice: dict[str, Any] = {"index": 0, "delta": {"content": content} if content is not None else {}}
-    if finish:
-        choice["finish_reason"] = finish
-    return {"id": "c1", "object": "chat.completion.chunk", "choices": [choice]}
 
 
 USAGE = {
@@ -179,7 +124,7 @@ async def test_a_chat_success_is_one_request_with_tokens_and_exact_cost(
 
 
 async def test_a_chat_http_error_is_one_failed_request_without_tokens(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script["m"] = [503]
     with pytest.raises(ProviderUnavailableError):
@@ -188,7 +133,7 @@ async def test_a_chat_http_error_is_one_failed_request_without_tokens(
 
 
 async def test_retries_are_reported_with_their_waits_and_the_request_once(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, clock: FakeClock, events: list[Event]
 ) -> None:
     proxy.script["m"] = [503, 502]
     await make(max_retries=2).chat_completion(MESSAGES, "m")
@@ -201,7 +146,7 @@ async def test_retries_are_reported_with_their_waits_and_the_request_once(
 
 
 async def test_a_request_refused_by_the_rate_limiter_is_reported_without_being_sent(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     provider = make()
     await provider.chat_completion(MESSAGES, "rpm1")
@@ -213,7 +158,7 @@ async def test_a_request_refused_by_the_rate_limiter_is_reported_without_being_s
 
 
 async def test_an_unpriced_model_is_refused_and_reported_as_unpriced(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     with pytest.raises(PricingError):
         await make().chat_completion(MESSAGES, "unpriced")
@@ -222,7 +167,7 @@ async def test_an_unpriced_model_is_refused_and_reported_as_unpriced(
 
 
 async def test_a_wait_for_the_rate_limiter_is_reported_with_its_length(
-    make: Callable[..., LiteLLMProvider], clock: Clock, events: list[Event]
+    make: Callable[..., LiteLLMProvider], clock: FakeClock, events: list[Event]
 ) -> None:
     provider = make(rate_limit_timeout_s=120)
     await provider.chat_completion(MESSAGES, "rpm1")
@@ -244,7 +189,7 @@ async def test_no_wait_is_reported_when_nothing_waited_on_a_real_clock(
 
 
 async def test_a_429_holds_the_model_and_says_for_how_long(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script["m"] = [429]
     with pytest.raises(RateLimitError):
@@ -255,7 +200,7 @@ async def test_a_429_holds_the_model_and_says_for_how_long(
 
 
 async def test_the_breaker_reports_open_half_open_closed_and_a_failed_trial(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, clock: FakeClock, events: list[Event]
 ) -> None:
     provider = make(health_policy=HealthPolicy(failure_threshold=2, cooldown_s=5, cooldown_multiplier=2))
     proxy.script["m"] = [503, 503, 503]
@@ -284,7 +229,7 @@ async def test_the_breaker_reports_open_half_open_closed_and_a_failed_trial(
 
 
 async def test_a_stream_is_one_request_with_ttft_tokens_and_cost(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, clock: FakeClock, events: list[Event]
 ) -> None:
     proxy.script["m"] = [sse(chunk("hel"), chunk("lo", finish="stop"), USAGE)]
     stream = make().stream_chat_completion(MESSAGES, "m")
@@ -306,7 +251,7 @@ async def test_a_stream_is_one_request_with_ttft_tokens_and_cost(
 
 
 async def test_a_stream_http_error_is_one_failed_stream_without_ttft(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script["m"] = [500]
     with pytest.raises(ProviderUnavailableError):
@@ -316,7 +261,7 @@ async def test_a_stream_http_error_is_one_failed_stream_without_ttft(
 
 
 async def test_a_stream_cut_after_chunks_keeps_its_ttft_and_partial_usage(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script["m"] = [sse(chunk("hel"), USAGE, done=False)]
     with pytest.raises(StreamInterruptedError):
@@ -329,7 +274,7 @@ async def test_a_stream_cut_after_chunks_keeps_its_ttft_and_partial_usage(
 
 
 async def test_a_stream_refused_by_the_rate_limiter_or_unpriced_is_reported(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     provider = make()
     await provider.chat_completion(MESSAGES, "rpm1")
@@ -348,7 +293,7 @@ async def test_a_stream_refused_by_the_rate_limiter_or_unpriced_is_reported(
 
 
 async def test_a_stream_the_consumer_closes_early_is_reported_as_cancelled(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script["m"] = [sse(chunk("a"), chunk("b"), chunk("c", finish="stop"), USAGE)]
     async with make().stream_chat_completion(MESSAGES, "m") as stream:
@@ -359,18 +304,6 @@ async def test_a_stream_the_consumer_closes_early_is_reported_as_cancelled(
 
 
 # -- routers -------------------------------------------------------------------------------------------------------
-
-
-class StepClock:
-    """Each reading is ``step_s`` later than the last (decision time = step × readings between start and end)."""
-
-    def __init__(self, step_s: float = 0.00005) -> None:
-        self.now = 0.0
-        self.step_s = step_s
-
-    def __call__(self) -> float:
-        self.now += self.step_s
-        return self.now
 
 
 FLEET_PLUS = {**FLEET, "no-price": model(None, None, quality=0.99, window=128000)}
@@ -418,7 +351,7 @@ async def test_refusals_say_over_budget_or_no_model(make: Callable[..., LiteLLMP
 
 
 async def test_each_fallback_is_reported_once_with_the_error_that_caused_it(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.script = {"frontier": [503], "mid": [502]}
     provider = make(FLEET)
@@ -438,7 +371,7 @@ async def test_each_fallback_is_reported_once_with_the_error_that_caused_it(
 
 
 async def test_an_actual_cost_above_the_worst_case_is_reported(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, events: list[Event]
+    make: Callable[..., LiteLLMProvider], proxy: ScriptedProxy, events: list[Event]
 ) -> None:
     proxy.completion_tokens = 100_000  # the upstream ignores max_tokens
     provider = make(FLEET)

@@ -13,22 +13,10 @@ from app.errors import NoModelAvailableError, ProviderUnavailableError, RateLimi
 from app.providers import LiteLLMProvider, RetryPolicy
 from app.providers.health import HealthPolicy
 from app.router import CostOptimizedRouter, RejectReason
+from tests.scripted import FakeClock
 from tests.unit.conftest import completion_body
 
 MESSAGES = [{"role": "user", "content": "hello there"}]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Proxy:
@@ -65,8 +53,8 @@ MODELS = {
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(start=1000.0)
 
 
 @pytest.fixture
@@ -75,7 +63,7 @@ def proxy() -> Proxy:
 
 
 @pytest.fixture
-def make(clock: Clock, proxy: Proxy) -> Callable[..., LiteLLMProvider]:
+def make(clock: FakeClock, proxy: Proxy) -> Callable[..., LiteLLMProvider]:
     def build(**kwargs: Any) -> LiteLLMProvider:
         client = httpx.AsyncClient(transport=httpx.MockTransport(proxy))
         kwargs.setdefault("max_retries", 0)
@@ -104,7 +92,7 @@ async def test_rpm_burst_then_refusal_without_sending(make: Callable[..., LiteLL
 
 
 async def test_a_direct_call_waits_for_the_limiter(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: FakeClock
 ) -> None:
     provider = make(rate_limit_timeout_s=30)
     for _ in range(4):
@@ -141,7 +129,7 @@ async def test_a_proxy_429_holds_the_model_off_for_every_request(
 
 
 async def test_failures_cool_a_model_down_and_a_trial_brings_it_back(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: FakeClock
 ) -> None:
     proxy.script["free-flowing"] = [(503, {})] * 3
     provider = make(health_policy=HealthPolicy(failure_threshold=3, cooldown_s=5))
@@ -198,7 +186,7 @@ async def test_routers_skip_unavailable_models_and_say_why(make: Callable[..., L
 
 
 async def test_route_request_falls_back_at_once_when_the_choice_is_refused_client_side(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: FakeClock
 ) -> None:
     provider = make(rate_limit_timeout_s=30)
     router = CostOptimizedRouter()
@@ -235,7 +223,7 @@ def _one_by_one(provider: LiteLLMProvider, prompt_tokens: int) -> dict[str, tupl
 
 
 async def test_unavailable_models_at_once_agree_with_the_per_model_check(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: FakeClock
 ) -> None:
     provider = make(health_policy=HealthPolicy(failure_threshold=1, cooldown_s=30))
     assert provider.unavailable_models(10) == _one_by_one(provider, 10) == {}
@@ -259,7 +247,7 @@ async def test_unavailable_models_at_once_agree_with_the_per_model_check(
 
 
 async def test_a_hold_shows_in_unavailable_models_until_it_expires(
-    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: Clock
+    make: Callable[..., LiteLLMProvider], proxy: Proxy, clock: FakeClock
 ) -> None:
     proxy.script["free-flowing"] = [(429, {"retry-after": "5"})]
     provider = make()
