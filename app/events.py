@@ -209,26 +209,26 @@ class EventBus:
     """The observers of one provider or router. ``subscribe`` twice is a no-op; order of delivery is
     subscription order."""
 
-    __slots__ = ("_observers",)
+    __slots__ = ("_observers", "active")
 
     def __init__(self, observers: tuple[Observer, ...] | list[Observer] = ()) -> None:
         self._observers: list[Observer] = []
+        #: Whether anyone listens (emitters skip building events otherwise); a plain attribute, read on every
+        #: request, kept in step by ``subscribe`` and ``unsubscribe``.
+        self.active = False
         for observer in observers:
             self.subscribe(observer)
-
-    @property
-    def active(self) -> bool:
-        """Whether anyone listens (emitters skip building events otherwise)."""
-        return bool(self._observers)
 
     def subscribe(self, observer: Observer) -> None:
         if observer not in self._observers:
             self._observers.append(observer)
+        self.active = True
 
     def unsubscribe(self, observer: Observer) -> None:
         """Stop sending to ``observer`` (unknown observers are ignored)."""
         if observer in self._observers:
             self._observers.remove(observer)
+        self.active = bool(self._observers)
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every observer; an observer's exception is logged, never raised."""

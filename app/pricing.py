@@ -104,6 +104,15 @@ def atto_to_usd(atto: AttoUsd) -> Decimal:
     return (atto if isinstance(atto, Decimal) else Decimal(atto)).scaleb(-18)
 
 
+def atto_usd_str(atto: AttoUsd) -> str:
+    """An atto-USD amount as plain USD text, like ``decimal_str(atto_to_usd(atto))`` (an int is formatted
+    directly: this is in every routing decision's reason)."""
+    if type(atto) is int and atto >= 0:
+        whole, fraction = divmod(atto, ATTO_USD_PER_USD)
+        return f"{whole}.{fraction:018d}".rstrip("0") if fraction else str(whole)
+    return decimal_str(atto_to_usd(atto))
+
+
 def decimal_str(value: Decimal) -> str:
     """Plain decimal notation without trailing zeros or exponent: ``Decimal("3E+1")`` → ``"30"``."""
     text = format(value.normalize(), "f")

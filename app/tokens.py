@@ -38,7 +38,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 __all__ = [
     "ENCODINGS",
@@ -281,9 +281,9 @@ def _json_text(obj: Any) -> str:
     return json.dumps(_plain(obj), ensure_ascii=False, sort_keys=True, default=str)
 
 
-@dataclass(frozen=True, slots=True)
-class TokenCounts:
-    """The three prompt-token figures for one request, in tokens (see the module doc)."""
+class TokenCounts(NamedTuple):
+    """The three prompt-token figures for one request, in tokens (see the module doc); a named tuple (one per
+    request: the cheapest immutable record)."""
 
     estimate_tokens: int
     upper_estimate_tokens: int

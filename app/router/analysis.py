@@ -71,8 +71,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from app.tasks import TaskType
 from app.tokens import EncodingName, count_prompt_tokens
@@ -88,9 +87,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class PromptAnalysis:
-    """Routing-relevant features of one chat request; every token figure is in tokens."""
+class PromptAnalysis(NamedTuple):
+    """Routing-relevant features of one chat request; every token figure is in tokens.
+
+    An immutable named tuple: one is made per routed request, and a tuple is the cheapest record Python builds
+    (a frozen dataclass sets each field through ``object.__setattr__``)."""
 
     estimated_tokens: int  # calibrated prompt estimate (o200k unless told otherwise)
     upper_estimate_tokens: int  # prompt upper bound, "estimate" mode (>= real for >= 99% of prompts)
@@ -503,8 +504,7 @@ def complexity_score(
     return round(min(max(score, 0.0), 1.0), 3)
 
 
-@dataclass(frozen=True, slots=True)
-class _Intent:
+class _Intent(NamedTuple):
     """The lower-cased intent window of the last user message: text, keywords found, first word."""
 
     low: str
@@ -704,7 +704,7 @@ def analyze(
 
     intent = _Intent.of(user_text, fenced=bool(code_signals) and code_signals[0].startswith("fenced"))
     task_type, task_reason = _classify(intent, user_text, has_code, counts.estimate_tokens)
-    reasons.append(f"task {task_type.value}: {task_reason}")
+    reasons.append(f"task {task_type}: {task_reason}")  # a StrEnum formats as its value
 
     needs_tools = bool(tools) or has_tool_messages
     if tools:

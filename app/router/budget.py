@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.errors import InvalidRequestError
-from app.pricing import AttoUsd, ModelPricing, atto_to_usd, decimal_str, to_atto_usd
+from app.pricing import AttoUsd, ModelPricing, atto_to_usd, atto_usd_str, to_atto_usd
 
 if TYPE_CHECKING:
     from app.router.analysis import PromptAnalysis
@@ -23,6 +23,7 @@ __all__ = [
     "BudgetMode",
     "OutputPlan",
     "cap_in_atto",
+    "caps_in_atto",
     "plan_atto",
     "plan_output",
     "validate_budget_mode",
@@ -114,15 +115,22 @@ class UsdAmount:
         self.atto = atto
 
     def __format__(self, spec: str) -> str:
-        return decimal_str(atto_to_usd(self.atto))
+        return atto_usd_str(self.atto)
 
 
 def cap_in_atto(max_cost_usd: Decimal | None, *, whole_prices: bool) -> AttoUsd | None:
     """The cap in the unit the plan compares with: its int floor for whole-atto prices (exact for int costs), the
     exact scaled Decimal otherwise."""
+    whole, exact = caps_in_atto(max_cost_usd)
+    return whole if whole_prices else exact
+
+
+def caps_in_atto(max_cost_usd: Decimal | None) -> tuple[int | None, AttoUsd | None]:
+    """Both forms of :func:`cap_in_atto` at once (one conversion): ``(floor for whole-atto prices, exact)``."""
     if max_cost_usd is None:
-        return None
-    return to_atto_usd(max_cost_usd, floor=whole_prices)
+        return None, None
+    exact = to_atto_usd(max_cost_usd)
+    return (exact if type(exact) is int else int(exact)), exact  # int() truncates: the floor of a cap ≥ 0
 
 
 def plan_atto(
@@ -154,8 +162,12 @@ def plan_atto(
         return False, None, prompt_cost + floor * output_atto, note
     if not output_atto:
         affordable = ceiling
+    elif ceiling is not None and prompt_cost + ceiling * output_atto <= max_cost_atto:
+        affordable = ceiling  # the whole ceiling fits: no division (bigint division is the costly step here)
     else:
-        room = int((max_cost_atto - prompt_cost) // output_atto)
+        room = (max_cost_atto - prompt_cost) // output_atto
+        if type(room) is not int:  # a Decimal price or cap
+            room = int(room)
         affordable = room if ceiling is None or room < ceiling else ceiling
     if affordable is None:
         return True, None, prompt_cost, _FREE_OUTPUT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, NamedTuple, cast
 
@@ -93,17 +92,16 @@ class CandidateVerdict(NamedTuple):
         return f"{self.key}: {status} — {self.detail}{costs}"
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingDecision:
-    """The outcome of routing one request.
+class RoutingDecision(NamedTuple):
+    """The outcome of routing one request (an immutable named tuple, like the verdicts: one per request).
 
     Attributes:
         provider, model: the choice.
         strategy: the registered name of the strategy that ranked the candidates.
         reason: why this model, in words.
         max_tokens: the ``max_tokens`` that will be sent upstream (``None``: not sent, no cap applies).
-        estimated_cost_usd: expected cost of the choice (prompt estimate, expected output length).
-        worst_case_cost_usd: the choice's worst case, ≤ ``max_cost_usd`` when a cap is set.
+        estimated_cost_usd: expected cost of the choice (prompt estimate, expected output length); a property.
+        worst_case_cost_usd: the choice's worst case, ≤ ``max_cost_usd`` when a cap is set; a property.
         ranked: kept candidates in the strategy's order (the first is the choice; the rest are fallbacks).
         candidates: every candidate considered, kept or not, in the order considered.
         analysis: the prompt analysis the decision was based on.
@@ -115,18 +113,32 @@ class RoutingDecision:
     strategy: str
     reason: str
     max_tokens: int | None
-    estimated_cost_usd: Decimal | None
-    worst_case_cost_usd: Decimal | None
     ranked: tuple[CandidateVerdict, ...]
     candidates: tuple[CandidateVerdict, ...]
-    analysis: PromptAnalysis = field(repr=False)
+    analysis: PromptAnalysis
     max_cost_usd: Decimal | None
     budget_mode: str
+
+    def __repr__(self) -> str:  # the analysis and the candidates are long: see explain()
+        return (
+            f"RoutingDecision(provider={self.provider!r}, model={self.model!r}, strategy={self.strategy!r}, "
+            f"max_tokens={self.max_tokens!r}, estimated_cost_usd={self.estimated_cost_usd!r}, "
+            f"worst_case_cost_usd={self.worst_case_cost_usd!r}, max_cost_usd={self.max_cost_usd!r}, "
+            f"candidates={len(self.candidates)}, reason={self.reason!r})"
+        )
 
     @property
     def chosen(self) -> CandidateVerdict:
         """The verdict of the chosen model."""
         return self.ranked[0]
+
+    @property
+    def estimated_cost_usd(self) -> Decimal | None:
+        return self.ranked[0].estimated_cost_usd
+
+    @property
+    def worst_case_cost_usd(self) -> Decimal | None:
+        return self.ranked[0].worst_case_cost_usd
 
     @property
     def rejected(self) -> tuple[CandidateVerdict, ...]:

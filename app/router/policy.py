@@ -10,13 +10,13 @@ explanations to be rendered when read.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from app.pricing import AttoUsd
 from app.router.analysis import PromptAnalysis
-from app.router.budget import cap_in_atto, plan_atto
+from app.router.budget import caps_in_atto, plan_atto
 from app.router.decision import KEPT_NOTE, CandidateVerdict, RejectReason
 from app.router.scoring import CAPABILITY_NAMES, ModelProfile, Score, needed_capabilities
 
@@ -37,9 +37,8 @@ class AvailabilityCheck(Protocol):
     def __call__(self, provider: str, model: str, prompt_tokens: int) -> tuple[RejectReason, str] | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class RequestLimits:
-    """The per-request inputs of the policy.
+class RequestLimits(NamedTuple):
+    """The per-request inputs of the policy (build with :meth:`of`; a named tuple: one per request).
 
     Attributes:
         max_cost_usd: the hard cap, or ``None``.
@@ -48,20 +47,29 @@ class RequestLimits:
         exclude: ``provider/model`` keys or bare model names not to use.
         prompt_bounds: per ``provider/model`` exact prompt counts that replace ``prompt_bound_tokens``.
         cap_whole_atto, cap_exact_atto: the cap in atto-USD for models with whole-atto prices (its floor) and for
-            the others (exact); computed from ``max_cost_usd`` once per request.
+            the others (exact); see :func:`~app.router.budget.cap_in_atto`.
     """
 
     max_cost_usd: Decimal | None
     caller_max_tokens: int | None
     prompt_bound_tokens: int
-    exclude: Collection[str] = ()
-    prompt_bounds: dict[str, int] | None = None
-    cap_whole_atto: AttoUsd | None = field(init=False)
-    cap_exact_atto: AttoUsd | None = field(init=False)
+    exclude: Collection[str]
+    prompt_bounds: dict[str, int] | None
+    cap_whole_atto: AttoUsd | None
+    cap_exact_atto: AttoUsd | None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "cap_whole_atto", cap_in_atto(self.max_cost_usd, whole_prices=True))
-        object.__setattr__(self, "cap_exact_atto", cap_in_atto(self.max_cost_usd, whole_prices=False))
+    @classmethod
+    def of(
+        cls,
+        max_cost_usd: Decimal | None,
+        caller_max_tokens: int | None,
+        prompt_bound_tokens: int,
+        exclude: Collection[str] = (),
+        prompt_bounds: dict[str, int] | None = None,
+    ) -> RequestLimits:
+        """The limits of one request, with the cap converted to atto-USD once."""
+        whole, exact = caps_in_atto(max_cost_usd)
+        return cls(max_cost_usd, caller_max_tokens, prompt_bound_tokens, exclude, prompt_bounds, whole, exact)
 
 
 _EXCLUDED: Note = ("excluded by the caller", ())
@@ -94,13 +102,16 @@ class BudgetPolicy:
         limits: RequestLimits,
         unavailable: Mapping[str, tuple[str, str]] | None = None,
         provider_check: ProviderAvailability | None = None,
-    ) -> list[CandidateVerdict]:
+    ) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
         """Keep or reject each of one provider's candidates (``scores[i]`` estimates ``profiles[i]``), with the
-        reason of the first failing check. A provider reports its unavailable models either all at once
-        (``unavailable``: model → (reason, why)) or one by one (``provider_check``); both are consulted without
-        waiting. One loop with everything hoisted out of it: this runs for every model of every request."""
+        reason of the first failing check: ``(every verdict, the kept ones)``, both in ``profiles`` order.
+
+        A provider reports its unavailable models either all at once (``unavailable``: model → (reason, why)) or
+        one by one (``provider_check``); both are consulted without waiting. One loop with everything hoisted out
+        of it: this runs for every model of every request."""
         verdicts: list[CandidateVerdict] = []
-        append = verdicts.append
+        kept: list[CandidateVerdict] = []
+        append, keep = verdicts.append, kept.append
         exclude = limits.exclude
         needs = needed_capabilities(analysis)
         prompt_tokens = analysis.upper_estimate_tokens
@@ -185,27 +196,26 @@ class BudgetPolicy:
             may_truncate = max_tokens is not None and max_tokens < output_tokens
             if max_tokens is not None and estimate is not None and worst < estimate:
                 estimate = worst  # the cap bounds what the answer can cost
-            kept_note = (KEPT_NOTE, (task_type, plan_note, output_tokens))
-            append(
-                new_verdict(
-                    CandidateVerdict,
-                    (
-                        provider,
-                        model,
-                        True,
-                        None,
-                        quality,
-                        assumed,
-                        estimate,
-                        worst,
-                        max_tokens,
-                        may_truncate,
-                        key,
-                        kept_note,
-                    ),
-                )
+            verdict = new_verdict(
+                CandidateVerdict,
+                (
+                    provider,
+                    model,
+                    True,
+                    None,
+                    quality,
+                    assumed,
+                    estimate,
+                    worst,
+                    max_tokens,
+                    may_truncate,
+                    key,
+                    (KEPT_NOTE, (task_type, plan_note, output_tokens)),
+                ),
             )
-        return verdicts
+            append(verdict)
+            keep(verdict)
+        return verdicts, kept
 
     def _rejection(
         self,

@@ -128,8 +128,9 @@ class Router:
             raise InvalidRequestError("messages must not be empty")
         analysis = analyze(messages, tools=tools, response_format=response_format, max_tokens=caller_max_tokens)
         bound = prompt_bound_tokens(analysis, mode)
-        verdicts = self._judge_all(providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {})
-        kept = [verdict for verdict in verdicts if verdict.kept]
+        verdicts, kept = self._judge_all(
+            providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {}
+        )
         strategy_name = ranker.name or type(ranker).__name__
         if not kept:
             error = _no_model_error(verdicts, cap)
@@ -159,8 +160,6 @@ class Router:
             strategy=strategy_name,
             reason=reason,
             max_tokens=chosen.max_tokens,
-            estimated_cost_usd=chosen.estimated_cost_usd,
-            worst_case_cost_usd=chosen.worst_case_cost_usd,
             ranked=tuple(ranked),
             candidates=tuple(verdicts),
             analysis=analysis,
@@ -177,19 +176,25 @@ class Router:
         bound: int,
         exclude: Collection[str],
         prompt_bounds: Mapping[str, int],
-    ) -> list[CandidateVerdict]:
+    ) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
+        """Every candidate's verdict and the kept ones, provider by provider."""
         if not providers:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
-        limits = RequestLimits(cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None)
+        limits = RequestLimits.of(
+            cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None
+        )
         verdicts: list[CandidateVerdict] = []
+        kept: list[CandidateVerdict] = []
         prompt_tokens = analysis.upper_estimate_tokens
         for provider_name, provider in providers.items():
             profiles = self._profiles_of(provider_name, provider)
             unavailable, check = _availability_of(provider, prompt_tokens)
             scores = score_all(profiles, analysis, output_tokens)
-            verdicts += self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
-        return verdicts
+            judged, kept_here = self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
+            verdicts += judged
+            kept += kept_here
+        return verdicts, kept
 
     def _profiles_of(self, provider_name: str, provider: Provider) -> tuple[ModelProfile, ...]:
         """The provider's models as routing profiles, rebuilt only when its ``models_version`` changes."""
@@ -199,7 +204,7 @@ class Router:
             return cached[3]
         profiles = tuple(
             ModelProfile.from_spec(provider_name, model, spec)
-            for model in provider.get_supported_models()
+            for model in sorted(provider.get_supported_models())  # name order: ties are broken by name
             if (spec := provider.get_model_spec(model)) is not None
         )
         if len(self._profile_cache) >= _PROFILE_CACHE_SIZE:

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from app.errors import ConfigurationError
-from app.pricing import AttoUsd, atto_to_usd, decimal_str
+from app.pricing import AttoUsd, atto_usd_str
 from app.router.analysis import PromptAnalysis
 from app.router.decision import CandidateVerdict
 
@@ -43,17 +43,18 @@ def _cost(verdict: CandidateVerdict) -> AttoUsd:
 _KEY = attrgetter("key")
 _QUALITY = attrgetter("quality")
 _ESTIMATE = attrgetter("estimated_cost_atto")
+_TRUNCATES = attrgetter("may_truncate")
 
 
 def _sort_by_cost(verdicts: list[CandidateVerdict]) -> None:
     # kept verdicts are priced; the Python-level key is only for verdicts without a cost
-    unknown = any(verdict.estimated_cost_atto is None for verdict in verdicts)
-    verdicts.sort(key=_cost if unknown else _ESTIMATE)
+    verdicts.sort(key=_cost if None in map(_ESTIMATE, verdicts) else _ESTIMATE)
 
 
 def _by_quality(verdicts: Iterable[CandidateVerdict]) -> list[CandidateVerdict]:
     """Best quality first; then cheaper; then by name (deterministic). Stable sorts on C-level keys, last key
-    first: several times faster than one sort on a Python key function, and this sorts every kept model."""
+    first: several times faster than one sort on a Python key function, and this sorts every kept model (the sort
+    by name is nearly free: the router considers each provider's models in name order)."""
     ordered = sorted(verdicts, key=_KEY)
     _sort_by_cost(ordered)
     ordered.sort(key=_QUALITY, reverse=True)
@@ -68,8 +69,15 @@ def _by_cost(verdicts: Iterable[CandidateVerdict]) -> list[CandidateVerdict]:
     return ordered
 
 
-def _complete_first(verdicts: Sequence[CandidateVerdict]) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
+def _best_quality(verdicts: Sequence[CandidateVerdict]) -> float:
+    best: float = max(map(_QUALITY, verdicts))
+    return best
+
+
+def _complete_first(verdicts: Sequence[CandidateVerdict]) -> tuple[Sequence[CandidateVerdict], list[CandidateVerdict]]:
     """Split into models the cap lets answer at typical length, and those it may cut short."""
+    if not any(map(_TRUNCATES, verdicts)):
+        return verdicts, []
     return [v for v in verdicts if not v.may_truncate], [v for v in verdicts if v.may_truncate]
 
 
@@ -130,7 +138,7 @@ class QualityFirst(RoutingStrategy):
         complete, cut = _complete_first(kept)
         ranked = self._rank(complete) + self._rank(cut)
         chosen = ranked[0]
-        best = max(verdict.quality for verdict in complete or cut)
+        best = _best_quality(complete or cut)
         near = [v for v in complete or cut if v.quality >= best - self.tolerance]
         reason = f"best suited to {analysis.task_type}: quality {chosen.quality:.2f}"
         if len(near) > 1:
@@ -142,9 +150,9 @@ class QualityFirst(RoutingStrategy):
     def _rank(self, verdicts: Sequence[CandidateVerdict]) -> list[CandidateVerdict]:
         if not verdicts:
             return []
-        best = max(verdict.quality for verdict in verdicts)
-        near_best = _by_cost(v for v in verdicts if v.quality >= best - self.tolerance)
-        rest = _by_quality(v for v in verdicts if v.quality < best - self.tolerance)
+        threshold = _best_quality(verdicts) - self.tolerance
+        near_best = _by_cost([v for v in verdicts if v.quality >= threshold])
+        rest = _by_quality([v for v in verdicts if v.quality < threshold])
         return [*near_best, *rest]
 
 
@@ -180,16 +188,16 @@ class CheapestAboveFloor(RoutingStrategy):
     def rank(self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis) -> tuple[list[CandidateVerdict], str]:
         complete, cut = _complete_first(kept)
         pool = complete or cut
-        floor = self.floor(analysis, max(verdict.quality for verdict in pool))
-        meeting = _by_cost(v for v in pool if v.quality >= floor)
-        below = _by_quality(v for v in pool if v.quality < floor)
+        floor = self.floor(analysis, _best_quality(pool))
+        meeting = _by_cost([v for v in pool if v.quality >= floor])
+        below = _by_quality([v for v in pool if v.quality < floor])
         rest = _by_quality(cut) if complete else []
         if meeting:
             chosen = meeting[0]
             reason = (
                 f"cheapest of {len(meeting)} models meeting the quality floor {floor:.3f} for {analysis.task_type} "
                 f"(complexity {analysis.complexity:.2f}): quality {chosen.quality:.2f}, "
-                f"est. ${decimal_str(atto_to_usd(_cost(chosen)))}"
+                f"est. ${atto_usd_str(_cost(chosen))}"
             )
         else:
             chosen = below[0]

@@ -123,3 +123,34 @@ def test_a_feasible_plan_never_exceeds_the_cap(
             assert sent is not None
         worst = prompt * pin + (sent or 0) * pout
         assert worst <= cap and result.worst_case_cost_usd == worst
+
+
+@given(
+    st.one_of(prices, st.decimals(min_value=0, max_value=Decimal("0.0001"), places=22)),
+    st.one_of(prices, st.decimals(min_value=Decimal("1e-22"), max_value=Decimal("0.0001"), places=22)),
+    st.integers(0, 200_000),
+    st.decimals(min_value=0, max_value=1, places=8),
+    st.one_of(st.none(), st.integers(1, 10_000)),
+    st.one_of(st.none(), st.integers(1, 100_000)),
+)
+def test_the_plan_sends_the_most_the_cap_affords(
+    pin: Decimal, pout: Decimal, prompt: int, cap: Decimal, caller: int | None, model_max: int | None
+) -> None:
+    """Exact at every price precision (whole atto-USD prices or finer), whether the whole ceiling fits the cap
+    (no division) or the cap decides: one more output token would exceed the cap or the ceiling."""
+    pricing = ModelPricing(input_usd_per_token=pin, output_usd_per_token=pout)
+    result = plan_output(
+        pricing,
+        prompt_bound_tokens=prompt,
+        max_cost_usd=cap,
+        caller_max_tokens=caller,
+        model_max_output_tokens=model_max,
+        min_output_tokens=16,
+    )
+    ceilings = [limit for limit in (caller, model_max) if limit is not None]
+    ceiling = min(ceilings) if ceilings else None
+    if not result.feasible or result.max_tokens is None:
+        return
+    sent = result.max_tokens
+    assert prompt * pin + sent * pout <= cap
+    assert sent == ceiling or prompt * pin + (sent + 1) * pout > cap

@@ -324,7 +324,7 @@ async def test_a_decision_reports_its_choice_time_and_rejections(
             duration_s=pytest.approx(0.00005),
             estimated_cost_usd=decision.estimated_cost_usd,
             worst_case_cost_usd=decision.worst_case_cost_usd,
-            rejections=(("p", "small", "excluded"), ("p", "no-price", "unpriced")),
+            rejections=(("p", "no-price", "unpriced"), ("p", "small", "excluded")),  # in model name order
         )
     ]
 

@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import ConfigurationError
-from app.pricing import ModelPricing, parse_pricing, resolve_actual_cost, to_decimal_usd
+from app.pricing import (
+    ModelPricing,
+    atto_to_usd,
+    atto_usd_str,
+    decimal_str,
+    parse_pricing,
+    resolve_actual_cost,
+    to_atto_usd,
+    to_decimal_usd,
+)
 
 prices = st.decimals(min_value=0, max_value=Decimal("0.1"), places=9, allow_nan=False, allow_infinity=False)
 tokens = st.integers(min_value=0, max_value=10_000_000)
@@ -114,3 +123,13 @@ class TestResolveActualCost:
     def test_no_report_and_no_price_is_unknown_not_zero(self) -> None:
         assert resolve_actual_cost(None, 10, 20, None) == (None, "unknown")
         assert resolve_actual_cost(Decimal(0), 10, 20, None) == (None, "unknown")
+
+
+@given(st.integers(0, 10**28 - 1))  # up to 28 digits: exact in Decimal's default context ($10 billion)
+def test_atto_usd_text_is_the_decimal_text(atto: int) -> None:
+    assert atto_usd_str(atto) == decimal_str(atto_to_usd(atto))
+
+
+@given(st.decimals(min_value=0, max_value=1000, places=24))
+def test_atto_usd_text_of_finer_amounts(usd: Decimal) -> None:
+    assert atto_usd_str(to_atto_usd(usd)) == decimal_str(usd)
