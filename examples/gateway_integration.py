@@ -36,7 +36,7 @@ def create_app(registry: CollectorRegistry | None = None) -> Starlette:
     providers.register(provider)  # under its name, "litellm"; register more (or unregister) at any time
     router = CostOptimizedRouter(providers=providers)
     metrics = CostmuxMetrics(registry)
-    metrics.instrument(provider)  # requests, tokens, cost, retries, rate limits, model health
+    metrics.instrument(providers)  # every registered provider, now or later: requests, tokens, cost, retries, ...
     metrics.instrument(router)  # decisions, rejections, refusals, fallbacks, decision time
 
     async def ask(request: Request) -> JSONResponse:

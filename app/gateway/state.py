@@ -54,10 +54,9 @@ class GatewayState:
         self._clients = tuple(clients)
         self._key = settings.api_key.get_secret_value().encode() if settings.api_key is not None else None
         self.auto_excluded = settings.auto_excluded
-        if metrics is not None:
+        if metrics is not None:  # the registry's providers, also those registered while the gateway runs
             metrics.instrument(self.router)
-            for provider in registry.values():
-                metrics.instrument(provider)
+            metrics.instrument(registry)
 
     @classmethod
     def build(
@@ -82,8 +81,7 @@ class GatewayState:
         """Stop observing the providers; close the ones the gateway created."""
         if self.metrics is not None:
             self.metrics.uninstrument(self.router)
-            for provider in self.registry.values():
-                self.metrics.uninstrument(provider)
+            self.metrics.uninstrument(self.registry)
         for provider in self._owned:
             closer = getattr(provider, "aclose", None)
             if closer is not None:

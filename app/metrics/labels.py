@@ -66,9 +66,12 @@ class LabelBounds:
 
     # -- learning the configuration ----------------------------------------------------------------------------
 
-    def add_provider(self, provider: Provider) -> None:
-        """Learn ``provider``'s name and models (re-read when its ``models_version`` changes)."""
+    def add_provider(self, provider: Provider, *, key: str | None = None) -> None:
+        """Learn ``provider``'s name (and ``key``, the name it is registered under) and its models (re-read when its
+        ``models_version`` changes)."""
         with self._lock:
+            if key is not None:
+                self._add_name(key)
             self._add_name(provider.name)
             self._learn_models(provider)
 

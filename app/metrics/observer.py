@@ -1,6 +1,8 @@
 """:class:`CostmuxMetrics`: turns the events of providers and routers (``app.events``) into Prometheus metrics.
 
-``metrics.instrument(provider_or_router)`` subscribes :meth:`CostmuxMetrics.observe` to its events. Each event
+``metrics.instrument(provider_or_router)`` subscribes :meth:`CostmuxMetrics.observe` to its events;
+``metrics.instrument(registry)`` does so for every provider of a :class:`~app.providers.ProviderRegistry`, including
+those registered later. Each event
 updates a few collectors (see docs/metrics.md); label values are bounded by :class:`~app.metrics.labels.LabelBounds`.
 """
 
@@ -28,6 +30,7 @@ from app.events import (
 )
 from app.metrics.collectors import Collectors, collectors_for
 from app.metrics.labels import ERRORS, OUTCOMES, REFUSALS, REJECTIONS, LabelBounds, closed
+from app.providers import ProviderRegistry, RegistryChange
 from app.providers.base import Provider
 from app.router import Router
 
@@ -83,11 +86,17 @@ class CostmuxMetrics:
         """Observe ``target``'s events (a provider or a router) and learn its configured names; returns it.
 
         Instrumenting twice is a no-op. A router's decisions are counted; the calls it sends are counted by
-        instrumenting its providers too.
+        instrumenting its providers too. For a :class:`~app.providers.ProviderRegistry`: its providers now, and
+        each provider registered later (a provider unregistered is no longer observed).
 
         Raises:
             ConfigurationError: ``target`` has no ``events`` bus.
         """
+        if isinstance(target, ProviderRegistry):
+            for name, provider in target.items():
+                self._registry_changed("registered", name, provider)
+            target.watch(self._registry_changed)
+            return target
         events = getattr(target, "events", None)
         if not isinstance(events, EventBus):
             raise ConfigurationError(f"{type(target).__name__} emits no events: instrument a provider or a router")
@@ -99,9 +108,26 @@ class CostmuxMetrics:
         return target
 
     def uninstrument(self, target: Any) -> None:
-        """Stop observing ``target`` (its names stay known; counted values stay)."""
+        """Stop observing ``target`` (for a registry: its providers, and registrations); names and counted values
+        stay."""
+        if isinstance(target, ProviderRegistry):
+            target.unwatch(self._registry_changed)
+            for provider in target.values():
+                self.uninstrument(provider)
+            return
         events = getattr(target, "events", None)
         if isinstance(events, EventBus):
+            events.unsubscribe(self.observe)
+
+    def _registry_changed(self, change: RegistryChange, name: str, provider: Provider) -> None:
+        """A registry's watcher: observe what is registered, stop observing what is removed."""
+        events = getattr(provider, "events", None)
+        if not isinstance(events, EventBus):
+            return  # a provider that emits no events has nothing to count
+        if change == "registered":
+            self.labels.add_provider(provider, key=name)
+            events.subscribe(self.observe)
+        else:
             events.unsubscribe(self.observe)
 
     def observe(self, event: Event) -> None:

@@ -13,7 +13,7 @@ from app.providers.litellm_provider import LiteLLMProvider
 from app.providers.model_list import ModelList
 from app.providers.model_registry import ModelSpec, RateLimits
 from app.providers.ratelimit import BucketStore, MemoryBucketStore, RateLimiter, Reservation
-from app.providers.registry import ProviderRegistry
+from app.providers.registry import ProviderRegistry, RegistryChange, RegistryWatcher
 from app.providers.retry import RetryPolicy
 from app.providers.streaming import ChatStream
 
@@ -33,6 +33,8 @@ __all__ = [
     "ProxyHealthMonitor",
     "RateLimiter",
     "RateLimits",
+    "RegistryChange",
+    "RegistryWatcher",
     "Reservation",
     "RetryPolicy",
 ]

@@ -6,6 +6,7 @@ import pytest
 
 from app.errors import ConfigurationError
 from app.gateway import GatewaySettings, create_app
+from app.providers import ProviderRegistry
 from app.router import available_strategies
 from tests.gateway.conftest import MESSAGES, GatewayFactory, ScriptedProxy, provider_for, running
 
@@ -69,6 +70,23 @@ async def test_metrics_count_what_the_gateway_routed(gateway: GatewayFactory, pr
     assert samples['costmux_requests_total{model="frontier",outcome="unavailable",provider="litellm"}'] == 1
     assert any(k.startswith("costmux_fallbacks_total{") and v == 1 for k, v in samples.items())
     assert any(k.startswith("costmux_budget_refusals_total{") and v == 1 for k, v in samples.items())
+
+
+async def test_a_provider_registered_while_the_gateway_runs_is_counted(proxy: ScriptedProxy) -> None:
+    first = provider_for(proxy)
+    registry = ProviderRegistry({"litellm": first})
+    app = create_app(GatewaySettings.load(), providers=registry)
+    late = provider_for(proxy, name="late")
+    async with running(app) as client:
+        registry.register(late)
+        registry.unregister("litellm")
+        response = await client.post("/v1/chat/completions", json={"model": "small", "messages": MESSAGES})
+        text = (await client.get("/metrics")).text
+    await first.aclose()
+    await late.aclose()
+    assert response.headers["x-costmux-provider"] == "late"
+    served = [line for line in text.splitlines() if line.startswith("costmux_requests_total{")]
+    assert served == ['costmux_requests_total{model="small",outcome="success",provider="late"} 1.0']
 
 
 async def test_two_apps_in_one_process_keep_their_own_metrics() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import BudgetExceededError, NoModelAvailableError, ProviderUnavailableError, RateLimitError
 from app.metrics import CostmuxMetrics
-from app.providers import LiteLLMProvider
+from app.providers import LiteLLMProvider, ProviderRegistry
 from app.providers.health import HealthPolicy
 from app.router import CostOptimizedRouter, HeuristicRouter
 from tests.metrics.conftest import CALL_S, FakeClock, ScriptedProxy, chunk, sse
@@ -207,3 +207,24 @@ async def test_a_router_alone_counts_decisions_not_requests(
         == 1
     )
     assert sample("costmux_requests_total", **P, model=routed.model, outcome="success") is None
+
+
+async def test_a_registry_s_providers_are_counted_also_when_registered_later(
+    make: Make, metrics: CostmuxMetrics, sample: Sample
+) -> None:
+    registry = metrics.instrument(ProviderRegistry({"litellm": make()}))
+    await registry["litellm"].chat_completion(MESSAGES, "m")
+    late = make(name="late")
+    registry.register(late)  # after instrumenting: observed from now on
+    await late.chat_completion(MESSAGES, "m")
+    assert sample("costmux_requests_total", **P, model="m", outcome="success") == 1
+    assert sample("costmux_requests_total", provider="late", model="m", outcome="success") == 1
+    registry.unregister("late")  # no longer observed
+    await late.chat_completion(MESSAGES, "m")
+    assert sample("costmux_requests_total", provider="late", model="m", outcome="success") == 1
+    metrics.uninstrument(registry)  # neither its providers nor its later registrations
+    await registry["litellm"].chat_completion(MESSAGES, "m")
+    registry.register(late)
+    await late.chat_completion(MESSAGES, "m")
+    assert sample("costmux_requests_total", **P, model="m", outcome="success") == 1
+    assert sample("costmux_requests_total", provider="late", model="m", outcome="success") == 1

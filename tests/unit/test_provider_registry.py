@@ -65,3 +65,34 @@ def test_a_plain_dict_still_works_and_a_call_may_override_the_routers_providers(
         CostOptimizedRouter().select_model(MESSAGES)
     with pytest.raises(NoModelAvailableError):
         router.select_model(MESSAGES, exclude=("big-model",))
+
+
+def test_watchers_hear_of_every_registration_and_removal(caplog: pytest.LogCaptureFixture) -> None:
+    registry = ProviderRegistry()
+    heard: list[tuple[str, str, LiteLLMProvider]] = []
+
+    def watcher(change: str, name: str, provider: LiteLLMProvider) -> None:
+        heard.append((change, name, provider))
+
+    def broken(change: str, name: str, provider: LiteLLMProvider) -> None:
+        raise RuntimeError("watcher bug")
+
+    registry.watch(watcher)
+    registry.watch(watcher)  # a no-op
+    registry.watch(broken)  # logged, never raised: the change is made
+    first, second = provider("first", "a", 1), provider("first", "b", 2)
+    registry.register(first)
+    registry.register(second, replace=True)
+    registry.unregister("first")
+    assert heard == [
+        ("registered", "first", first),
+        ("unregistered", "first", first),
+        ("registered", "first", second),
+        ("unregistered", "first", second),
+    ]
+    assert "registry watcher" in caplog.text and len(registry) == 0
+    registry.unwatch(watcher)
+    registry.unwatch(broken)
+    registry.unwatch(broken)  # unknown: ignored
+    registry.register(first)
+    assert len(heard) == 4
