@@ -171,7 +171,6 @@ async def _run(settings: MemoryBenchSettings, progress: bool) -> dict[str, Any]:
 
     from app.metrics import CostmuxMetrics
 
-    logging.getLogger("costmux").setLevel(logging.CRITICAL)  # the injected 500s would log every fallback
     names = [entry.name for entry in default_catalog()][:20]
     custom = {entry.name: {"pricing": entry.pricing} for entry in default_catalog() if entry.name in names}
     client = httpx.AsyncClient(transport=httpx.MockTransport(_handler()))
@@ -269,7 +268,13 @@ def summarize(
 
 def run(settings: MemoryBenchSettings | None = None, *, quick: bool = False, progress: bool = False) -> dict[str, Any]:
     """Run the benchmark (see the module doc) and return checkpoints, outcomes and the goal as a dict."""
-    return asyncio.run(_run(settings or settings_for(quick), progress))
+    costmux_logger = logging.getLogger("costmux")
+    level = costmux_logger.level
+    costmux_logger.setLevel(logging.CRITICAL)  # the injected 500s would log every fallback
+    try:
+        return asyncio.run(_run(settings or settings_for(quick), progress))
+    finally:
+        costmux_logger.setLevel(level)  # as it was: the host's (or a test session's) logging is not ours
 
 
 def render(results: dict[str, Any], command: str = "python bench/bench_memory.py") -> str:
