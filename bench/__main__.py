@@ -114,13 +114,35 @@ What changed (same decisions: the 40-prompt routing table and every router test 
 - rankings are stable sorts on C-level keys instead of one sort on a Python key function; the cap in atto-USD is
   computed once per request.
 
-What is left, and why three routing goals are still not met: prompt analysis costs about 50 µs for a 2 KB prompt
-(about 30 µs at 200 B) and is paid once per decision whatever the number of models; it is a dozen C-level passes
-over the text plus the rules, already optimised once. Per model, about 1 µs goes into the verdict that every
-candidate gets (the decision records why each was kept or rejected) and its plan, and about 0.5 µs into scoring and
-ranking. In CPython on this machine that puts 20 models at ~140 µs (goal 50), 1,000 models at ~2 ms (goal 1 ms)
-and the ratio to LiteLLM's cost-based routing, whose own strategy step takes ~450 µs for a 2 KB prompt, at
-4.6-7.6× (goal 10×).
+Router, second pass (commit d59d4df; same decisions, every test unchanged but one that
+listed rejections in the old order). `select_model`, `max_cost` $0.01, process CPU time, best of 5 repeats, the
+tree before (c28e494) and after it alternated three times in a row; medians of the three:
+
+| tree | 20 models, 200 B | 20 models, 2 KB | 20 models, 20 KB | 1,000 models, 2 KB |
+|---|---:|---:|---:|---:|
+| before (c28e494), cost_optimized | 123 µs | 143 µs | 228 µs | 2,065 µs |
+| after, cost_optimized | 109 µs | 130 µs | 219 µs | 1,986 µs |
+| before (c28e494), heuristic | 121 µs | 148 µs | 230 µs | 2,204 µs |
+| after, heuristic | 106 µs | 133 µs | 216 µs | 2,121 µs |
+
+What changed: the per-request records (prompt analysis, token counts, intent, limits, the decision) are named
+tuples instead of frozen dataclasses, whose `__init__` sets every field through `object.__setattr__` (~5 µs per
+request); the cap is converted to atto-USD once; the policy collects the kept verdicts in its own loop; the
+strategies partition and take the best quality with C-level `map`/`any`; each provider's models are considered in
+name order, so the name tie-break sort runs over sorted input; the plan skips the big-int division when a model's
+whole output ceiling fits the cap; the reason's "est. $" text is formatted from the int atto-USD without `Decimal`.
+
+What is left, and why three routing goals are still not met. The routing section's "floor" table times, in the
+same run, prompt analysis alone and a reference loop doing only the least per-model work of a cost-capped router in
+plain CPython (`bench/_floor.py`). Analysis alone takes ~49 µs for the 2 KB prompt, and analysis + the reference
+loop over 20 models ~61 µs: above the 50 µs goal before quality, capability, window and availability checks,
+ranking or a verdict per candidate are added; the ratio to LiteLLM (≥ 10× means ≤ 55 µs at 200 B) is out of reach
+for the same reason. At 1,000 models the reference loop alone takes ~0.7 ms; costmux spends ~2.8× the reference's
+work per model (quality for the task, the checks, a verdict per candidate, the strategy's full order). Compiling
+the six hot modules with mypyc (tried on a scratch copy, not shipped) gave only 1.2× (20 models, 2 KB: 130 → 110
+µs; 1,000 models: 2.0 → 1.65 ms), since the work is generic object operations. Reaching the goals needs one of:
+goals set against the measured floor, a hand-written native extension for the analysis and the per-model loop, or
+a decision that records less per request (e.g. the verdicts and the fallback order built only when read).
 """
 
 
