@@ -694,7 +694,8 @@ def floor_section(
         f"({fmt_ratio(ratio(per_model, floor_per_model))}): the rest is what the reference leaves out (quality per "
         "task and the strategy's ranking, capability, window and availability checks, a recorded verdict per "
         "candidate). A goal below the floor's row cannot be met by tuning this design in CPython on this machine; "
-        "it needs less work per request (e.g. verdicts and fallback order built only when read) or compiled code."
+        "one above it but below costmux's row needs less work per request (e.g. verdicts and the fallback order "
+        "built only when read) or native code (see the performance pass for a mypyc trial)."
     )
     out.append("")
     return out
