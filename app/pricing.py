@@ -89,14 +89,11 @@ ATTO_USD_PER_USD: Final = 10**18
 AttoUsd = int | Decimal
 
 
-def to_atto_usd(usd: Decimal, *, floor: bool = False) -> AttoUsd:
-    """``usd`` in atto-USD, exactly: an int when whole, else a Decimal (``floor=True``: the int floor, for a cap
-    that whole-atto costs are compared with: ``cost ≤ cap`` ⇔ ``cost ≤ floor(cap)`` for an int ``cost``)."""
+def to_atto_usd(usd: Decimal) -> AttoUsd:
+    """``usd`` in atto-USD, exactly: an int when whole, else a Decimal."""
     scaled = usd.scaleb(18)
     whole = scaled.to_integral_value(rounding=ROUND_FLOOR)
-    if whole == scaled or floor:
-        return int(whole)
-    return scaled
+    return int(whole) if whole == scaled else scaled
 
 
 def atto_to_usd(atto: AttoUsd) -> Decimal:

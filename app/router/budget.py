@@ -126,7 +126,8 @@ def cap_in_atto(max_cost_usd: Decimal | None, *, whole_prices: bool) -> AttoUsd 
 
 
 def caps_in_atto(max_cost_usd: Decimal | None) -> tuple[int | None, AttoUsd | None]:
-    """Both forms of :func:`cap_in_atto` at once (one conversion): ``(floor for whole-atto prices, exact)``."""
+    """Both forms of :func:`cap_in_atto` at once (one conversion): ``(floor for whole-atto prices, exact)``. An int
+    cost is within the cap exactly when it is within its floor, so whole-atto models compare ints only."""
     if max_cost_usd is None:
         return None, None
     exact = to_atto_usd(max_cost_usd)
