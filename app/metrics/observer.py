@@ -9,6 +9,7 @@ updates a few collectors (see docs/metrics.md); label values are bounded by :cla
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,6 +36,8 @@ from app.providers.base import Provider
 from app.router import Router
 
 __all__ = ["CostmuxMetrics"]
+
+logger = logging.getLogger("costmux.metrics")
 
 T = TypeVar("T")
 
@@ -123,7 +126,9 @@ class CostmuxMetrics:
         """A registry's watcher: observe what is registered, stop observing what is removed."""
         events = getattr(provider, "events", None)
         if not isinstance(events, EventBus):
-            return  # a provider that emits no events has nothing to count
+            if change == "registered":
+                logger.warning("provider %r emits no events: its calls are not counted", name)
+            return
         if change == "registered":
             self.labels.add_provider(provider, key=name)
             events.subscribe(self.observe)

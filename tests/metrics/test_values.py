@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -228,3 +229,36 @@ async def test_a_registry_s_providers_are_counted_also_when_registered_later(
     await late.chat_completion(MESSAGES, "m")
     assert sample("costmux_requests_total", **P, model="m", outcome="success") == 1
     assert sample("costmux_requests_total", provider="late", model="m", outcome="success") == 1
+
+
+class _SilentProvider:
+    """A provider of the ``Provider`` interface that emits no events (a host's own implementation)."""
+
+    name = "silent"
+    models_version = 0
+
+    def get_supported_models(self) -> list[str]:
+        return []
+
+    def get_model_spec(self, model: str) -> None:
+        return None
+
+    async def ensure_model_info(self) -> None:
+        return None
+
+    async def chat_completion(self, messages: object, model: str, **params: object) -> None:
+        raise NotImplementedError
+
+    def model_availability(self, model: str, prompt_tokens: int) -> None:
+        return None
+
+
+def test_a_registered_provider_without_events_is_named_in_a_warning(
+    metrics: CostmuxMetrics, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = ProviderRegistry()
+    metrics.instrument(registry)
+    with caplog.at_level(logging.WARNING, logger="costmux.metrics"):
+        registry.register(_SilentProvider())  # type: ignore[arg-type]
+        registry.unregister("silent")
+    assert [r.getMessage() for r in caplog.records] == ["provider 'silent' emits no events: its calls are not counted"]
