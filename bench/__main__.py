@@ -180,24 +180,24 @@ def _script_results(script: str, quick: bool) -> dict[str, Any]:
     return results
 
 
-def run_provider(quick: bool) -> str:
-    from bench import bench_provider
-
+def _run_and_render(name: str, quick: bool) -> str:
+    """``bench/bench_<name>.py`` as a subprocess, its results rendered by the module's ``render``."""
+    script = f"bench_{name}.py"
+    module = importlib.import_module(f"bench.bench_{name}")
     try:
-        results = _script_results("bench_provider.py", quick)
+        results = _script_results(script, quick)
     except subprocess.CalledProcessError as exc:
-        return not_run("provider", f"`bench/bench_provider.py` failed (exit {exc.returncode}); see its output")
-    return bench_provider.render(results, "python bench/bench_provider.py" + (" --quick" if quick else ""))
+        return not_run(name, f"`bench/{script}` failed (exit {exc.returncode}); see its output")
+    rendered: str = module.render(results, f"python bench/{script}" + (" --quick" if quick else ""))
+    return rendered
+
+
+def run_provider(quick: bool) -> str:
+    return _run_and_render("provider", quick)
 
 
 def run_memory(quick: bool) -> str:
-    from bench import bench_memory
-
-    try:
-        results = _script_results("bench_memory.py", quick)
-    except subprocess.CalledProcessError as exc:
-        return not_run("memory", f"`bench/bench_memory.py` failed (exit {exc.returncode}); see its output")
-    return bench_memory.render(results, "python bench/bench_memory.py" + (" --quick" if quick else ""))
+    return _run_and_render("memory", quick)
 
 
 def run_gateway(quick: bool) -> str:
