@@ -44,7 +44,16 @@ __all__ = [
 
 _DROPPED_ENV_PREFIXES = ("LITELLM_", "OPENAI_", "REDIS_", "DATABASE_")
 _DROPPED_ENV = {"DIRECT_URL", "PYTHONPATH", "PYTHONHOME"}
-_OFFLINE_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_MODE": "PRODUCTION"}
+#: Offline settings of the proxy process. ``HF_HUB_OFFLINE``: LiteLLM 1.106.2 prices a *stream* of a llama- or
+#: mistral-named model with a HuggingFace tokenizer it loads on its event loop; without this the download retries with
+#: back-off and every request the proxy holds waits. Offline, the lookup fails at once and the stream is priced from
+#: the upstream's usage.
+_OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_MODE": "PRODUCTION",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
 
 
 class LiteLLMNotFoundError(ConfigurationError, RuntimeError):

@@ -90,9 +90,14 @@ def prompt_tokens_for(messages: list[dict[str, Any]]) -> int:
 
 
 def _completion_pieces(messages: list[dict[str, Any]], n_tokens: int) -> list[str]:
-    """The completion as ``n_tokens`` pieces (one token each) that concatenate to ``"Answer: w1 w2 ..."``."""
+    """The completion as ``n_tokens`` pieces (one token each) that concatenate to ``"Answer: w1 w2 ..."``.
+
+    No piece equals the one before it, whatever the prompt repeats: the LiteLLM proxy ends a stream with a 500 error
+    event when about 100 chunks in a row are the same ("The model is repeating the same chunk")."""
     words = [w.lower() for m in messages for w in _WORD_RE.findall(_content_text(m.get("content")))]
-    vocab = [*reversed(words), *_FILLER]
+    vocab = [word for word, _ in itertools.groupby([*reversed(words), *_FILLER])]  # no word twice in a row
+    if vocab[0] == vocab[-1]:  # nor across the wrap of the cycle
+        vocab.pop()
     pieces = ["Answer", ":"] + [" " + w for w in itertools.islice(itertools.cycle(vocab), max(0, n_tokens - 2))]
     return pieces[:n_tokens]
 

@@ -3,6 +3,7 @@ of the upstream (usage, per-token cost, streaming usage chunk, model info, error
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -33,6 +34,7 @@ from app.sandbox import (
     proxy_env,
     render_config,
 )
+from app.sandbox.upstream import _completion_pieces
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS = {m.name: m for m in default_test_models("http://127.0.0.1:9/v1")}
@@ -242,6 +244,7 @@ def test_proxy_env_is_scrubbed() -> None:
     env = proxy_env(base)
     assert env["PATH"] == "/bin" and env["HOME"] == "/root"
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and env["LITELLM_MODE"] == "PRODUCTION"
+    assert env["HF_HUB_OFFLINE"] == "1"  # else a llama-named stream stalls the proxy offline (tokenizer download)
     assert not {"DATABASE_URL", "DIRECT_URL", "REDIS_HOST", "OPENAI_API_KEY", "LITELLM_MASTER_KEY"} & set(env)
     assert {k for k in env if k.startswith("LITELLM_")} == {"LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_MODE"}
     assert "127.0.0.1" in env["NO_PROXY"]
@@ -257,6 +260,8 @@ def test_find_litellm_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     with pytest.raises(LiteLLMNotFoundError):
         find_litellm_binary()
     monkeypatch.delenv("COSTMUX_LITELLM_BIN")
+    # an interpreter with no litellm beside it (`pip install -e ".[proxy]"` puts one beside the real one)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python3"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(LiteLLMNotFoundError, match=r"pip install -e") as info:
@@ -373,6 +378,43 @@ def test_proxy_stream_ends_with_usage_chunk_carrying_cost(proxy_client: httpx.Cl
     assert last["choices"] == [{"index": 0, "delta": {}}]  # not [] as OpenAI (and the upstream) send
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert count_tokens(text) == MESSAGES_COMPLETION_TOKENS
+
+
+@pytest.mark.parametrize("prompt", ["lorem " * 600, "compute " * 300 + "the", "ok"])
+def test_upstream_never_sends_the_same_piece_twice_in_a_row(prompt: str) -> None:
+    """The proxy ends a stream with a 500 error event after ~100 identical chunks in a row."""
+    pieces = _completion_pieces([{"role": "user", "content": prompt}], 1000)
+    assert len(pieces) == 1000
+    assert all(a != b for a, b in itertools.pairwise(pieces))
+
+
+def _stream_through_proxy(client: httpx.Client, model: str, prompt: str, max_tokens: int) -> list[dict[str, Any]]:
+    req = {
+        "model": model,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with client.stream("POST", "/v1/chat/completions", json=req, timeout=httpx.Timeout(20.0)) as r:
+        assert r.status_code == 200
+        frames = sse_data(list(r.iter_lines()))
+    assert frames[-1] == "[DONE]"
+    chunks = [json.loads(f) for f in frames[:-1]]
+    assert not [c for c in chunks if "error" in c], "the stream ended with an error event"
+    return chunks
+
+
+def test_proxy_streams_a_llama_named_model_offline(proxy_client: httpx.Client) -> None:
+    """LiteLLM prices a llama/mistral-named stream with a HuggingFace tokenizer loaded on its event loop; offline
+    that download would stall the proxy unless it runs with HF_HUB_OFFLINE=1 (a stall fails the 20 s read timeout)."""
+    chunks = _stream_through_proxy(proxy_client, "llama-3-8b", "Tell me about llamas in the Andes. " * 20, 40)
+    assert chunks[-1]["usage"]["completion_tokens"] == 40
+
+
+def test_proxy_streams_a_long_answer_to_a_repetitive_prompt(proxy_client: httpx.Client) -> None:
+    chunks = _stream_through_proxy(proxy_client, "gpt-4o-mini", "lorem " * 1600, 400)  # the longest answer
+    assert chunks[-1]["usage"]["completion_tokens"] == 400
 
 
 def test_proxy_model_info_returns_prices(proxy_client: httpx.Client) -> None:

@@ -21,7 +21,7 @@ from app.errors import (
     StreamInterruptedError,
 )
 from app.providers.error_mapping import error_from_response, error_from_transport, parse_retry_after_s
-from tests.shared_data import capture_text
+from tests.captures import capture_text
 
 
 def response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -15,7 +15,7 @@ from app.errors import ConfigurationError, InvalidResponseError, ModelNotFoundEr
 from app.providers import LiteLLMProvider
 from app.providers.model_registry import parse_model_info
 from app.tasks import TaskType
-from tests.shared_data import capture_text
+from tests.captures import capture_text
 from tests.unit.conftest import BASE_URL, Recorder
 
 Make = Callable[..., LiteLLMProvider]
