@@ -18,6 +18,7 @@ from app.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
+    RequestTooLargeError,
     RoutingError,
     StreamInterruptedError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RequestTooLargeError",
     "RoutingError",
     "StreamInterruptedError",
     "__version__",

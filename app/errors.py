@@ -6,6 +6,7 @@ Every error costmux raises derives from :class:`CostmuxError`. Errors that come 
     CostmuxError
     ├── ConfigurationError          bad settings (no base URL, invalid custom model or price, ...)
     ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
+    │   └── RequestTooLargeError    a request body over the gateway's size limit
     ├── PricingError                no price is known for a model whose cost is needed
     ├── RoutingError                no model can take the request
     │   ├── BudgetExceededError     every model that could serve it costs more than max_cost (worst case)
@@ -40,6 +41,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RequestTooLargeError",
     "RoutingError",
     "StreamInterruptedError",
     "redact",
@@ -60,11 +62,25 @@ class InvalidRequestError(CostmuxError, ValueError):
     Attributes:
         param: the invalid field when one is named (``"max_cost"``, ``"X-Max-Cost"`` for a header, ...), else
             ``None``; the gateway returns it as the OpenAI error's ``param``.
+        code: a machine-readable kind (``"invalid_json"``, ...), else ``None``; the gateway's error ``code``.
     """
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """A request body is larger than the gateway accepts (``limit_bytes``, the ``max_body_bytes`` setting)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(
+            f"the request body is larger than the gateway's limit of {limit_bytes} bytes",
+            param="body",
+            code="request_too_large",
+        )
+        self.limit_bytes = limit_bytes
 
 
 class PricingError(CostmuxError, LookupError):

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import InvalidRequestError
 
 __all__ = [
+    "CONTENT_PART_TYPES",
     "ChatCompletionChoice",
     "ChatCompletionResponse",
     "ChatMessage",
     "MessageInput",
     "ToolCall",
     "Usage",
+    "content_part_error",
     "to_message_dicts",
 ]
 
@@ -42,14 +44,59 @@ class ToolCall(_OpenModel):
     function: ToolCallFunction
 
 
+#: The ``type`` of a content part the LiteLLM proxy (1.106.2) accepts in a chat message: its user content types
+#: (``ValidUserMessageContentTypes``), its assistant ones (``thinking``, ``redacted_thinking``) and OpenAI's
+#: ``refusal``. Any other type is refused before sending (the proxy answers it with a 500).
+CONTENT_PART_TYPES: frozenset[str] = frozenset(
+    {
+        "text",
+        "image_url",
+        "input_audio",
+        "audio_url",
+        "document",
+        "guarded_text",
+        "grounding_source",
+        "query",
+        "video_url",
+        "file",
+        "thinking",
+        "redacted_thinking",
+        "refusal",
+    }
+)
+
+
+def content_part_error(parts: list[Any]) -> tuple[int, str] | None:
+    """``(index, why)`` of the first invalid part of a list ``content``, or ``None`` when every part is an object
+    whose ``type`` is one of :data:`CONTENT_PART_TYPES`."""
+    for index, part in enumerate(parts):
+        if not isinstance(part, Mapping):
+            return index, "a content part must be an object with a type"
+        kind = part.get("type")
+        if kind not in CONTENT_PART_TYPES:
+            known = ", ".join(sorted(CONTENT_PART_TYPES))
+            return index, f"unknown content part type {kind!r} (known: {known})"
+    return None
+
+
 class ChatMessage(_OpenModel):
-    """One chat message. ``content`` is text, a list of OpenAI content parts, or ``None`` (tool calls only)."""
+    """One chat message. ``content`` is text, a list of OpenAI content parts (of the types in
+    :data:`CONTENT_PART_TYPES`), or ``None`` (tool calls only)."""
 
     role: Literal["system", "user", "assistant", "tool", "developer", "function"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _known_part_types(cls, content: str | list[dict[str, Any]] | None) -> str | list[dict[str, Any]] | None:
+        if isinstance(content, list):
+            problem = content_part_error(content)
+            if problem is not None:
+                raise ValueError(f"part {problem[0]}: {problem[1]}")
+        return content
 
     def text(self) -> str:
         """The message's text: the content string, or its text parts joined by newlines."""

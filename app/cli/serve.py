@@ -42,6 +42,9 @@ def add_serve_command(commands: Any) -> None:
     serve.add_argument("--max-cost", help="cap in USD for requests that give none (default: COSTMUX_DEFAULT_MAX_COST)")
     serve.add_argument("--budget-mode", choices=("estimate", "strict", "exact"), help="prompt bound of the cap")
     serve.add_argument("--auto-exclude", help='comma-separated models "auto" never picks (still reachable by name)')
+    serve.add_argument(
+        "--max-body-bytes", type=int, help="largest request body accepted, bytes (default: 16 MiB; larger: 413)"
+    )
     serve.add_argument("--log-level", choices=_UVICORN_LOG_LEVELS, default="warning", help="uvicorn's log level")
     serve.set_defaults(handler=run_serve)
 
@@ -62,6 +65,7 @@ def _settings(args: argparse.Namespace) -> tuple[GatewaySettings, ProviderSettin
         default_max_cost=args.max_cost,
         budget_mode=args.budget_mode,
         auto_exclude=args.auto_exclude,
+        max_body_bytes=args.max_body_bytes,
     )
     if settings.default_strategy not in available_strategies():
         known = ", ".join(available_strategies())

@@ -3,7 +3,9 @@
 ============================================  ======  ===============================================
 error                                         status  ``type`` / ``code``
 ============================================  ======  ===============================================
-invalid request (``InvalidRequestError``)     400     ``invalid_request_error`` / ``invalid_value``
+invalid request (``InvalidRequestError``)     400     ``invalid_request_error`` / ``invalid_value`` (or its
+                                                      ``code``: ``invalid_json``)
+body over the size limit (``RequestTooLarge``)  413   ``invalid_request_error`` / ``request_too_large``
 unknown model                                 404     ``invalid_request_error`` / ``model_not_found``
 over budget (``BudgetExceededError``)         402     ``budget_exceeded`` / ``budget_exceeded``
 no model available (``NoModelAvailableError``) 503   ``service_unavailable`` / ``no_model_available``
@@ -33,6 +35,7 @@ from app.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitError,
+    RequestTooLargeError,
     RoutingError,
     StreamInterruptedError,
 )
@@ -67,10 +70,12 @@ def error_body(message: str, type_: str, code: str, param: str | None = None, **
 
 def error_answer(exc: BaseException) -> ErrorAnswer:
     """The answer for ``exc`` (an unexpected exception is logged and answered 500 without its details)."""
-    if isinstance(exc, InvalidRequestError) and exc.param is not None:
-        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", exc.param))
+    if isinstance(exc, RequestTooLargeError):
+        body = error_body(str(exc), "invalid_request_error", "request_too_large", exc.param)
+        return ErrorAnswer(413, body, {"connection": "close"})  # the rest of the body may be unread
     if isinstance(exc, InvalidRequestError):
-        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "invalid_value", _param_of(str(exc))))
+        param = exc.param if exc.param is not None else _param_of(str(exc))
+        return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", exc.code or "invalid_value", param))
     if isinstance(exc, RoutingError):
         return _routing(exc)
     if isinstance(exc, ProviderError):

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.errors import CostmuxError, ModelNotFoundError
+from app.gateway.body import read_json_body
 from app.gateway.errors import ErrorAnswer, error_answer, error_body
 from app.gateway.requests import ChatRequest, excluded_for, parse_chat_request
 from app.gateway.sse import sse_stream
@@ -46,12 +47,9 @@ async def chat_completions(request: Request) -> Response:
     if not state.authorized(request.headers.get("authorization")):
         return _unauthorized()
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return _error(
-            ErrorAnswer(400, error_body("the body is not valid JSON", "invalid_request_error", "invalid_json"))
+        body = await read_json_body(
+            request.stream(), request.headers.get("content-length"), state.settings.max_body_bytes
         )
-    try:
         chat = parse_chat_request(
             body,
             request.headers,

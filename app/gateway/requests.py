@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.errors import InvalidRequestError
+from app.models import content_part_error
 from app.router.budget import validate_max_cost
 from app.router.strategies import available_strategies
 
@@ -60,6 +61,7 @@ def parse_chat_request(
         raise InvalidRequestError("messages must be a non-empty array of messages", param="messages")
     if not all(isinstance(message, dict) for message in messages):
         raise InvalidRequestError("each message must be an object with a role", param="messages")
+    _check_content_parts(messages)
     strategy, model = _route(body.get("model"), default_strategy)
     stream = body.get("stream", False)
     if stream is None:
@@ -81,6 +83,18 @@ def parse_chat_request(
         include_usage=include_usage,
         params=params,
     )
+
+
+def _check_content_parts(messages: list[dict[str, Any]]) -> None:
+    """A list ``content`` holds only parts of a known type (the proxy answers others with a 500)."""
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, list):
+            problem = content_part_error(content)
+            if problem is not None:
+                part, why = problem
+                param = f"messages[{index}].content[{part}].type"
+                raise InvalidRequestError(f"messages[{index}].content[{part}]: {why}", param=param)
 
 
 def _route(model: Any, default_strategy: str) -> tuple[str | None, str | None]:

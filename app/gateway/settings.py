@@ -11,6 +11,7 @@ environment variable           setting
 ``COSTMUX_DEFAULT_MAX_COST``   cap in USD for requests that give none (default: no cap)
 ``COSTMUX_BUDGET_MODE``        prompt bound of the cap: ``estimate`` (default), ``strict`` or ``exact``
 ``COSTMUX_AUTO_EXCLUDE``       comma-separated models ``auto`` never picks (still reachable by name)
+``COSTMUX_MAX_BODY_BYTES``     largest request body accepted, bytes (default 16 MiB; larger: 413)
 =============================  ===================================================================================
 """
 
@@ -43,6 +44,9 @@ class GatewaySettings(BaseSettings):
     )
     budget_mode: BudgetMode = Field(default="estimate", validation_alias="COSTMUX_BUDGET_MODE")
     auto_exclude: str = Field(default="", validation_alias="COSTMUX_AUTO_EXCLUDE")
+    #: 16 MiB: a prompt filling a 2M-token context window as ASCII text (~4 bytes a token) is about 8 MB, a 1M-token
+    #: CJK prompt escaped as JSON (\uXXXX, 6 bytes a character) about 6 MB, an image as a data URL up to ~7 MB.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, validation_alias="COSTMUX_MAX_BODY_BYTES")
 
     @field_validator("api_key", "default_max_cost", mode="before")
     @classmethod

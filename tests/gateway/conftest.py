@@ -146,6 +146,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "COSTMUX_DEFAULT_MAX_COST",
         "COSTMUX_BUDGET_MODE",
         "COSTMUX_AUTO_EXCLUDE",
+        "COSTMUX_MAX_BODY_BYTES",
         "LITELLM_BASE_URL",
         "LITELLM_API_KEY",
     ):

@@ -62,7 +62,7 @@ async def test_invalid_requests_are_400_naming_the_field(
 async def test_a_body_that_is_not_json_is_400(gateway: GatewayFactory) -> None:
     async with gateway() as client:
         response = await client.post("/v1/chat/completions", content=b"{not json")
-    assert_openai_error(response, 400, code="invalid_json")
+    assert_openai_error(response, 400, code="invalid_json", param="body")
 
 
 async def test_over_budget_is_402_with_the_cheapest_option(gateway: GatewayFactory, proxy: ScriptedProxy) -> None:
@@ -125,3 +125,79 @@ async def test_unknown_routes_and_methods_answer_in_the_openai_shape(gateway: Ga
         wrong_method = await client.get("/v1/chat/completions")
     assert_openai_error(missing, 404, code="not_found")
     assert_openai_error(wrong_method, 405, code="method_not_allowed")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_json_nested_too_deep_for_the_decoder_is_400_invalid_json(gateway: GatewayFactory) -> None:
+    async with gateway() as client:
+        response = await client.post("/v1/chat/completions", content=b"[" * 50_000 + b"]" * 50_000)
+    assert_openai_error(response, 400, code="invalid_json", param="body")
+
+
+async def test_json_nested_past_the_depth_limit_is_400_but_a_real_schema_passes(
+    gateway: GatewayFactory, proxy: ScriptedProxy
+) -> None:
+    from app.gateway.body import MAX_JSON_DEPTH
+
+    async with gateway() as client:
+        deep = {"model": "auto", "messages": MESSAGES, "metadata": {"x": _nested(MAX_JSON_DEPTH)}}
+        refused = await client.post("/v1/chat/completions", json=deep)
+        assert_openai_error(refused, 400, code="invalid_json", param="body")
+        assert proxy.sent == []
+        nested_schema: Any = {"type": "string"}
+        for _ in range(12):
+            nested_schema = {"type": "object", "properties": {"child": nested_schema}}
+        schema_format = {"type": "json_schema", "schema": nested_schema}
+        fine = {"model": "auto", "messages": MESSAGES, "response_format": schema_format}
+        assert (await client.post("/v1/chat/completions", json=fine)).status_code == 200
+
+
+async def test_a_body_over_the_size_limit_is_413_and_one_under_it_is_served(gateway: GatewayFactory) -> None:
+    async with gateway(max_body_bytes=4096) as client:
+        big = {"model": "auto", "messages": [{"role": "user", "content": "x" * 5000}]}
+        response = await client.post("/v1/chat/completions", json=big)
+        error = assert_openai_error(response, 413, code="request_too_large", param="body")
+        assert "4096 bytes" in error["message"] and response.headers["connection"] == "close"
+
+        async def chunked() -> Any:  # no Content-Length: the limit is checked as the body arrives
+            for _ in range(10):
+                yield b" " * 1000
+
+        response = await client.post("/v1/chat/completions", content=chunked())
+        assert_openai_error(response, 413, code="request_too_large", param="body")
+        small = {"model": "auto", "messages": [{"role": "user", "content": "x" * 3000}]}
+        assert (await client.post("/v1/chat/completions", json=small)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        ([{"type": "weird"}], "messages[0].content[0].type"),
+        ([{"type": "text", "text": "hi"}, {"text": "no type"}], "messages[0].content[1].type"),
+        (["just a string"], "messages[0].content[0].type"),
+    ],
+)
+async def test_a_content_part_of_unknown_type_is_400_naming_it(
+    gateway: GatewayFactory, proxy: ScriptedProxy, content: list[Any], param: str
+) -> None:
+    async with gateway() as client:
+        body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+        response = await client.post("/v1/chat/completions", json=body)
+    assert_openai_error(response, 400, code="invalid_value", param=param)
+    assert proxy.sent == []
+
+
+async def test_known_content_part_types_pass(gateway: GatewayFactory, proxy: ScriptedProxy) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    content = [{"type": "text", "text": "What is in this picture?"}, image]
+    async with gateway() as client:
+        body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+        response = await client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert proxy.sent[0]["messages"][0]["content"] == content

@@ -227,3 +227,29 @@ async def test_a_client_that_leaves_mid_stream_closes_the_upstream_stream(
         line for line in metrics.splitlines() if line.startswith("costmux_requests_total{") and "cancelled" in line
     ]
     assert cancelled and cancelled[0].endswith(" 1.0"), metrics
+
+
+async def test_costmux_serve_answers_hostile_bodies_cleanly(served: str, fake_upstream: FakeUpstream) -> None:
+    """Through uvicorn (not only in-process): an over-limit body gets its 413 (not a closed connection), JSON nested
+    past the decoder's limit a 400, an unknown content part a 400 naming it; a long body under the limit is served."""
+    auth = {"Authorization": f"Bearer {GATEWAY_KEY}", "Content-Type": "application/json"}
+    before = fake_upstream.chat_request_count
+    async with httpx.AsyncClient(base_url=served, headers=auth, timeout=60, trust_env=False) as http:
+        huge = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x" * 20_000_000}]})
+        response = await http.post("/v1/chat/completions", content=huge)
+        assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+
+        response = await http.post("/v1/chat/completions", content=b"[" * 50_000 + b"]" * 50_000)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+
+        weird = {"model": "auto", "messages": [{"role": "user", "content": [{"type": "weird"}]}]}
+        response = await http.post("/v1/chat/completions", json=weird)
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "messages[0].content[0].type"
+        assert fake_upstream.chat_request_count == before  # none of them reached the upstream
+
+        long_text = " ".join(f"word{i % 997}" for i in range(25_000))  # ~170 KB, ~90k tokens at most
+        document = {"model": "auto", "messages": [{"role": "user", "content": "Summarise:\n" + long_text}]}
+        response = await http.post("/v1/chat/completions", json=document)
+        assert response.status_code == 200, response.text
+        assert fake_upstream.chat_request_count == before + 1
