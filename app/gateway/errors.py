@@ -15,7 +15,8 @@ a stream broke after its first chunk          (frame) ``upstream_error`` / ``str
 upstream refused the gateway's own key        502     ``upstream_error`` / ``upstream_authentication``
 ============================================  ======  ===============================================
 
-Messages are the errors' own (keys are redacted where they are built); nothing from the request body is echoed.
+Messages are the errors' own (keys are redacted where they are built); a value from the request is echoed only
+through :func:`shown`, cut to a few dozen characters.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from app.errors import (
 )
 from app.pricing import decimal_str, to_decimal_usd
 
-__all__ = ["ErrorAnswer", "error_answer", "error_body"]
+__all__ = ["ErrorAnswer", "error_answer", "error_body", "shown"]
 
 logger = logging.getLogger("costmux.gateway")
 
@@ -61,6 +62,18 @@ class ErrorAnswer:
 
     def json_bytes(self) -> bytes:
         return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+_SHOWN_CHARS = 60
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to about 60 characters (a client's 100 KB model name, or a huge
+    list sent as ``max_cost``, is not sent back whole)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}…[{len(text) - _SHOWN_CHARS} more characters]"
 
 
 def error_body(message: str, type_: str, code: str, param: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from app.errors import CostmuxError, ModelNotFoundError
 from app.gateway.body import read_json_body
-from app.gateway.errors import ErrorAnswer, error_answer, error_body
+from app.gateway.errors import ErrorAnswer, error_answer, error_body, shown
 from app.gateway.requests import ChatRequest, excluded_for, parse_chat_request
 from app.gateway.sse import sse_stream
 from app.gateway.state import GatewayState
@@ -95,7 +95,7 @@ async def _exclusions(state: GatewayState, chat: ChatRequest) -> frozenset[str]:
     await state.refresh_models()
     known = state.known_models()
     if not any(model == chat.model or f"{provider}/{model}" == chat.model for provider, model in known):
-        message = f"the model {chat.model!r} does not exist (GET /v1/models lists them)"
+        message = f"the model {shown(chat.model)} does not exist (GET /v1/models lists them)"
         raise ModelNotFoundError(message, status_code=404, model=chat.model, request_sent=False)
     return excluded_for(chat, known, state.auto_excluded)
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.errors import InvalidRequestError
+from app.gateway.errors import shown
 from app.models import content_part_error
 from app.router.budget import validate_max_cost
 from app.router.strategies import available_strategies
@@ -67,7 +68,7 @@ def parse_chat_request(
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
-        raise InvalidRequestError(f"stream must be true or false, got {stream!r}", param="stream")
+        raise InvalidRequestError(f"stream must be true or false, got {shown(stream)}", param="stream")
     params = {key: value for key, value in body.items() if key not in _OWN_FIELDS}
     for name in _RESERVED.intersection(params):
         raise InvalidRequestError(f"{name} is not a chat completion field", param=name)
@@ -106,7 +107,9 @@ def _route(model: Any, default_strategy: str) -> tuple[str | None, str | None]:
         strategy = model[len(AUTO) + 1 :]
         if strategy not in available_strategies():
             known = ", ".join(f"auto:{name}" for name in available_strategies())
-            raise InvalidRequestError(f"unknown routing strategy in {model!r} (known: auto, {known})", param="model")
+            raise InvalidRequestError(
+                f"unknown routing strategy in {shown(model)} (known: auto, {known})", param="model"
+            )
         return strategy, None
     return None, model
 
@@ -117,7 +120,9 @@ def _max_cost(body: Mapping[str, Any], headers: Mapping[str, str], default: Deci
     from_header = _cap("X-Max-Cost", header.strip()) if header is not None else None
     if body.get("max_cost") is not None:
         if isinstance(body["max_cost"], bool | dict | list):
-            raise InvalidRequestError(f"max_cost must be a number of USD, got {body['max_cost']!r}", param="max_cost")
+            raise InvalidRequestError(
+                f"max_cost must be a number of USD, got {shown(body['max_cost'])}", param="max_cost"
+            )
         return _cap("max_cost", body["max_cost"])
     return from_header if header is not None else default
 
@@ -126,7 +131,7 @@ def _cap(param: str, value: Any) -> Decimal | None:
     try:
         return validate_max_cost(value)
     except InvalidRequestError as exc:
-        message = f"{param} must be a finite, non-negative number of USD, got {value!r}"
+        message = f"{param} must be a finite, non-negative number of USD, got {shown(value)}"
         raise InvalidRequestError(message, param=param) from exc
 
 
@@ -138,7 +143,7 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidRequestError(f"{name} must be a positive integer, got {value!r}", param=name)
+            raise InvalidRequestError(f"{name} must be a positive integer, got {shown(value)}", param=name)
         found.append(value)
     return min(found) if found else None
 

@@ -113,10 +113,23 @@ async def test_metrics_can_be_disabled(proxy: ScriptedProxy) -> None:
 
 @pytest.mark.parametrize(
     ("authorization", "status"),
-    [(None, 401), ("Bearer wrong", 401), (f"Basic {KEY}", 401), (f"Bearer {KEY}", 200), (f"bearer {KEY}", 200)],
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        (f"Basic {KEY}", 401),
+        ("Bearer", 401),
+        ("Bearer ", 401),
+        (f"Bearer {KEY[:-1]}", 401),
+        (f"Bearer {KEY}x", 401),
+        (f"Bearer {KEY} {KEY}", 401),
+        ("Bearer \u00e9t\u00e9".encode("latin-1"), 401),
+        (f"Bearer {KEY}", 200),
+        (f"bearer {KEY}", 200),
+        (f"Bearer  {KEY} ", 200),
+    ],
 )
 async def test_a_configured_key_is_required_on_the_api(
-    gateway: GatewayFactory, proxy: ScriptedProxy, authorization: str | None, status: int
+    gateway: GatewayFactory, proxy: ScriptedProxy, authorization: str | bytes | None, status: int
 ) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     async with gateway(api_key=KEY) as client:

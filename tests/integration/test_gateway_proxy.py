@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import openai
@@ -116,20 +117,30 @@ async def test_models_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert 'costmux_requests_total{model="gpt-4o-mini",outcome="success",provider="litellm"} 1.0' in metrics
 
 
-@pytest.fixture
-def served(litellm_proxy: LiteLLMProxy, tmp_path: Path) -> Iterator[str]:
-    """``costmux serve`` as a real process on a free port; always stopped (SIGTERM, then SIGKILL)."""
+class Served(NamedTuple):
+    """A running ``costmux serve``: its URL, process and log file."""
+
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@contextmanager
+def serve(proxy: LiteLLMProxy, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``costmux serve`` as a real process on a free port (extra ``args`` and ``env``); always stopped (SIGTERM,
+    then SIGKILL), and its log must hold no traceback."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COSTMUX_", "LITELLM_", "OPENAI_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--proxy-url", litellm_proxy.base_url]
-    command += ["--api-key", litellm_proxy.master_key, "--gateway-key", GATEWAY_KEY, "--auto-exclude", EXCLUDE]
-    log = (tmp_path / "serve.log").open("w+")
-    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("COSTMUX_", "LITELLM_", "OPENAI_"))}
+    environ.update(PYTHONPATH=str(ROOT), **(env or {}))
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--proxy-url", proxy.base_url]
+    command += ["--api-key", proxy.master_key, "--gateway-key", GATEWAY_KEY, "--auto-exclude", EXCLUDE, *args]
+    log_path = tmp_path / f"serve-{port}.log"
+    log = log_path.open("w+")
+    process = subprocess.Popen(command, cwd=tmp_path, env=environ, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base_url, process, log)
-        yield base_url
+        yield Served(base_url, process, log_path)
         process.terminate()
         # uvicorn shuts down gracefully, then re-raises the signal: the exit status is -SIGTERM
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
@@ -140,6 +151,13 @@ def served(litellm_proxy: LiteLLMProxy, tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def served(litellm_proxy: LiteLLMProxy, tmp_path: Path) -> Iterator[str]:
+    """The URL of a ``costmux serve`` process in front of the session's proxy."""
+    with serve(litellm_proxy, tmp_path) as running_gateway:
+        yield running_gateway.base_url
 
 
 def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Any) -> None:
@@ -253,3 +271,40 @@ async def test_costmux_serve_answers_hostile_bodies_cleanly(served: str, fake_up
         response = await http.post("/v1/chat/completions", json=document)
         assert response.status_code == 200, response.text
         assert fake_upstream.chat_request_count == before + 1
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def test_clients_leaving_mid_stream_leak_no_descriptors_and_keys_stay_out_of_debug_logs(
+    litellm_proxy: LiteLLMProxy, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    debug = {"COSTMUX_LOG_LEVEL": "DEBUG"}
+    with serve(litellm_proxy, tmp_path, "--log-level", "debug", env=debug) as gateway:
+        auth = {"Authorization": f"Bearer {GATEWAY_KEY}"}
+        request = {"model": "auto", "messages": MESSAGES, "stream": True, "max_tokens": 50}
+        async with httpx.AsyncClient(base_url=gateway.base_url, headers=auth, timeout=30, trust_env=False) as http:
+            assert (await http.post("/v1/chat/completions", json={**request, "stream": False})).status_code == 200
+            before = _open_fds(gateway.process.pid)
+
+            async def leave_after_first_event() -> None:
+                async with (
+                    httpx.AsyncClient(base_url=gateway.base_url, headers=auth, timeout=30) as own,
+                    own.stream("POST", "/v1/chat/completions", json=request) as response,
+                ):
+                    assert response.status_code == 200
+                    async for line in response.aiter_lines():
+                        if line.startswith("data: "):
+                            break
+
+            fake_upstream.inject_slow(0.2, count=40)
+            await asyncio.gather(*(leave_after_first_event() for _ in range(40)))
+            fake_upstream.clear_faults()
+            deadline = time.monotonic() + 15
+            while _open_fds(gateway.process.pid) > before + 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert _open_fds(gateway.process.pid) <= before + 2  # keep-alive connections may stay open
+            assert (await http.post("/v1/chat/completions", json={**request, "stream": False})).status_code == 200
+    log = gateway.log_path.read_text()
+    assert GATEWAY_KEY not in log and litellm_proxy.master_key not in log
