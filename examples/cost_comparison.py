@@ -10,7 +10,8 @@ async def main() -> None:
         await provider.sync_pricing()
         prompt_tokens, completion_tokens = 1_000, 500
         print(f"Cost of {prompt_tokens} prompt + {completion_tokens} completion tokens:")
-        for model in await provider.get_available_models():
+        for listed in await provider.get_available_models():
+            model = listed["id"]
             info = provider.get_model_info(model)
             if info["pricing"] is None:
                 print(f"  {model:20s} no price known")

@@ -10,8 +10,8 @@ async def main() -> None:
         healthy = await provider.health_check()
         print(f"Proxy healthy: {healthy}")
         if healthy:
-            models = await provider.get_available_models()
-            print(f"Models ({len(models)}): {', '.join(models)}")
+            available_models = await provider.get_available_models()
+            print(f"Available models: {[model['id'] for model in available_models]}")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def run_route(args: argparse.Namespace) -> int:
 async def _models(args: argparse.Namespace) -> int:
     async with _provider(args) as provider:
         await provider.sync_pricing()
-        names = await provider.get_available_models()
+        names = (await provider.get_available_models()).ids
         print(
             f"{'model':24s} {'$/1M in':>9s} {'$/1M out':>9s} {'context':>9s} {'max out':>8s} {'rpm':>7s} "
             f"{'tpm':>9s}  health"

@@ -265,27 +265,32 @@ class LiteLLMProvider:
                 logger.warning("could not sync model info from %s: %s", self.base_url, exc)
 
     async def get_available_models(self, *, refresh: bool = False) -> ModelList:
-        """Model names from ``GET /v1/models``, cached for ``models_cache_ttl_s``.
+        """The proxy's models as ``GET /v1/models`` lists them (dicts with ``id``, ``object``, ``owned_by``, ...),
+        cached for ``models_cache_ttl_s``; each call returns its own copy.
 
         When the proxy cannot be reached, the last good list is returned with ``stale=True``; with no list yet
         the error is raised.
+
+        Raises:
+            ProviderError: the proxy could not be reached and nothing was fetched before.
+            InvalidResponseError: the answer is not a list of objects with an ``id``.
         """
         cached = self._model_list
         if cached is not None and not refresh and self._clock() - cached.fetched_at < self.models_cache_ttl_s:
-            return cached
+            return cached.copy_as(stale=False)
         try:
             payload = await self._transport.get_json("/v1/models")
-            names = [str(item["id"]) for item in payload["data"]]
+            models = ModelList(_model_objects(payload), fetched_at=self._clock())
         except ProviderError as exc:
             if cached is None:
                 raise
             logger.warning("serving a stale model list: %s", exc)
-            return cached.as_stale()
-        except (KeyError, TypeError) as exc:
+            return cached.copy_as(stale=True)
+        except (KeyError, TypeError, ValueError) as exc:
             raise InvalidResponseError(f"/v1/models answer is malformed: {exc}", provider=self.name) from exc
-        self._model_list = ModelList(names, fetched_at=self._clock())
-        self._registry.set_listed(names)
-        return self._model_list
+        self._model_list = models
+        self._registry.set_listed(models.ids)
+        return models.copy_as(stale=False)
 
     async def health_check(self, *, timeout_s: float = 5.0) -> bool:
         """True when the proxy answers 200 on ``/health/liveliness`` and ``/health/readiness``.
@@ -560,3 +565,14 @@ def _no_price_message(model: str) -> str:
         f"no price is known for model {model!r}: add it with custom_models or add_custom_model(), configure "
         "input_cost_per_token/output_cost_per_token in the proxy, or set cost_tracking='ignore_errors'"
     )
+
+
+def _model_objects(payload: Any) -> list[dict[str, Any]]:
+    """The model objects of a ``/v1/models`` answer. Raises KeyError/TypeError/ValueError when malformed."""
+    models = payload["data"]
+    if not isinstance(models, list):
+        raise TypeError("data is not a list")
+    for model in models:
+        if not isinstance(model, dict) or not isinstance(model.get("id"), str) or not model["id"]:
+            raise ValueError(f"a model has no id: {model!r}"[:200])
+    return models

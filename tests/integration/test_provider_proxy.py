@@ -27,8 +27,19 @@ async def test_health_check(provider: LiteLLMProvider) -> None:
 
 async def test_lists_the_configured_models(provider: LiteLLMProvider) -> None:
     models = await provider.get_available_models()
-    assert {"gpt-4o", "gpt-4o-mini", "claude-3-haiku", "llama-3-8b", "mock-gpt"} <= set(models)
+    assert {"gpt-4o", "gpt-4o-mini", "claude-3-haiku", "llama-3-8b", "mock-gpt"} <= set(models.ids)
+    assert all(model["object"] == "model" and "owned_by" in model for model in models)
     assert not models.stale
+
+
+async def test_the_documented_model_listing_runs_verbatim(
+    provider: LiteLLMProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # as in the provider's documentation (docs/providers.md)
+    available_models = await provider.get_available_models()
+    print(f"Available models: {[model['id'] for model in available_models]}")
+    printed = capsys.readouterr().out
+    assert printed.startswith("Available models: [") and "'gpt-4o-mini'" in printed
 
 
 async def test_sync_pricing_reads_prices_windows_and_limits(provider: LiteLLMProvider) -> None:

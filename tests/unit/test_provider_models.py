@@ -173,20 +173,32 @@ async def test_available_models_are_cached_refreshed_and_served_stale(make_provi
     def handler(request: httpx.Request) -> httpx.Response:
         if not state["up"]:
             raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json={"data": [{"id": "a"}, {"id": "b"}], "object": "list"})
+        listed = [{"id": "a", "object": "model", "owned_by": "openai"}, {"id": "b", "object": "model"}]
+        return httpx.Response(200, json={"data": listed, "object": "list"})
 
     provider = make_provider(handler, clock=clock, max_retries=0)
     models = await provider.get_available_models()
-    assert list(models) == ["a", "b"] and not models.stale
-    await provider.get_available_models()
+    assert models == [{"id": "a", "object": "model", "owned_by": "openai"}, {"id": "b", "object": "model"}]
+    assert models.ids == ["a", "b"] and not models.stale
+    models[0]["id"] = "changed by the caller"  # a copy: the cache keeps the proxy's answer
+    assert (await provider.get_available_models()).ids == ["a", "b"]
     assert recorder.calls("/v1/models") == 1
     await provider.get_available_models(refresh=True)
     assert recorder.calls("/v1/models") == 2
     state["up"] = False
     clock.now += 301
     stale = await provider.get_available_models()
-    assert list(stale) == ["a", "b"] and stale.stale
+    assert stale.ids == ["a", "b"] and stale.stale
     assert provider.get_supported_models() == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "payload", [{"data": "gpt-4o"}, {"data": ["gpt-4o"]}, {"data": [{"object": "model"}]}, {"data": [{"id": ""}]}, {}]
+)
+async def test_a_malformed_model_list_is_an_invalid_response(make_provider: Make, payload: dict[str, Any]) -> None:
+    provider = make_provider(lambda request: httpx.Response(200, json=payload), max_retries=0)
+    with pytest.raises(InvalidResponseError, match="/v1/models answer is malformed"):
+        await provider.get_available_models()
 
 
 async def test_available_models_with_no_cache_raise_when_the_proxy_is_down(make_provider: Make) -> None:
