@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -344,8 +345,14 @@ LITELLM_WINDOW_KEYS = {
 
 
 def _litellm_price_map() -> dict[str, Any]:
+    """LiteLLM's own price map: from the litellm installed beside this Python (README command 1), else from the
+    proxy virtualenv of scripts/install-proxy."""
+    name = "model_prices_and_context_window_backup.json"
+    spec = importlib.util.find_spec("litellm")
+    found = [Path(spec.origin).parent / name] if spec is not None and spec.origin is not None else []
     venv = Path(os.environ.get("COSTMUX_PROXY_VENV") or "~/.cache/costmux/proxy-venv").expanduser()
-    found = sorted(venv.glob("lib/python3*/site-packages/litellm/model_prices_and_context_window_backup.json"))
+    found = [path for path in found if path.is_file()]
+    found = found or sorted(venv.glob(f"lib/python3*/site-packages/litellm/{name}"))
     if not found:
         pytest.skip(
             f"LiteLLM proxy virtualenv not found at {venv} (run scripts/install-proxy); price cross-check skipped"
