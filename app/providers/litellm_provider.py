@@ -213,6 +213,12 @@ class LiteLLMProvider:
             raise ModelNotFoundError(f"model {model!r} is not known to {self.name}", provider=self.name, model=model)
         return {**spec.describe(), **self.guard.snapshot(model)}
 
+    def _limit_field(self, model: str) -> str:
+        """The request field that bounds the whole completion of ``model``: ``max_completion_tokens`` for OpenAI
+        reasoning models (known from the catalog, also behind an alias), ``max_tokens`` otherwise."""
+        spec = self._registry.get(model)
+        return spec.reasoning.limit_param if spec is not None and spec.reasoning is not None else "max_tokens"
+
     def _rate_limits(self, model: str) -> RateLimits | None:
         spec = self._registry.get(model)
         return spec.rate_limits if spec is not None else None
@@ -417,7 +423,7 @@ class LiteLLMProvider:
         """
         if params.get("stream"):
             raise InvalidRequestError("chat_completion does not stream; use stream_chat_completion")
-        body = request_body(messages, model, max_tokens, temperature, params)
+        body = request_body(messages, model, max_tokens, temperature, params, limit_field=self._limit_field(model))
         await self.ensure_model_info()
         started = self._clock()
         try:
@@ -482,9 +488,8 @@ class LiteLLMProvider:
             prompt = count_prompt_tokens(
                 body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
             ).upper_estimate_tokens
-            return prompt + min(
-                body.get("max_tokens") or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS
-            )
+            limit = body.get("max_tokens") or body.get("max_completion_tokens")
+            return prompt + min(limit or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
 
         wait_s = self.rate_limit_timeout_s if timeout_s is None else timeout_s
         return await self.guard.admit(model, tokens, provider=self.name, timeout_s=wait_s)
@@ -506,7 +511,7 @@ class LiteLLMProvider:
         :class:`ChatStream` once iteration ends. Retries happen only before the first chunk.
         """
         caller_options = params.pop("stream_options", None) or {}
-        body = request_body(messages, model, max_tokens, temperature, params)
+        body = request_body(messages, model, max_tokens, temperature, params, limit_field=self._limit_field(model))
         body["stream"] = True
         body["stream_options"] = {**caller_options, "include_usage": True}
 

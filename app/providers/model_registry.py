@@ -5,6 +5,11 @@ proxy's ``/model/info`` (discovered), and the bundled catalog of well-known mode
 price replaces the proxy's price, while a context window the custom entry leaves out still comes from the proxy, and
 a quality score neither gives comes from the catalog. The catalog only fills in fields: it never adds models to
 ``names()``.
+
+A proxy model is looked up in the catalog by what it serves: its ``model_info.base_model``, then its
+``litellm_params.model``, then its own name (a model group ``smart`` serving ``anthropic/claude-sonnet-4-5`` is
+Claude Sonnet 4.5). The catalog's price is used only where it is the list price (:attr:`CatalogMatch.price_applies`).
+A model the catalog does not know gets a quality prior (:func:`~app.catalog.quality_prior`), marked as assumed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.catalog import Capabilities, CatalogEntry, ModelCatalog
+from app.catalog import Capabilities, CatalogEntry, CatalogMatch, ModelCatalog, Reasoning, quality_prior, vendor_of
 from app.errors import ConfigurationError
 from app.pricing import ModelPricing, decimal_str, parse_pricing, to_decimal_usd
 from app.tasks import TaskType
@@ -37,8 +42,9 @@ class ModelSpec(BaseModel):
 
     ``pricing`` is ``None`` when no price is known: such a model is never costed as free.
     ``context_window_tokens`` is the maximum number of input tokens; ``max_output_tokens`` the most it can generate.
-    ``quality`` maps task types to a score in [0, 1] (``None``: no quality data). ``source`` names the sources that
-    contributed, joined by ``+`` (``custom``, ``proxy``, ``catalog``).
+    ``quality`` maps task types to a score in [0, 1] (``None``: no quality data); ``assumed_quality`` names the tasks
+    whose score is a prior, not a measurement. ``reasoning`` says how a reasoning model spends hidden tokens.
+    ``source`` names the sources that contributed, joined by ``+`` (``custom``, ``proxy``, ``catalog``, ``prior``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,6 +57,8 @@ class ModelSpec(BaseModel):
     provider: str | None = None
     capabilities: Capabilities = Capabilities()
     quality: dict[TaskType, float] | None = None
+    assumed_quality: frozenset[TaskType] = frozenset()
+    reasoning: Reasoning | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     source: str = "custom"
 
@@ -73,6 +81,8 @@ class ModelSpec(BaseModel):
                 json_output=_known(self.capabilities.json_output, base.capabilities.json_output),
             ),
             quality={**(base.quality or {}), **(self.quality or {})} if (self.quality or base.quality) else None,
+            assumed_quality=(base.assumed_quality - set(self.quality or {})) | self.assumed_quality,
+            reasoning=self.reasoning or base.reasoning,
             metadata={**base.metadata, **self.metadata},
             source=f"{self.source}+{base.source}",
         )
@@ -97,6 +107,8 @@ class ModelSpec(BaseModel):
             "provider": self.provider,
             "capabilities": self.capabilities.model_dump(),
             "quality": {str(task): score for task, score in self.quality.items()} if self.quality else None,
+            "quality_assumed": sorted(str(task) for task in self.assumed_quality),
+            "reasoning": self.reasoning.to_json_dict() if self.reasoning is not None else None,
             "metadata": copy.deepcopy(self.metadata),
             "source": self.source,
         }
@@ -190,17 +202,24 @@ def spec_from_custom(
     )
 
 
-def spec_from_catalog(name: str, entry: CatalogEntry) -> ModelSpec:
-    """The catalog's knowledge of a model, under the name the provider uses for it."""
+def spec_from_catalog(name: str, entry: CatalogEntry, match: CatalogMatch | None = None) -> ModelSpec:
+    """The catalog's knowledge of a model, under the name the provider uses for it. Without a ``match`` (or when
+    ``match.price_applies``) the entry's price is included; otherwise the price is left to the proxy."""
+    price_applies = match is None or match.price_applies
+    metadata: dict[str, Any] = {"catalog_entry": entry.name}
+    if match is not None:
+        metadata["catalog_route"] = match.route
+        metadata["catalog_price"] = "list price" if price_applies else "not used (regional or host price)"
     return ModelSpec(
         name=name,
-        pricing=entry.pricing,
+        pricing=entry.pricing if price_applies else None,
         context_window_tokens=entry.context_window_tokens,
         max_output_tokens=entry.max_output_tokens,
         provider=entry.provider,
         capabilities=entry.capabilities,
         quality=dict(entry.quality),
-        metadata={"catalog_entry": entry.name},
+        reasoning=entry.reasoning,
+        metadata=metadata,
         source="catalog",
     )
 
@@ -241,7 +260,7 @@ def _deployment_spec(entry: Mapping[str, Any]) -> ModelSpec:
             vision=info.get("supports_vision"),
             json_output=info.get("supports_response_schema"),
         ),
-        metadata={"litellm_model": params.get("model"), "mode": info.get("mode")},
+        metadata={"litellm_model": params.get("model"), "base_model": info.get("base_model"), "mode": info.get("mode")},
         source="proxy",
     )
 
@@ -319,9 +338,9 @@ class ModelRegistry:
         self._discovered = dict(specs)
         self._aliases = {}
         for name, spec in specs.items():
-            litellm_model = spec.metadata.get("litellm_model")
-            if isinstance(litellm_model, str) and litellm_model not in specs:
-                self._aliases.setdefault(litellm_model, name)
+            for served in (spec.metadata.get("litellm_model"), spec.metadata.get("base_model")):
+                if isinstance(served, str) and served not in specs:
+                    self._aliases.setdefault(served, name)
         self._changed()
 
     def set_listed(self, names: Iterable[str]) -> None:
@@ -345,20 +364,43 @@ class ModelRegistry:
         name = name if name in self._custom or name in self._discovered else self._aliases.get(name, name)
         custom, discovered = self._custom.get(name), self._discovered.get(name)
         spec = custom.overlay(discovered) if custom is not None and discovered is not None else custom or discovered
-        entry = self._catalog_entry(name, spec)
-        if entry is None:
-            return spec
-        from_catalog = spec_from_catalog(name, entry)
-        return spec.overlay(from_catalog) if spec is not None else from_catalog
+        match = self._catalog_match(name, spec)
+        if match is not None:
+            from_catalog = spec_from_catalog(name, match.entry, match)
+            spec = spec.overlay(from_catalog) if spec is not None else from_catalog
+        return self._with_prior(name, spec) if spec is not None else None
 
-    def _catalog_entry(self, name: str, spec: ModelSpec | None) -> CatalogEntry | None:
+    def _served_names(self, name: str, spec: ModelSpec | None) -> list[str]:
+        """What a model serves, most specific first: ``base_model``, ``litellm_params.model``, its own name."""
+        served = [spec.metadata.get(key) for key in ("base_model", "litellm_model")] if spec is not None else []
+        return [*(value for value in served if isinstance(value, str) and value), name]
+
+    def _catalog_match(self, name: str, spec: ModelSpec | None) -> CatalogMatch | None:
         if self._catalog is None:
             return None
-        entry = self._catalog.find(name)
-        litellm_model = spec.metadata.get("litellm_model") if spec is not None else None
-        if entry is None and isinstance(litellm_model, str):
-            entry = self._catalog.find(litellm_model)
-        return entry
+        for served in self._served_names(name, spec):
+            match = self._catalog.resolve(served)
+            if match is not None:
+                return match
+        return None
+
+    def _with_prior(self, name: str, spec: ModelSpec) -> ModelSpec:
+        """``spec`` with a quality prior for the tasks no source scored (see :mod:`app.catalog.prior`)."""
+        missing = [task for task in TaskType if task not in (spec.quality or {})]
+        if self._catalog is None or not missing:
+            return spec
+        vendor = next((v for served in self._served_names(name, spec) if (v := vendor_of(served)) is not None), None)
+        prior = quality_prior(name, spec.pricing, self._catalog.entries(), vendor=vendor)
+        if prior is None:
+            return spec
+        return spec.model_copy(
+            update={
+                "quality": {**prior.quality, **(spec.quality or {})},
+                "assumed_quality": spec.assumed_quality | set(missing),
+                "metadata": {**spec.metadata, "quality_prior": prior.basis},
+                "source": f"{spec.source}+prior",
+            }
+        )
 
     def rate_limited(self) -> tuple[str, ...]:
         """Names of the models with an rpm or tpm limit (cached until the registry changes)."""

@@ -50,21 +50,35 @@ def reported_cost(header: str | None) -> Decimal | None:
         return None
 
 
+_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
 def request_body(
     messages: Iterable[MessageInput],
     model: str,
     max_tokens: int | None,
     temperature: float | None,
     params: Mapping[str, Any],
+    *,
+    limit_field: str = "max_tokens",
 ) -> dict[str, Any]:
-    """The JSON body of a chat completion request. Raises InvalidRequestError for bad arguments."""
+    """The JSON body of a chat completion request. Raises InvalidRequestError for bad arguments.
+
+    The output limit is sent once, under ``limit_field`` (``max_completion_tokens`` for OpenAI reasoning models,
+    which reject ``max_tokens``): the smaller of ``max_tokens`` and a ``max_tokens`` / ``max_completion_tokens`` in
+    ``params``. Two limits are never sent, since LiteLLM would keep one of them and could drop the smaller.
+    """
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("model must be a non-empty string")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
-        raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    body: dict[str, Any] = {**params, "model": model, "messages": to_message_dicts(messages)}
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
+    limits = [max_tokens, *(params.get(name) for name in _LIMIT_FIELDS)]
+    for limit in limits:
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidRequestError(f"max_tokens must be a positive integer, got {limit!r}")
+    given = [limit for limit in limits if limit is not None]
+    rest = {key: value for key, value in params.items() if key not in _LIMIT_FIELDS}
+    body: dict[str, Any] = {**rest, "model": model, "messages": to_message_dicts(messages)}
+    if given:
+        body[limit_field] = min(given)
     if temperature is not None:
         body["temperature"] = temperature
     return body

@@ -73,6 +73,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
+from app.catalog.reasoning import ReasoningRequest
 from app.tasks import TaskType
 from app.tokens import EncodingName, count_prompt_tokens
 
@@ -107,6 +108,7 @@ class PromptAnalysis(NamedTuple):
     requested_output_tokens: int  # max_tokens, or DEFAULT_OUTPUT_TOKENS when not given
     required_context_tokens: int  # upper_estimate_tokens + requested_output_tokens
     reasons: tuple[str, ...]  # one plain-words line per feature
+    reasoning: ReasoningRequest | None = None  # reasoning_effort / thinking budget the request asks of reasoning models
 
 
 # ------------------------------------------------------------------------------------------ constants
@@ -672,6 +674,7 @@ def analyze(
     max_tokens: int | None = None,
     encoding: EncodingName = "o200k_base",
     default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    reasoning: ReasoningRequest | None = None,
 ) -> PromptAnalysis:
     """Analyse one chat request; pure and deterministic (see the module doc for every rule).
 
@@ -769,4 +772,5 @@ def analyze(
         requested_output_tokens=output_tokens,
         required_context_tokens=required,
         reasons=tuple(reasons),
+        reasoning=reasoning,
     )

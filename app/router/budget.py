@@ -9,6 +9,7 @@ infeasible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +24,7 @@ __all__ = [
     "BudgetMode",
     "OutputPlan",
     "cap_in_atto",
+    "caller_output_limit",
     "caps_in_atto",
     "plan_atto",
     "plan_output",
@@ -68,6 +70,21 @@ def validate_max_tokens(max_tokens: Any) -> int | None:
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequestError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     return max_tokens
+
+
+def caller_output_limit(max_tokens: int | None, params: Mapping[str, Any]) -> int | None:
+    """The caller's output limit: ``max_tokens`` and, when the request also (or only) gives OpenAI's
+    ``max_completion_tokens``, the smaller of the two (both bound the whole completion, reasoning included).
+
+    Raises:
+        InvalidRequestError: ``max_completion_tokens`` is not a positive integer.
+    """
+    other = params.get("max_completion_tokens")
+    if other is None:
+        return max_tokens
+    if isinstance(other, bool) or not isinstance(other, int) or other < 1:
+        raise InvalidRequestError(f"max_completion_tokens must be a positive integer, got {other!r}")
+    return other if max_tokens is None else min(max_tokens, other)
 
 
 def validate_budget_mode(mode: Any) -> BudgetMode:

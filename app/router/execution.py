@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from app.catalog.reasoning import reasoning_request
 from app.errors import AuthenticationError, BadRequestError, ModelNotFoundError, NoModelAvailableError, ProviderError
 from app.events import CostOverEstimate, Fallback, error_kind
 from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
 from app.pricing import decimal_str, to_decimal_usd
 from app.providers.base import Provider
-from app.router.budget import plan_output, prompt_bound_tokens
+from app.router.budget import caller_output_limit, plan_output, prompt_bound_tokens
 from app.router.decision import CandidateVerdict, RoutingDecision
 
 if TYPE_CHECKING:
@@ -196,6 +197,7 @@ class AttemptLedger:
     ) -> AttemptLedger:
         """Refresh the providers' model knowledge and decide (raises what :meth:`Router.decide` raises)."""
         await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
+        max_tokens = caller_output_limit(max_tokens, params)
         mode = budget_mode or router.budget_mode
         bounds = await _exact_prompt_bounds(messages, providers) if mode == "exact" else None
         decision = router.decide(
@@ -209,6 +211,7 @@ class AttemptLedger:
             response_format=params.get("response_format"),
             exclude=exclude,
             prompt_bounds=bounds,
+            reasoning=reasoning_request(params),
         )
         return cls(router, providers, decision, bounds, prompt_bound_tokens(decision.analysis, mode), max_tokens)
 

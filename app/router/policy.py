@@ -124,6 +124,7 @@ class BudgetPolicy:
         )
         cap_whole, cap_exact = limits.cap_whole_atto, limits.cap_exact_atto
         task_type = analysis.task_type
+        asked_reasoning = analysis.reasoning
         unavailable = unavailable if unavailable is not None else _AVAILABLE
         per_model_checks = self.availability is not None or provider_check is not None
         for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
@@ -163,6 +164,9 @@ class BudgetPolicy:
                     continue
             if input_atto is None or output_atto is None:  # rejected above as unpriced (this narrows the types)
                 continue
+            least = min_output
+            if asked_reasoning is not None and profile.reasoning is not None:  # the limit must exceed a thinking budget
+                least += profile.reasoning.minimum_limit_tokens(asked_reasoning)
             feasible, max_tokens, worst, plan_note = plan_atto(
                 input_atto,
                 output_atto,
@@ -170,7 +174,7 @@ class BudgetPolicy:
                 cap_whole if whole_prices else cap_exact,
                 caller_max,
                 max_output or default_max,
-                min_output,
+                least,
             )
             if not feasible:
                 append(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
+from app.catalog.reasoning import ReasoningRequest
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
 from app.events import BudgetRefused, EventBus, Observer, RoutingDecided
 from app.pricing import decimal_str
@@ -105,11 +106,14 @@ class Router:
         response_format: Any = None,
         exclude: Collection[str] = (),
         prompt_bounds: Mapping[str, int] | None = None,
+        reasoning: ReasoningRequest | None = None,
     ) -> RoutingDecision:
         """Choose a model; every candidate's verdict is recorded in the decision (``providers``: default the
         router's).
 
-        ``prompt_bounds`` maps ``provider/model`` to an exact prompt token count (``"exact"`` mode).
+        ``prompt_bounds`` maps ``provider/model`` to an exact prompt token count (``"exact"`` mode). ``reasoning`` is
+        what the request asks of reasoning models (``app.catalog.reasoning_request(params)``): their expected
+        reasoning tokens count in the expected cost, and a thinking budget in the least output they need.
 
         Raises:
             InvalidRequestError: invalid ``max_cost``, ``max_tokens``, ``budget_mode`` or messages.
@@ -126,7 +130,9 @@ class Router:
         ranker = self.strategy if strategy is None else self._resolve(strategy)
         if not messages:
             raise InvalidRequestError("messages must not be empty")
-        analysis = analyze(messages, tools=tools, response_format=response_format, max_tokens=caller_max_tokens)
+        analysis = analyze(
+            messages, tools=tools, response_format=response_format, max_tokens=caller_max_tokens, reasoning=reasoning
+        )
         bound = prompt_bound_tokens(analysis, mode)
         verdicts, kept = self._judge_all(
             providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {}

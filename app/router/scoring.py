@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
+from app.catalog import Reasoning
 from app.pricing import AttoUsd, to_atto_usd
 from app.providers import ModelSpec
 from app.router.analysis import PromptAnalysis
@@ -25,8 +26,9 @@ __all__ = [
     "score_all",
 ]
 
-#: Quality assumed for a model with no quality data for the task: below every catalog model of note, so an
-#: unknown model wins only on price for easy tasks; the decision says it was assumed.
+#: Quality assumed for a model with no quality data for the task and no prior (no catalog, or no price): below every
+#: catalog model of note, so such a model wins only on price for easy tasks; the decision says it was assumed. A
+#: priced model the catalog does not know gets a prior instead (``app.catalog.prior``), also marked assumed.
 DEFAULT_QUALITY: Final = 0.5
 
 #: Typical answer length per task type, tokens (for ranking by expected cost only; never for the cap).
@@ -81,7 +83,8 @@ class ModelProfile:
     ``quality`` holds one score per :class:`TaskType` (in declaration order), ``None`` where the spec has none.
     Prices are kept in USD per token and in atto-USD per token (``input_atto``; see :mod:`app.pricing`), the unit
     the router computes in; ``whole_prices`` says both are ints. ``missing_capabilities`` has the bits of the
-    capabilities the model is known not to have (unknown counts as supported).
+    capabilities the model is known not to have (unknown counts as supported). ``assumed`` says, per task, whether the
+    score is assumed (a prior or no data at all); ``reasoning`` is how a reasoning model spends hidden tokens.
     """
 
     provider: str
@@ -97,6 +100,8 @@ class ModelProfile:
     context_window_tokens: int | None
     missing_capabilities: int
     quality: tuple[float | None, ...]
+    assumed: tuple[bool, ...] = ()
+    reasoning: Reasoning | None = None
     row: ProfileRow = field(init=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +143,8 @@ class ModelProfile:
             context_window_tokens=spec.context_window_tokens,
             missing_capabilities=missing,
             quality=tuple(quality.get(task) for task in TASK_ORDER),
+            assumed=tuple(task not in quality or task in spec.assumed_quality for task in TASK_ORDER),
+            reasoning=spec.reasoning,
         )
 
 
@@ -145,8 +152,8 @@ TASK_ORDER: Final = tuple(TaskType)
 TASK_INDEX: Final[Mapping[TaskType, int]] = {task: index for index, task in enumerate(TASK_ORDER)}
 
 #: One model's estimates for one request: ``(quality, quality_is_default, output_tokens, estimated_cost_atto)``.
-#: quality for the task in [0, 1] (``DEFAULT_QUALITY`` when assumed); expected output length capped by the model's
-#: maximum output, tokens; prompt estimate × input price + expected output × output price in atto-USD (``None`` if
+#: quality for the task in [0, 1] (a prior or ``DEFAULT_QUALITY`` when assumed); expected output length (the answer
+#: plus a reasoning model's expected reasoning tokens) capped by the model's maximum output, tokens; prompt estimate × input price + expected output × output price in atto-USD (``None`` if
 #: unpriced). A plain tuple: one is made per model per request.
 Score = tuple[float, bool, int, AttoUsd | None]
 
@@ -155,13 +162,20 @@ def score_all(profiles: Sequence[ModelProfile], analysis: PromptAnalysis, output
     """Estimate quality and expected cost of every profiled model for the analysed request (no policy here)."""
     task = TASK_INDEX[analysis.task_type]
     prompt_tokens = analysis.estimated_tokens
+    asked = analysis.reasoning
     scores: list[Score] = []
     append = scores.append
     for profile in profiles:
         quality = profile.quality[task]
         max_output = profile.max_output_tokens
-        out = max_output if max_output is not None and max_output < output_tokens else output_tokens
+        expected = output_tokens
+        if profile.reasoning is not None:  # reasoning tokens are billed as output, within the same limit
+            expected += profile.reasoning.expected_reasoning_tokens(asked)
+        out = max_output if max_output is not None and max_output < expected else expected
         input_atto, output_atto = profile.input_atto, profile.output_atto
         cost = None if input_atto is None or output_atto is None else prompt_tokens * input_atto + out * output_atto
-        append((DEFAULT_QUALITY, True, out, cost) if quality is None else (quality, False, out, cost))
+        if quality is None:
+            append((DEFAULT_QUALITY, True, out, cost))
+        else:
+            append((quality, profile.assumed[task] if profile.assumed else False, out, cost))
     return scores

@@ -62,10 +62,11 @@ def test_file_uses_the_documented_shape() -> None:
     assert set(data) <= {"as_of", "models", "description"}
     keys = {
         "name", "aliases", "provider", "input_per_1m", "output_per_1m", "context_window", "max_output_tokens",
-        "capabilities", "quality", "price_source", "quality_basis",
+        "capabilities", "price_routes", "quality", "price_source", "quality_basis",
     }  # fmt: skip
     for model in data["models"]:
-        assert set(model) == keys, model["name"]
+        assert set(model) - {"reasoning"} == keys, model["name"]
+        assert set(model.get("reasoning", {})) <= {"style", "default_effort", "expected_tokens"}
         assert set(model["capabilities"]) <= {"tools", "vision", "json"}
         assert set(model["quality"]) == {task.value for task in TaskType}
 
@@ -81,9 +82,17 @@ def test_every_entry_is_valid(model: CatalogEntry) -> None:
     assert model.context_window_tokens >= 8192
     assert set(model.quality) == set(TaskType)
     assert all(0.0 <= score <= 1.0 for score in model.quality.values())
-    assert model.provider in {"openai", "anthropic", "google", "meta", "mistral"}
+    assert model.provider in {
+        "openai", "anthropic", "google", "meta", "mistral", "deepseek", "alibaba", "xai", "moonshot", "zhipu"
+    }  # fmt: skip
     assert re.search(r"as of 20\d\d-\d\d", model.price_source), model.price_source
     assert "docs/catalog.md" in model.quality_basis
+    # every source is dated (a year and month, or a full date)
+    assert re.search(r"20\d\d-\d\d", model.quality_basis), model.quality_basis
+    assert model.price_routes, model.name
+    if model.reasoning is not None:
+        tokens = model.reasoning.expected_tokens
+        assert tokens and all(0 < n <= model.max_output_tokens for n in tokens.values()), model.name
     # an entry finds itself under every name it claims
     for label in (model.name, *model.aliases):
         assert default_catalog().find(label) is model, label
@@ -136,10 +145,35 @@ def test_capabilities_read_the_json_key() -> None:
         ("cerebras/llama3.1-8b", "llama-3.1-8b-instruct"),
         ("llama-3.1-70b-instruct", "llama-3.1-70b-instruct"),
         ("llama3-1-70b-instruct", "llama-3.1-70b-instruct"),
-        ("mistral/mistral-large-latest", "mistral-large"),
         ("mistral-large-2407", "mistral-large"),
         ("bedrock/mistral.mistral-large-2407-v1:0", "mistral-large"),
-        ("mistral-small-latest", "mistral-small"),
+        ("mistral-small-2501", "mistral-small"),
+        ("gpt-4-1106-preview", "gpt-4-1106-preview"),
+        ("gpt-4-turbo-preview", "gpt-4-0125-preview"),
+        ("claude-3-7-sonnet-20250219", "claude-3-7-sonnet"),
+        ("mixtral-8x7b", "open-mixtral-8x7b"),
+        ("gpt-5", "gpt-5"),
+        ("openai/gpt-5-mini-2025-08-07", "gpt-5-mini"),
+        ("azure/gpt-5-nano", "gpt-5-nano"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        ("o4-mini-2025-04-16", "o4-mini"),
+        ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
+        ("bedrock/global.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("openrouter/anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+        ("vertex_ai/claude-haiku-4-5@20251001", "claude-haiku-4-5"),
+        ("claude-4-opus", "claude-opus-4"),
+        ("gemini/gemini-2.5-flash-lite", "gemini-2.5-flash-lite"),
+        ("vertex_ai/gemini-3-pro-preview", "gemini-3-pro"),
+        ("gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"),
+        ("together_ai/meta-llama/Llama-4-Scout-17B-16E-Instruct", "llama-4-scout"),
+        ("fireworks_ai/accounts/fireworks/models/llama4-maverick-instruct-basic", "llama-4-maverick"),
+        ("vertex_ai/mistral-medium-3@001", "mistral-medium-3"),
+        ("deepseek/deepseek-chat", "deepseek-v3.2"),
+        ("deepseek-reasoner", "deepseek-reasoner"),
+        ("fireworks_ai/accounts/fireworks/models/qwen3-235b-a22b-instruct-2507", "qwen3-235b-a22b-instruct-2507"),
+        ("xai/grok-4-0709", "grok-4"),
+        ("fireworks_ai/accounts/fireworks/models/kimi-k2-instruct-0905", "kimi-k2"),
+        ("openrouter/z-ai/glm-4.6", "glm-4.6"),
         ("mistral/open-mixtral-8x7b", "open-mixtral-8x7b"),
         ("mistralai/Mixtral-8x7B-Instruct-v0.1", "open-mixtral-8x7b"),
         ("mistralai/Mistral-7B-Instruct-v0.3", "open-mistral-7b"),
@@ -155,23 +189,34 @@ def test_find_tolerates_prefixes_dates_aliases_and_case(query: str, expected: st
     [
         "gpt-4o-mini-audio-preview",  # not gpt-4o-mini
         "gpt-4-32k",
-        "gpt-4-turbo-preview",
-        "gpt-4-1106-preview",
         "gpt-3.5-turbo-1106",  # a different price ($1/$2) than -0125; only exact aliases, no 4-digit stripping
         "chatgpt-4o-latest",
         "gpt-4o-realtime-preview-2024-12-17",
         "o1-mini",
-        "claude-3-7-sonnet-20250219",
         "claude-2.1",
+        "mistral/mistral-large-latest",  # an unversioned pointer: Mistral Large 3 since 2025-12, not the 2411 entry
+        "mistral-small-latest",
+        "gpt-5.2",  # a later model, not gpt-5 or gpt-5.1
+        "gpt-5-chat-latest",  # the non-reasoning ChatGPT model, not gpt-5
+        "gpt-5-pro",
+        "gpt-4o-mini-search-preview",
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+        "gemini-2.5-flash-image",
+        "gemini-3.1-pro-preview",
+        "gemini-flash-latest",
+        "llama-4-behemoth",
+        "mistral-medium-latest",
+        "deepseek-v4-flash",
+        "grok-4-fast-non-reasoning",
+        "kimi-k2.5",
+        "glm-4.7",
         "gemini-1.5-flash-8b",
         "gemini-2.0-flash-lite",
         "gemini-1.5-pro-001",
         "llama-3.3-70b-instruct",
         "llama-3.2-3b-instruct",
         "llama-2-70b-chat",
-        "groq/llama3-8b-8192",
-        "groq/llama-3.1-8b-instant",
-        "bedrock/meta.llama3-70b-instruct-v1:0",  # Bedrock's Llama price is several times the hosted one
         "mistral-large-2402",
         "bedrock/mistral.mistral-small-2402-v1:0",
         "mixtral-8x22b",
@@ -185,13 +230,31 @@ def test_find_does_not_match_loosely(query: str) -> None:
     assert default_catalog().find(query) is None
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("groq/llama3-8b-8192", "llama-3-8b-instruct"),
+        ("groq/llama-3.1-8b-instant", "llama-3.1-8b-instruct"),
+        ("bedrock/meta.llama3-70b-instruct-v1:0", "llama-3-70b-instruct"),  # Bedrock: several times Together's price
+        ("bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3-5-haiku"),  # a regional profile
+    ],
+)
+def test_host_routes_resolve_without_the_catalog_price(query: str, expected: str) -> None:
+    match = default_catalog().resolve(query)
+    assert match is not None and match.entry.name == expected
+    assert not match.price_applies
+
+
 def test_similar_names_find_their_own_entries() -> None:
     catalog = default_catalog()
     assert catalog.find("gpt-4o-mini") is not catalog.find("gpt-4o")
     assert catalog.find("gpt-4") is not catalog.find("gpt-4o")
     assert catalog.find("gpt-4") is not catalog.find("gpt-4-turbo")
     assert catalog.find("llama-3-70b") is not catalog.find("llama-3.1-70b")
-    assert "gpt-4o" in catalog and "gpt-5" not in catalog and 42 not in catalog
+    assert catalog.find("gpt-5-nano") is not catalog.find("gpt-5")
+    assert catalog.find("gemini-2.5-flash-lite") is not catalog.find("gemini-2.5-flash")
+    assert catalog.find("claude-3-5-sonnet") is not catalog.find("claude-3-7-sonnet")
+    assert "gpt-4o" in catalog and "gpt-6" not in catalog and 42 not in catalog
 
 
 def test_ambiguous_stripped_names_match_nothing() -> None:

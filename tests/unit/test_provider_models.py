@@ -47,7 +47,12 @@ def test_custom_models_as_in_the_seed() -> None:
     assert info["pricing"]["input_usd_per_1m"] == "30" and info["pricing"]["output_usd_per_1m"] == "60"
     assert info["rate_limits"] == {"requests_per_minute": 500, "tokens_per_minute": 40000}
     assert info["context_window"] == 8192 and info["provider"] == "openai"
-    assert info["metadata"] == {"family": "gpt-4", "catalog_entry": "gpt-4"}
+    assert info["metadata"] == {
+        "family": "gpt-4",
+        "catalog_entry": "gpt-4",
+        "catalog_route": None,
+        "catalog_price": "list price",
+    }
     assert info["source"] == "custom+catalog" and info["quality"]["simple_qa"] > 0
     assert provider.calculate_cost(1000, 1000, "gpt-4") == pytest.approx(0.09)
     assert provider.get_supported_models() == ["gpt-4"]
