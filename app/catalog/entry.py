@@ -191,8 +191,6 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-
-
 def _routes(label: str, raw: Any) -> list[str]:
     if isinstance(raw, str) or not isinstance(raw, list | tuple) or not all(isinstance(r, str) for r in raw):
         raise ConfigurationError(f"catalog model {label}: price_routes must be a list of LiteLLM route names")

@@ -70,7 +70,10 @@ def quality_prior(
         extra, how = 0.0, "the best-scoring one priced at or below it"
     else:
         reference = min(references, key=lambda entry: (_blended(entry.pricing), entry.name))
-        extra, how = CHEAPER_THAN_ALL_MARGIN, f"the cheapest one (it costs less than all), less {CHEAPER_THAN_ALL_MARGIN}"
+        extra, how = (
+            CHEAPER_THAN_ALL_MARGIN,
+            f"the cheapest one (it costs less than all), less {CHEAPER_THAN_ALL_MARGIN}",
+        )
     quality = {
         task: round(max(0.0, score - (hard if task in HARD_TASKS else other) - extra), 4)
         for task, score in reference.quality.items()

@@ -123,7 +123,8 @@ class Reasoning(BaseModel):
         if request is not None and request.budget_tokens is not None and effort is None:
             return "budget"
         if effort is None:
-            return self.default_effort if self.style is not ReasoningStyle.ALWAYS else self.default_effort or "medium"
+            effort = self.default_effort if self.style is not ReasoningStyle.ALWAYS else self.default_effort or "medium"
+            return None if effort == "none" else effort
         if effort == "none" and self.style is ReasoningStyle.ALWAYS:
             return self.default_effort or "medium"  # always-reasoning models take no effort setting
         return None if effort == "none" else effort

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BudgetMode",
     "OutputPlan",
-    "cap_in_atto",
     "caller_output_limit",
+    "cap_in_atto",
     "caps_in_atto",
     "plan_atto",
     "plan_output",

@@ -153,8 +153,9 @@ TASK_INDEX: Final[Mapping[TaskType, int]] = {task: index for index, task in enum
 
 #: One model's estimates for one request: ``(quality, quality_is_default, output_tokens, estimated_cost_atto)``.
 #: quality for the task in [0, 1] (a prior or ``DEFAULT_QUALITY`` when assumed); expected output length (the answer
-#: plus a reasoning model's expected reasoning tokens) capped by the model's maximum output, tokens; prompt estimate × input price + expected output × output price in atto-USD (``None`` if
-#: unpriced). A plain tuple: one is made per model per request.
+#: plus a reasoning model's expected reasoning tokens) capped by the model's maximum output, tokens; prompt estimate
+#: × input price + expected output × output price in atto-USD (``None`` if unpriced). A plain tuple: one is made
+#: per model per request.
 Score = tuple[float, bool, int, AttoUsd | None]
 
 

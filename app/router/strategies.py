@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
+from app.catalog.prior import HARD_TASKS
 from app.errors import ConfigurationError
 from app.pricing import AttoUsd, atto_usd_str
 from app.router.analysis import PromptAnalysis
@@ -44,6 +45,7 @@ _KEY = attrgetter("key")
 _QUALITY = attrgetter("quality")
 _ESTIMATE = attrgetter("estimated_cost_atto")
 _TRUNCATES = attrgetter("may_truncate")
+_ASSUMED = attrgetter("quality_is_default")
 
 
 def _sort_by_cost(verdicts: list[CandidateVerdict]) -> None:
@@ -190,6 +192,8 @@ class CheapestAboveFloor(RoutingStrategy):
         pool = complete or cut
         floor = self.floor(analysis, _best_quality(pool))
         meeting = _by_cost([v for v in pool if v.quality >= floor])
+        if analysis.task_type in HARD_TASKS:  # an assumed quality never outranks a measured one on hard tasks
+            meeting.sort(key=_ASSUMED)  # stable: cost order within each group
         below = _by_quality([v for v in pool if v.quality < floor])
         rest = _by_quality(cut) if complete else []
         if meeting:

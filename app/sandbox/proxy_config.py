@@ -37,6 +37,7 @@ class ProxyModel:
     api_base: str | None = None
     mock_response: str | None = None
     model_id: str | None = None
+    base_model: str | None = None  # model_info.base_model: what a deployment under another name serves
 
     def to_config(self) -> dict[str, Any]:
         """The ``model_list`` entry for this deployment."""
@@ -56,6 +57,8 @@ class ProxyModel:
         )
         info: dict[str, Any] = {"id": self.model_id} if self.model_id is not None else {}
         info.update({k: getattr(self, k) for k in info_fields if getattr(self, k) is not None})
+        if self.base_model is not None:
+            info["base_model"] = self.base_model
         return {"model_name": self.name, "litellm_params": params, "model_info": info}
 
 

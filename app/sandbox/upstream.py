@@ -314,13 +314,26 @@ class _Handler(BaseHTTPRequestHandler):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             self._error(400, "max_tokens must be a positive integer")
             return
+        owner._record_limit(req)
         prompt = prompt_tokens_for(messages)
         natural = owner._natural_completion_tokens(messages, req["model"], prompt)
-        n_out = natural if limit is None else min(limit, natural)
-        finish = "length" if limit is not None and limit < natural else "stop"
+        # a reasoning model thinks first, within the same limit, and bills its reasoning as completion tokens
+        reasoning = owner._reasoning_tokens_for(req)
+        if limit is not None:
+            reasoning = min(reasoning, limit)
+        room = None if limit is None else limit - reasoning
+        n_out = natural if room is None else min(room, natural)
+        finish = "length" if room is not None and room < natural else "stop"
         pieces = _completion_pieces(messages, n_out)
-        usage = {"prompt_tokens": prompt, "completion_tokens": n_out, "total_tokens": prompt + n_out}
-        owner._record_usage(messages, req["model"], prompt, n_out)
+        completion = reasoning + n_out
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if owner.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+        owner._record_usage(messages, req["model"], prompt, completion)
         head = {"id": owner._next_id(), "created": int(time.time()), "model": req["model"]}
         if req.get("stream"):
             include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
@@ -460,6 +473,10 @@ class FakeUpstream:
             got: a timed-out ``delay``, a cut ``truncate``), to compare what an upstream would bill with a budget.
         completion_tokens: the length of the full answer to a request, tokens, from its ``(messages, model)``
             (``None`` from it, or no function: ``min(20 + prompt_tokens // 4, 400)``); ``max_tokens`` still cuts it.
+        reasoning_tokens: the reasoning tokens a request spends before its answer, from its whole body (so it can read
+            ``reasoning_effort``); ``None``: none. They come out of the same limit (``max_completion_tokens`` or
+            ``max_tokens``) first, are billed in ``completion_tokens`` and reported in
+            ``usage.completion_tokens_details.reasoning_tokens``, as OpenAI's reasoning models do.
     """
 
     def __init__(
@@ -471,9 +488,14 @@ class FakeUpstream:
         *,
         record_usage: bool = False,
         completion_tokens: Callable[[list[dict[str, Any]], str], int | None] | None = None,
+        reasoning_tokens: Callable[[dict[str, Any]], int | None] | None = None,
     ) -> None:
         self.host = host
         self.completion_tokens = completion_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.limit_log: deque[tuple[str, str | None, int | None]] = deque(maxlen=1000)
+        """``(model, limit field, value)`` of the most recent chat requests: which output limit the upstream was
+        sent (``max_completion_tokens`` wins when both are), ``(model, None, None)`` for none."""
         self.record_usage = record_usage
         self.usage_log: list[tuple[str, str, int, int]] = []
         """``(messages key, model, prompt_tokens, completion_tokens)`` of every generated answer (with
@@ -625,6 +647,19 @@ class FakeUpstream:
             if chosen is not None:
                 return max(1, int(chosen))
         return min(20 + prompt_tokens // 4, _MAX_DEFAULT_COMPLETION)
+
+    def _reasoning_tokens_for(self, req: dict[str, Any]) -> int:
+        """Reasoning tokens of one request (see ``reasoning_tokens``)."""
+        if self.reasoning_tokens is None:
+            return 0
+        chosen = self.reasoning_tokens(req)
+        return max(0, int(chosen)) if chosen is not None else 0
+
+    def _record_limit(self, req: dict[str, Any]) -> None:
+        field_name = next((name for name in ("max_completion_tokens", "max_tokens") if req.get(name) is not None), None)
+        entry = (str(req.get("model")), field_name, req.get(field_name) if field_name is not None else None)
+        with self._lock:
+            self.limit_log.append(entry)
 
     def _record_usage(self, messages: list[dict[str, Any]], model: Any, prompt: int, completion: int) -> None:
         if self.record_usage:

@@ -41,7 +41,7 @@ COVERED_FAMILIES = [
     r"(.*google[.-])?gemini-(2\.5|2-5|3)-(pro|flash|flash-lite)(-preview)?(-\d\d-20\d\d)?",
     r".*llama-?4-(scout|maverick).*",
     r"(.*mistral[.-])?mistral-medium-(3|2505)(@\d+)?",
-    r"(.*deepseek[.-])?(deepseek-)?(chat|reasoner|v3|v3\.1|v3\.2|r1)(-v1:0)?|deepseek-v3p[12]",
+    r"deepseek-(chat|reasoner|v3|v3\.1|v3\.2|r1)|(.*\.)?deepseek\.(v3|v3\.1|v3\.2|r1)(-v1:0)?|deepseek-v3p[12]",
     r"qwen3-(235b-a22b(-instruct-2507|-thinking-2507|-2507)?|32b|coder-480b-a35b(-instruct)?)(-fp8|-tput|-v1:0)?",
     r"(xai\.)?grok-(3|3-mini|4|4-fast|4-fast-reasoning|4-fast-non-reasoning|4-0709|4-latest|3-latest)",
     r"(.*moonshotai\.)?kimi-k2(-instruct)?(-0905|-0711-preview|-thinking)?",
@@ -58,9 +58,12 @@ PRICE_EXCEPTIONS = {
 }
 
 _TIERS = frozenset(
-    "mini nano lite flash pro max turbo air fast thinking reasoner reasoning non coder codex chat audio search "
-    "realtime scout maverick haiku sonnet opus medium large small tiny".split()
-)
+    {
+        "mini", "nano", "lite", "flash", "pro", "max", "turbo", "air", "fast", "thinking", "reasoner", "reasoning",
+        "non", "coder", "codex", "chat", "audio", "search", "realtime", "scout", "maverick", "haiku", "sonnet", "opus",
+        "medium", "large", "small", "tiny",
+    }
+)  # fmt: skip
 
 
 @cache
@@ -71,8 +74,9 @@ def litellm_models() -> dict[str, list[Any]]:
 
 def _last(name: str) -> str:
     last = name.lower().rsplit("/", 1)[-1]
-    return re.sub(r"^(?:(?:us|eu|apac|jp|au|us-gov|global)\.)?(?:anthropic|meta|mistral|deepseek|qwen|moonshotai|xai)\.",
-                  "", last)
+    return re.sub(
+        r"^(?:(?:us|eu|apac|jp|au|us-gov|global)\.)?(?:anthropic|meta|mistral|deepseek|qwen|moonshotai|xai)\.", "", last
+    )
 
 
 def signature(name: str) -> tuple[tuple[str, ...], frozenset[str], frozenset[str]]:
@@ -80,8 +84,12 @@ def signature(name: str) -> tuple[tuple[str, ...], frozenset[str], frozenset[str
     and tier words of a name."""
     last = _last(name)
     while True:
-        shorter = re.sub(r"-v\d+:\d+$|-v1$|@.*$|-(20\d\d-?\d\d-?\d\d|\d\d-20\d\d)$|-\d{4}(?=$|-preview)|-preview$|-latest$"
-                         r"|-maas$|-fp8$|-instruct$|-tput$", "", last)
+        shorter = re.sub(
+            r"-v\d+:\d+$|-v1$|@.*$|-(20\d\d-?\d\d-?\d\d|\d\d-20\d\d)$|-\d{4}(?=$|-preview)|-preview$|-latest$"
+            r"|-maas$|-fp8$|-instruct$|-tput$",
+            "",
+            last,
+        )
         if shorter == last:
             break
         last = shorter
@@ -177,8 +185,10 @@ def coverage() -> tuple[int, list[str], list[str]]:
 def test_at_least_90_percent_of_the_covered_families_resolve_to_the_right_entry() -> None:
     total, right, unknown = coverage()
     share = len(right) / total
-    print(f"\nLiteLLM 1.106.2 chat names of the covered families: {total}; resolved to the right entry: "
-          f"{len(right)} ({share:.1%}); unknown: {len(unknown)}")
+    print(
+        f"\nLiteLLM 1.106.2 chat names of the covered families: {total}; resolved to the right entry: "
+        f"{len(right)} ({share:.1%}); unknown: {len(unknown)}"
+    )
     for name in unknown:
         print(f"  unknown: {name}")
     assert total >= 250
