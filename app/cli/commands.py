@@ -109,7 +109,7 @@ async def _models(args: argparse.Namespace) -> int:
         names = (await provider.get_available_models()).ids
         print(
             f"{'model':24s} {'$/1M in':>9s} {'$/1M out':>9s} {'context':>9s} {'max out':>8s} {'rpm':>7s} "
-            f"{'tpm':>9s}  health"
+            f"{'tpm':>9s}  {'health':8s} resolved as"
         )
         for name in names:
             info = provider.get_model_info(name)
@@ -119,11 +119,26 @@ async def _models(args: argparse.Namespace) -> int:
                 f"{name:24s} {price.get('input_usd_per_1m', '-'):>9s} {price.get('output_usd_per_1m', '-'):>9s} "
                 f"{info['context_window'] or '-':>9} {info['max_output_tokens'] or '-':>8} "
                 f"{limits['requests_per_minute'] or '-':>7} {limits['tokens_per_minute'] or '-':>9}  "
-                f"{info['health']['state']}"
+                f"{info['health']['state']:8s} {resolution(info)}"
             )
         return 0
 
 
+def resolution(info: Mapping[str, Any]) -> str:
+    """What the catalog made of a model (from ``get_model_info``): its entry, or the prior it was given."""
+    meta = info.get("metadata") or {}
+    entry = meta.get("catalog_entry")
+    if entry:
+        host_price = meta.get("catalog_price", "list price") != "list price"
+        return f"{entry}" + (" (catalog quality; the proxy's price)" if host_price else "")
+    prior = meta.get("quality_prior")
+    if prior:
+        reference = str(prior).removeprefix("assumed from ").split(",", 1)[0]
+        return f"unknown: quality assumed from {reference}"
+    return "unknown: no quality data"
+
+
 def run_models(args: argparse.Namespace) -> int:
-    """``costmux models``: prices, windows, limits and health of every model the proxy serves."""
+    """``costmux models``: prices, windows, limits, health of every model the proxy serves, and the catalog entry each
+    name resolved to (or the prior an unknown model was given)."""
     return asyncio.run(_models(args))

@@ -41,12 +41,12 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_COST_USD", "run_demo"]
 
 DEFAULT_MAX_COST_USD = Decimal("0.01")
-"""The demo's cap per request, USD. With the bundled models it lets the top models (claude-3-5-sonnet at $3 / $15
-per 1M tokens, gpt-4o) write a full answer to a short prompt (600 tokens of code: about $0.009 on Sonnet), so the
+"""The demo's cap per request, USD. With the bundled models it lets the top models (claude-sonnet-4-5 at $3 / $15
+per 1M tokens, gpt-4.1) write a full answer to a short prompt (600 tokens of code: about $0.009 on Sonnet), so the
 strategies differ in what they choose, while a long prompt narrows the choice to cheaper models. The workload's
-last three prompts paste documents of about 150,000 tokens: only the Claude models have a window that large
-(200,000 tokens), and reading that much costs more than $0.01 even on claude-3-haiku (about $0.037 at $0.25 per
-1M), so costmux refuses them for budget, before sending anything."""
+last three prompts paste documents of about 150,000 tokens: reading that much costs more than $0.01 even on the
+cheapest model, gemini-2.5-flash-lite (about $0.015 at $0.10 per 1M), so costmux refuses them for budget, before
+sending anything."""
 STRATEGIES = ("cost_optimized", "heuristic")
 CONCURRENCY = 8  # requests in flight at once
 

@@ -51,7 +51,9 @@ def test_route_refused_by_the_budget_exits_3(connect: list[str], capsys: pytest.
 def test_models_lists_prices_windows_limits_and_health(connect: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", *connect]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed$", out, re.MULTILINE)
+    assert re.search(r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed\s+gpt-4o$", out, re.MULTILINE)
+    # what each name resolved to: mock-gpt serves openai/gpt-4o-mini
+    assert re.search(r"^mock-gpt\s.*closed\s+gpt-4o-mini$", out, re.MULTILINE)
     assert re.search(r"^llama-3-8b\s+0\s+0\s", out, re.MULTILINE)
 
 
