@@ -1,7 +1,9 @@
 """The bundled catalog of well-known models, name resolution, reasoning behaviour and priors for unknown models.
 
 See :mod:`app.catalog.catalog` (lookup), :mod:`app.catalog.names` (how names are read),
-:mod:`app.catalog.reasoning` (reasoning models under a cap) and :mod:`app.catalog.prior` (unknown models).
+:mod:`app.catalog.reasoning` (reasoning models under a cap), :mod:`app.catalog.prior` (unknown models), and
+:mod:`app.catalog.quality_inputs` / :mod:`app.catalog.quality_sync` (the sourced benchmark figures the quality scores
+are derived from, and the tool that regenerates the scores and the docs tables from them).
 """
 
 from app.catalog.catalog import CatalogMatch, ModelCatalog, default_catalog
