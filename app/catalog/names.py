@@ -44,10 +44,10 @@ _ROUTES: Final = {
             "llamagate", "scaleway", "ovhcloud", "wandb", "inferenceapis", "coralbricks", "gradient_ai",
             "heroku", "meta_llama", "anyscale", "cohere_chat", "github", "codestral", "text-completion-openai",
             "custom_openai", "litellm_proxy", "sagemaker", "huggingface", "featherless_ai", "nvidia_nim",
+            "bedrock_mantle",
         )
     },
     "bedrock_converse": "bedrock",
-    "bedrock_mantle": "bedrock",
     "vertex_ai_beta": "vertex_ai",
     "palm": "gemini",
 }  # fmt: skip

@@ -86,7 +86,7 @@ def signature(name: str) -> tuple[tuple[str, ...], frozenset[str], frozenset[str
     while True:
         shorter = re.sub(
             r"-v\d+:\d+$|-v1$|@.*$|-(20\d\d-?\d\d-?\d\d|\d\d-20\d\d)$|-\d{4}(?=$|-preview)|-preview$|-latest$"
-            r"|-maas$|-fp8$|-instruct$|-tput$",
+            r"|-maas$|-fp8$|-fp4$|-instruct$|-tput$",
             "",
             last,
         )
