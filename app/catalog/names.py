@@ -10,7 +10,7 @@ A name is read as ``[route/][region or org segments/]model`` (see :func:`parse_n
   ``eu.`` / ``apac.`` / ``jp.`` / ``au.`` / ``us-gov.`` inference profiles and region segments, Azure's ``eu/`` and
   ``us/`` data zones); Bedrock's ``global.`` is not regional;
 - ``exact``: the last segment, lower case: matched first, against names and aliases;
-- ``canonical``: the model without decorations: Bedrock vendor prefixes and ``-v1:0`` versions, Vertex ``@``
+- ``canonical``: the model without decorations: Bedrock vendor prefixes and ``-v1:0`` / ``-1:0`` versions, Vertex ``@``
   versions, dates (``-20250929``, ``-2025-04-14``, ``-09-2025``), ``-preview``, ``-latest`` after a version number
   (``claude-3-5-sonnet-latest``; an unversioned pointer such as ``mistral-large-latest`` moves across generations
   and is kept), quantisation and host
@@ -60,14 +60,14 @@ _ORGS: Final = frozenset(
     }
 )  # fmt: skip
 
-_CLOUD_REGION = re.compile(r"^(?:[a-z]{2}(?:-gov)?-[a-z]+-\d+|eu|us|jp|au|apac|us-gov)$")
+_CLOUD_REGION = re.compile(r"^(?:[a-z]{2}(?:-gov)?-[a-z]+-\d+|eu|us|jp|au|apac|in|us-gov)$")
 _BEDROCK_ID = re.compile(
-    r"^(?:(?P<region>us|eu|apac|jp|au|ca|sa|us-gov|global)\.)?"
-    r"(?P<vendor>anthropic|meta|mistral|deepseek|qwen|moonshotai|openai|xai|google|amazon|cohere|ai21|minimax|zai)\."
+    r"^(?:(?P<region>us|eu|apac|jp|au|ca|sa|in|us-gov|global)\.)?"
+    r"(?P<vendor>anthropic|meta|mistral|deepseek|qwen|moonshotai|moonshot|openai|xai|google|amazon|cohere|ai21|minimax|zai)\."
 )
 _HOST_PREFIX = re.compile(r"^(?:databricks-|anthropic-(?=claude))")
 _DECORATION = re.compile(
-    r"(?:-v\d+:\d+|-v1|:\d+|@[\w.\-]+|-\d{4}-\d{2}-\d{2}|-20\d{6}|-\d{2}-20\d{2}|-preview|-fp8|-fp4"
+    r"(?:-v\d+:\d+|-\d+:\d+|-v1|:\d+|@[\w.\-]+|-\d{4}-\d{2}-\d{2}|-20\d{6}|-\d{2}-20\d{2}|-preview|-fp8|-fp4"
     r"|-maas|-tput|-instruct-basic)$"
 )
 _DECIMAL_P = re.compile(r"(?<=\d)p(?=\d)")
