@@ -156,6 +156,10 @@ class LiteLLMProxy:
         startup_timeout_s: seconds to wait for ``GET /health/readiness`` to answer 200.
         log_path: file for the proxy's stdout/stderr; ``None``: ``proxy.log`` in the temp dir (gone on stop).
         router_settings: optional ``router_settings`` block of the config.
+        litellm_settings: optional ``litellm_settings`` block (``callbacks``: the callbacks the proxy loads).
+        callback_settings: optional ``callback_settings`` block (settings of those callbacks, by name).
+        extra_env: variables added to the scrubbed environment (``PYTHONPATH``: where the proxy imports a callback
+            from).
     """
 
     def __init__(
@@ -169,6 +173,9 @@ class LiteLLMProxy:
         startup_timeout_s: float = 120.0,
         log_path: str | os.PathLike[str] | None = None,
         router_settings: Mapping[str, Any] | None = None,
+        litellm_settings: Mapping[str, Any] | None = None,
+        callback_settings: Mapping[str, Any] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         if not models:
             raise ConfigurationError("LiteLLMProxy needs at least one model")
@@ -176,6 +183,9 @@ class LiteLLMProxy:
         self.host = host
         self.startup_timeout_s = startup_timeout_s
         self.router_settings = router_settings
+        self.litellm_settings = litellm_settings
+        self.callback_settings = callback_settings
+        self.extra_env = dict(extra_env or {})
         self._master_key = master_key
         self._port_arg = port
         self._port = port
@@ -236,7 +246,13 @@ class LiteLLMProxy:
         self._tmpdir = Path(tempfile.mkdtemp(prefix="costmux-litellm-"))
         config = self._tmpdir / "config.yaml"
         config.write_text(
-            render_config(self.models, self._master_key, router_settings=self.router_settings),
+            render_config(
+                self.models,
+                self._master_key,
+                router_settings=self.router_settings,
+                litellm_settings=self.litellm_settings,
+                callback_settings=self.callback_settings,
+            ),
             encoding="utf-8",
         )
         config.chmod(0o600)
@@ -248,7 +264,7 @@ class LiteLLMProxy:
                 self._proc = subprocess.Popen(
                     cmd,
                     cwd=self._tmpdir,
-                    env=proxy_env(),
+                    env={**proxy_env(), **self.extra_env},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

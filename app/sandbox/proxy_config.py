@@ -88,9 +88,15 @@ def _dump(value: Any, indent: str = "") -> str:
 
 
 def render_config(
-    models: Sequence[ProxyModel], master_key: str, *, router_settings: Mapping[str, Any] | None = None
+    models: Sequence[ProxyModel],
+    master_key: str,
+    *,
+    router_settings: Mapping[str, Any] | None = None,
+    litellm_settings: Mapping[str, Any] | None = None,
+    callback_settings: Mapping[str, Any] | None = None,
 ) -> str:
-    """The proxy config file text (JSON, which the proxy's YAML loader reads) for ``models``."""
+    """The proxy config file text (JSON, which the proxy's YAML loader reads) for ``models``; the optional blocks
+    (``router_settings``, ``litellm_settings`` such as ``callbacks``, ``callback_settings``) as given."""
     names = [m.model_id for m in models if m.model_id is not None]
     if len(names) != len(set(names)):
         raise ConfigurationError("duplicate model_id in proxy models")
@@ -98,8 +104,13 @@ def render_config(
         "model_list": [m.to_config() for m in models],
         "general_settings": {"master_key": master_key},
     }
-    if router_settings:
-        config["router_settings"] = dict(router_settings)
+    for key, block in (
+        ("router_settings", router_settings),
+        ("litellm_settings", litellm_settings),
+        ("callback_settings", callback_settings),
+    ):
+        if block:
+            config[key] = dict(block)
     return _dump(config) + "\n"
 
 
