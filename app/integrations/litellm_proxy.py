@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.integrations._litellm_callback import CostmuxCallback
 
-__all__ = ["CALLBACK_PATH", "build_callback", "costmux_callback", "source_path"]
+__all__ = ["CALLBACK_PATH", "build_callback", "costmux_callback", "managed_proxy_options", "source_path"]
 
 #: What the proxy config's ``litellm_settings.callbacks`` lists.
 CALLBACK_PATH = "app.integrations.litellm_proxy.costmux_callback"
@@ -55,3 +55,15 @@ def source_path() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parents[2])
+
+
+def managed_proxy_options(settings: Mapping[str, Any] | None = None, *, prometheus: bool = True) -> dict[str, Any]:
+    """Keyword arguments of :class:`app.sandbox.LiteLLMProxy` that load this callback with ``settings`` (the
+    ``callback_settings.costmux`` block) from this costmux's source, and LiteLLM's Prometheus ``/metrics`` (which then
+    serves the ``costmux_*`` metrics too) unless ``prometheus`` is false. For tests, the demo and benchmarks."""
+    callbacks = [CALLBACK_PATH, "prometheus"] if prometheus else [CALLBACK_PATH]
+    return {
+        "litellm_settings": {"callbacks": callbacks},
+        "callback_settings": {"costmux": dict(settings or {})},
+        "extra_env": {"PYTHONPATH": source_path()},
+    }

@@ -68,3 +68,47 @@ def proxy_client(litellm_proxy: LiteLLMProxy) -> Iterator[httpx.Client]:
         trust_env=False,
     ) as client:
         yield client
+
+
+#: A marker in a prompt that makes the plugin proxy's upstream answer as long as ``max_tokens`` allows (so an attempt
+#: bills its worst case).
+BILL_MAX = "[bill-max]"
+#: Settings of the session's plugin proxy (models the tests route over: gpt-4o, gpt-4o-mini, claude-3-haiku).
+PLUGIN_SETTINGS = {"auto_exclude": ["llama-3-8b", "mock-gpt"]}
+
+
+def _plugin_completion_tokens(messages: list[dict[str, object]], model: str) -> int | None:
+    return 10**6 if any(BILL_MAX in str(message.get("content")) for message in messages) else None
+
+
+@pytest.fixture(scope="session")
+def plugin_upstream() -> Iterator[FakeUpstream]:
+    """The upstream of the plugin proxy (its own: tests inject faults into it), recording every answer's usage."""
+    upstream = FakeUpstream(record_usage=True, completion_tokens=_plugin_completion_tokens).start()
+    try:
+        yield upstream
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def plugin_proxy(plugin_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteLLMProxy]:
+    """A real LiteLLM proxy with the costmux callback in its config (started once per session; LiteLLM's own retries
+    off, so a fault goes straight to costmux's fallbacks unless a test asks for retries)."""
+    from app.integrations.litellm_proxy import managed_proxy_options
+
+    log_path = tmp_path_factory.mktemp("plugin-proxy") / "proxy.log"
+    proxy = LiteLLMProxy(
+        default_test_models(plugin_upstream.base_url),
+        log_path=log_path,
+        router_settings={"num_retries": 0},
+        **managed_proxy_options(PLUGIN_SETTINGS),
+    )
+    try:
+        proxy.start()
+    except Exception as exc:
+        pytest.fail(f"the LiteLLM proxy with the costmux callback did not start: {exc}", pytrace=False)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
