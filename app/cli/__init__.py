@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--proxy-url", help="use this running proxy instead of starting one")
     demo.add_argument("--api-key", help="key for --proxy-url (default: LITELLM_API_KEY)")
     demo.add_argument("--max-cost", type=float, default=None, help="cap per request in USD (default: 0.01)")
+    demo.add_argument(
+        "--via",
+        choices=("client", "plugin"),
+        default="client",
+        help="client: costmux routes in this process (default); plugin: inside the proxy, by its costmux callback",
+    )
     demo.set_defaults(handler=run_demo)
 
     route = commands.add_parser("route", help="route one prompt within a cost cap and show the decision table")

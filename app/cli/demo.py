@@ -295,8 +295,15 @@ def _max_cost(args: argparse.Namespace) -> Decimal:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``costmux demo [--proxy-url URL --api-key KEY] [--max-cost USD]``; returns the exit code."""
+    """``costmux demo [--proxy-url URL --api-key KEY] [--max-cost USD] [--via client|plugin]``; returns the exit
+    code."""
     max_cost_usd = _max_cost(args)
+    if getattr(args, "via", "client") == "plugin":
+        if args.proxy_url:
+            raise ConfigurationError("--via plugin runs its own proxy with the callback: it cannot use --proxy-url")
+        from app.cli.demo_plugin import run_plugin_demo
+
+        return run_plugin_demo(max_cost_usd)
     started = time.monotonic()
     with _interrupt_on_termination():
         if args.proxy_url:

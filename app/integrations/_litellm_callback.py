@@ -14,7 +14,7 @@ from typing import Any
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import ProxyException
 
-from app.errors import BudgetExceededError, CostmuxError
+from app.errors import BudgetExceededError, CostmuxError, RoutingError
 from app.gateway.errors import error_answer
 from app.integrations.attempts import AttemptRefusedError
 from app.integrations.plugin_settings import SETTINGS_KEY, PluginSettings
@@ -119,6 +119,8 @@ def proxy_exception(exc: CostmuxError) -> ProxyException:
     error = answer.body["error"]
     fields = {"costmux_code": error["code"]}
     fields.update({k: v for k, v in error.items() if k not in ("message", "type", "param", "code")})
+    if isinstance(exc, RoutingError) and exc.reasons:  # why each model was ruled out, by model group
+        fields["rejected"] = {key.split("/", 1)[-1]: why for key, why in exc.reasons.items()}
     headers = dict(answer.headers)
     if isinstance(exc, BudgetExceededError):
         headers["x-costmux-max-cost"] = decimal_str(to_decimal_usd(exc.max_cost_usd))

@@ -266,6 +266,7 @@ class ProxyRouting:
             "x-costmux-provider": self.deployments.name,
             "x-costmux-strategy": decision.strategy if ledger.routed else "passthrough",
             "x-costmux-fallbacks": str(ledger.fallbacks),
+            "x-costmux-reason": decision.reason.encode("ascii", "replace").decode("ascii"),
         }
         estimate = next((v.estimated_cost_usd for v in decision.ranked if v.model == model), None)
         if estimate is not None:
