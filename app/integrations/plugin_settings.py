@@ -119,10 +119,24 @@ class PluginSettings(BaseSettings):
             if not isinstance(options, Mapping):
                 raise ConfigurationError(f"strategy_options.{name} must be a mapping of option names to values")
             try:
-                built[name] = get_strategy(name, **options)
-            except (TypeError, ValueError) as exc:
+                built[name] = _tried(get_strategy(name, **options))
+            except (TypeError, ValueError, AttributeError) as exc:
                 raise ConfigurationError(f"strategy_options.{name}: {exc}") from exc
         return built
+
+
+def _tried(strategy: RoutingStrategy) -> RoutingStrategy:
+    """``strategy`` once it has ranked a made-up candidate (an option of the wrong kind fails here, at proxy start,
+    instead of on every request)."""
+    from app.router import analyze
+    from app.router.decision import KEPT_NOTE, CandidateVerdict
+
+    analysis = analyze([{"role": "user", "content": "What is the capital of France?"}])
+    verdict = CandidateVerdict(
+        "p", "m", True, None, 0.9, False, 10**12, 10**13, 100, False, "p/m", (KEPT_NOTE, ("", ("", ()), 100))
+    )
+    strategy.rank([verdict], analysis)
+    return strategy
 
 
 def _name(loc: tuple[int | str, ...]) -> str:

@@ -49,6 +49,7 @@ def test_strategy_options_build_each_strategy_once_with_its_options() -> None:
             "strategy_options.heuristic: tolerance must be in [0, 1]",
         ),
         ({"strategy_options": {"heuristic": {"colour": "red"}}}, "unexpected keyword argument 'colour'"),
+        ({"strategy_options": {"cost_optimized": {"floor": {"base": 0.4}}}}, "strategy_options.cost_optimized"),
         ({"max_attempts": 0}, "max_attempts (COSTMUX_MAX_ATTEMPTS)"),
         ({"default_max_cost": "-1"}, "default_max_cost (COSTMUX_DEFAULT_MAX_COST)"),
         ({"budget_mode": "exact"}, "budget_mode (COSTMUX_BUDGET_MODE)"),
