@@ -3,14 +3,15 @@ docs/benchmarks.md: goals with the figures reached, the machine, the exact comma
 
 From the repository root::
 
-    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,memory]
+    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory]
 
 1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
    subprocess; its markdown section is taken as it prints it);
 2. provider: ``LiteLLMProvider`` vs raw httpx vs the openai client (``bench/bench_provider.py``);
 3. gateway: ``costmux serve`` in front of the LiteLLM proxy (``bench/bench_gateway.py`` when present: a function
    ``run(quick=...)`` returning a dict, optionally ``render(dict) -> str``; otherwise the section says "not run");
-4. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``).
+4. plugin: the costmux callback inside the LiteLLM proxy vs the same proxy without it (``bench/bench_plugin.py``);
+5. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``).
 
 Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so
 it always matches the sections below it. With ``--only``, the sections not run are kept from the current document
@@ -44,11 +45,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("routing", "provider", "gateway", "memory")
+BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory")
 HEADINGS = {
     "routing": "## Routing decision time",
     "provider": "## Provider overhead",
     "gateway": "## Gateway overhead",
+    "plugin": "## LiteLLM plugin overhead",
     "memory": "## Memory",
 }
 GATEWAY_FUNCTIONS = ("run", "run_benchmark", "run_gateway_bench", "benchmark")
@@ -200,6 +202,10 @@ def run_memory(quick: bool) -> str:
     return _run_and_render("memory", quick)
 
 
+def run_plugin(quick: bool) -> str:
+    return _run_and_render("plugin", quick)
+
+
 def run_gateway(quick: bool) -> str:
     """``bench.bench_gateway``'s result, if the module and a function returning a dict exist; else "not run"."""
     try:
@@ -292,6 +298,7 @@ RUNNERS: dict[str, Callable[[bool], str]] = {
     "routing": run_routing,
     "provider": run_provider,
     "gateway": run_gateway,
+    "plugin": run_plugin,
     "memory": run_memory,
 }
 

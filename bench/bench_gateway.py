@@ -178,12 +178,20 @@ async def segment(target: Target, concurrency: int, requests: int) -> Segment:
     return Segment(_percentile(ordered, 0.5), _percentile(ordered, 0.99), requests / wall, cpu * 1000 / requests)
 
 
-async def _measure(targets: dict[str, Target], settings: GatewayBenchSettings, progress: bool) -> list[dict[str, Any]]:
+async def _measure(
+    targets: dict[str, Target],
+    settings: GatewayBenchSettings | Any,
+    progress: bool,
+    paths: tuple[str, ...] = PATHS,
+    concurrencies: tuple[int, ...] = CONCURRENCY,
+) -> list[dict[str, Any]]:
+    """``settings.rounds`` rounds: every (concurrency, path) segment once (after ``settings.warmup`` requests), the
+    paths' order rotating from round to round."""
     rounds: list[dict[str, Any]] = []
     for index in range(settings.rounds):
-        order = list(PATHS[index % len(PATHS) :] + PATHS[: index % len(PATHS)])
+        order = list(paths[index % len(paths) :] + paths[: index % len(paths)])
         result: dict[str, Any] = {}
-        for concurrency in CONCURRENCY:
+        for concurrency in concurrencies:
             result[concurrency] = {}
             for name in order:
                 await segment(targets[name], concurrency, settings.warmup)

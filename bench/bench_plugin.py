@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.sandbox import LiteLLMProxy, default_test_models  # noqa: E402
-from bench.bench_gateway import Segment, Target, segment  # noqa: E402
+from bench.bench_gateway import Target, _measure  # noqa: E402
 from bench.bench_provider import MESSAGES, upstream_process  # noqa: E402
 
 __all__ = ["CONCURRENCY", "GOAL_ADDED_MS", "PATHS", "PluginBenchSettings", "render", "run", "settings_for"]
@@ -73,22 +73,6 @@ def settings_for(quick: bool, rounds: int | None = None) -> PluginBenchSettings:
     if quick:
         return PluginBenchSettings(rounds or 2, {1: 60, 16: 200}, 20, 200)
     return PluginBenchSettings(rounds or 7, {1: 300, 16: 800}, 50, 2_000)
-
-
-async def _measure(targets: dict[str, Target], settings: PluginBenchSettings, progress: bool) -> list[dict[str, Any]]:
-    rounds: list[dict[str, Any]] = []
-    for index in range(settings.rounds):
-        order = list(PATHS[index % len(PATHS) :] + PATHS[: index % len(PATHS)])
-        result: dict[int, dict[str, Segment]] = {}
-        for concurrency in CONCURRENCY:
-            result[concurrency] = {}
-            for name in order:
-                await segment(targets[name], concurrency, settings.warmup)
-                result[concurrency][name] = await segment(targets[name], concurrency, settings.requests[concurrency])
-        rounds.append(result)
-        if progress:
-            print(f"round {index + 1}/{settings.rounds} done", file=sys.stderr, flush=True)
-    return rounds
 
 
 def summarize(rounds: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -183,7 +167,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
                     "plugin/named": Target("plugin/named", clients[1], plugin_chat, named, plugin.pid),
                     "plugin/auto": Target("plugin/auto", clients[2], plugin_chat, auto, plugin.pid),
                 }
-                rounds = await _measure(targets, settings, progress)
+                rounds = await _measure(targets, settings, progress, PATHS, CONCURRENCY)
             finally:
                 for client in clients:
                     await client.aclose()
