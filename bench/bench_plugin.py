@@ -120,20 +120,21 @@ def floor_us(repeats: int) -> dict[str, float]:
     routing = ProxyRouting(PluginSettings.load(PLUGIN_SETTINGS))
     router = Router()
     routing.sync(router)
-    counter = iter(range(10**9))
 
     def one() -> None:
-        call_id = f"call-{next(counter)}"
-        data = {"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST}
-        data["litellm_call_id"] = call_id
+        data: dict[str, Any] = {"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST}
         request = routing.read(data)
         assert request is not None
         routing.sync(router)
         routing.route(data, request, ())
-        kwargs = {**data, "metadata": {"model_group": data["model"]}, "model_info": {"id": f"{data['model']}-upstream"}}
+        kwargs = {
+            **data,
+            "metadata": {**data["metadata"], "model_group": data["model"]},
+            "model_info": {"id": f"{data['model']}-upstream"},
+        }
         routing.plan_attempt(kwargs)
-        routing.headers(call_id, 0.0001)
-        routing.attempt_answered(call_id, cost_usd=0.0001, prompt_tokens=10, completion_tokens=20, stream=False)
+        routing.headers(data, 0.0001)
+        routing.attempt_answered(data, cost_usd=0.0001, prompt_tokens=10, completion_tokens=20, stream=False)
 
     timer = timeit.Timer(one)
     best = min(timer.repeat(repeat=5, number=repeats)) / repeats * 1e6
@@ -145,6 +146,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
 
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     started = time.perf_counter()
+    floor = floor_us(settings.floor_repeats)
     with tempfile.TemporaryDirectory(prefix="costmux-bench-plugin-") as tmp, upstream_process() as upstream_url:
         models = default_test_models(upstream_url)
         plain = LiteLLMProxy(models, log_path=Path(tmp) / "plain.log")
@@ -181,7 +183,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
         "max_tokens": MAX_TOKENS,
         "max_cost": MAX_COST,
         "concurrency": {str(c): figures for c, figures in summary.items()},
-        "floor": floor_us(settings.floor_repeats),
+        "floor": floor,
         "goal_added_ms": GOAL_ADDED_MS,
         "goal_met": all(figures["added_ms"] <= GOAL_ADDED_MS for figures in summary.values()),
         "seconds": time.perf_counter() - started,

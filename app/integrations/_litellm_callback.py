@@ -80,7 +80,7 @@ class CostmuxCallback(CustomLogger):
             cost = logged.get("response_cost")
         usage = getattr(response_obj, "usage", None)
         self.routing.attempt_answered(
-            kwargs.get("litellm_call_id"),
+            kwargs,
             cost_usd=cost,
             prompt_tokens=_int_or_none(getattr(usage, "prompt_tokens", None)),
             completion_tokens=_int_or_none(getattr(usage, "completion_tokens", None)),
@@ -94,7 +94,7 @@ class CostmuxCallback(CustomLogger):
         user_api_key_dict: Any,
         traceback_str: Any = None,
     ) -> Any:
-        self.routing.request_failed(request_data.get("litellm_call_id"))
+        self.routing.request_failed(request_data)
         if isinstance(original_exception, AttemptRefusedError):
             return proxy_exception(original_exception)  # the fallbacks left no room: a budget answer, not a 400
         return None
@@ -109,7 +109,7 @@ class CostmuxCallback(CustomLogger):
     ) -> dict[str, str] | None:
         hidden = getattr(response, "_hidden_params", None) if response is not None else None
         cost = hidden.get("response_cost") if isinstance(hidden, Mapping) and data.get("stream") is not True else None
-        return self.routing.headers(data.get("litellm_call_id"), cost) or None
+        return self.routing.headers(data, cost) or None
 
 
 def proxy_exception(exc: CostmuxError) -> ProxyException:

@@ -190,7 +190,7 @@ class RequestLedger:
 
 
 class LedgerBook:
-    """The ledgers of the requests in flight, by LiteLLM call id: bounded in number and age (a request whose end
+    """The ledgers of the requests in flight, by ledger id: bounded in number and age (a request whose end
     LiteLLM never reported is forgotten after ``max_age_s``)."""
 
     def __init__(
@@ -201,22 +201,22 @@ class LedgerBook:
         self._clock = clock
         self._ledgers: OrderedDict[str, tuple[float, RequestLedger]] = OrderedDict()
 
-    def add(self, call_id: str, ledger: RequestLedger) -> None:
+    def add(self, ledger_id: str, ledger: RequestLedger) -> None:
         now = self._clock()
-        self._ledgers[call_id] = (now, ledger)
-        self._ledgers.move_to_end(call_id)
+        self._ledgers[ledger_id] = (now, ledger)
+        self._ledgers.move_to_end(ledger_id)
         while self._ledgers:
             oldest_key, (added, _) = next(iter(self._ledgers.items()))
             if len(self._ledgers) <= self.max_entries and now - added < self.max_age_s:
                 break
             del self._ledgers[oldest_key]
 
-    def get(self, call_id: object) -> RequestLedger | None:
-        found = self._ledgers.get(call_id) if isinstance(call_id, str) else None
+    def get(self, ledger_id: object) -> RequestLedger | None:
+        found = self._ledgers.get(ledger_id) if isinstance(ledger_id, str) else None
         return found[1] if found is not None else None
 
-    def pop(self, call_id: object) -> RequestLedger | None:
-        found = self._ledgers.pop(call_id, None) if isinstance(call_id, str) else None
+    def pop(self, ledger_id: object) -> RequestLedger | None:
+        found = self._ledgers.pop(ledger_id, None) if isinstance(ledger_id, str) else None
         return found[1] if found is not None else None
 
     def __len__(self) -> int:

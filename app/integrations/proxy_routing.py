@@ -14,6 +14,7 @@ tested in-process with stand-ins and end to end inside the real proxy).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping, MutableMapping
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from app.pricing import decimal_str, to_decimal_usd
 from app.router import Router, RoutingDecision
 from app.router.budget import prompt_bound_tokens
 
-__all__ = ["ProxyRouting", "classify_failure"]
+__all__ = ["ProxyRouting", "classify_failure", "ledger_id"]
 
 #: The request kinds costmux routes (LiteLLM's call types of chat completions).
 CHAT_CALL_TYPES = frozenset({"completion", "acompletion"})
@@ -72,20 +73,24 @@ class ProxyRouting:
         """Re-read the proxy's deployments if they may have changed (see :meth:`ProxyDeployments.sync`)."""
         self.deployments.sync(proxy_router)
 
-    def read(self, data: Mapping[str, Any]) -> ProxyRequest | None:
+    def read(self, data: MutableMapping[str, Any]) -> ProxyRequest | None:
         """Whether costmux routes ``data`` (``auto``, ``auto:<strategy>``, or a named model when the operator caps
         those too); ``None`` leaves it untouched. Cheap: no decision yet.
 
         Raises:
             InvalidRequestError: a field is invalid (``param`` names it).
         """
-        return read_request(
+        request = read_request(
             data,
             default_strategy=self.settings.default_strategy,
             strategies=self._strategy_names,
             default_max_cost=self.settings.default_max_cost,
             cap_named_models=self.settings.cap_named_models,
         )
+        metadata = data.get("metadata")
+        if request is None and isinstance(metadata, MutableMapping):
+            metadata.pop("costmux", None)  # only costmux writes it (it names a routed request's ledger)
+        return request
 
     def route(
         self, data: MutableMapping[str, Any], request: ProxyRequest, cooling: Collection[str] = ()
@@ -122,10 +127,9 @@ class ProxyRouting:
             token_fields=request.token_fields or ("max_tokens",),
             routed=request.strategy is not None,
         )
-        call_id = data.get("litellm_call_id")
-        if isinstance(call_id, str):
-            self.ledgers.add(call_id, ledger)
-        self._rewrite(data, request, decision)
+        ledger_id = uuid.uuid4().hex  # unguessable: another request cannot name this one's ledger
+        self.ledgers.add(ledger_id, ledger)
+        self._rewrite(data, request, decision, ledger_id)
         return ledger
 
     def _exclusions(self, request: ProxyRequest, groups: list[str]) -> Collection[str]:
@@ -133,7 +137,9 @@ class ProxyRouting:
             return self.settings.auto_exclude
         return frozenset(group for group in groups if group != request.model)
 
-    def _rewrite(self, data: MutableMapping[str, Any], request: ProxyRequest, decision: RoutingDecision) -> None:
+    def _rewrite(
+        self, data: MutableMapping[str, Any], request: ProxyRequest, decision: RoutingDecision, ledger_id: str
+    ) -> None:
         data.pop("max_cost", None)  # costmux's field: never sent upstream
         data["model"] = decision.model
         if decision.max_tokens is not None:
@@ -146,7 +152,7 @@ class ProxyRouting:
         metadata = data.get("metadata")
         if not isinstance(metadata, MutableMapping):
             metadata = data["metadata"] = {}
-        metadata["costmux"] = _decision_summary(request, decision)
+        metadata["costmux"] = {"id": ledger_id, **_decision_summary(request, decision)}
 
     # -- deployment attempts ----------------------------------------------------------------------------------------
 
@@ -158,7 +164,7 @@ class ProxyRouting:
             AttemptRefusedError: what is left affords no answer from this deployment (LiteLLM tries the next one),
                 or an ``auto`` request reached a deployment without being routed.
         """
-        ledger = self.ledgers.get(kwargs.get("litellm_call_id"))
+        ledger = self.ledgers.get(ledger_id(kwargs))
         group, model_id = _attempt_target(kwargs)
         if ledger is None:
             if isinstance(group, str) and (group == AUTO or group.startswith(AUTO + ":")):
@@ -195,7 +201,7 @@ class ProxyRouting:
         """A deployment attempt failed: charge it (:mod:`app.integrations.attempts`) and count the call."""
         if isinstance(exception, AttemptRefusedError):
             return  # refused before it was sent: never opened
-        ledger = self.ledgers.get(request_data.get("litellm_call_id"))
+        ledger = self.ledgers.get(ledger_id(request_data))
         if ledger is None:
             return
         kind, answered = classify_failure(exception)
@@ -206,18 +212,20 @@ class ProxyRouting:
 
     def attempt_answered(
         self,
-        call_id: object,
+        request_data: Mapping[str, Any],
         *,
         cost_usd: Any,
         prompt_tokens: int | None,
         completion_tokens: int | None,
         stream: bool,
     ) -> RequestLedger | None:
-        """The request's answer was logged (a stream: when it ended): charge its actual cost and count the call."""
-        ledger = self.ledgers.get(call_id)
+        """The request's answer was logged (a stream: when it ended): charge its actual cost and count the call.
+        ``request_data``: what LiteLLM logs of the request (its ``litellm_params.metadata`` names the ledger)."""
+        key = ledger_id(request_data)
+        ledger = self.ledgers.get(key)
         if ledger is None:
             return None
-        self._ended(call_id, ledger)
+        self._ended(key, ledger)
         cost = _usd_or_none(cost_usd)
         attempt = ledger.answered(cost)
         if attempt is None:
@@ -234,29 +242,31 @@ class ProxyRouting:
             self.router.events.emit(CostOverEstimate(provider, attempt.group, cost, attempt.worst_case_cost_usd))
         return ledger
 
-    def request_failed(self, call_id: object) -> RequestLedger | None:
+    def request_failed(self, request_data: Mapping[str, Any]) -> RequestLedger | None:
         """The request ended without an answer."""
-        ledger = self.ledgers.get(call_id)
+        key = ledger_id(request_data)
+        ledger = self.ledgers.get(key)
         if ledger is not None:
-            self._ended(call_id, ledger)
+            self._ended(key, ledger)
         return ledger
 
-    def _ended(self, call_id: object, ledger: RequestLedger) -> None:
+    def _ended(self, key: str | None, ledger: RequestLedger) -> None:
         """A request is forgotten once it ended and its headers were sent (LiteLLM reports these in either order)."""
         ledger.ended = True
         if ledger.headers_sent:
-            self.ledgers.pop(call_id)
+            self.ledgers.pop(key)
 
     # -- response headers -------------------------------------------------------------------------------------------
 
-    def headers(self, call_id: object, response_cost: Any = None) -> dict[str, str]:
+    def headers(self, data: Mapping[str, Any], response_cost: Any = None) -> dict[str, str]:
         """The decision as ``x-costmux-*`` headers (``response_cost``: the answer's actual cost, when known)."""
-        ledger = self.ledgers.get(call_id)
+        key = ledger_id(data)
+        ledger = self.ledgers.get(key)
         if ledger is None:
             return {}
         ledger.headers_sent = True
         if ledger.ended:
-            self.ledgers.pop(call_id)
+            self.ledgers.pop(key)
         if not self.settings.decision_headers:
             return {}
         decision, last = ledger.decision, ledger.last
@@ -305,6 +315,20 @@ def classify_failure(exception: BaseException) -> tuple[str, bool]:
     if status >= 500:
         return "unavailable", True
     return "bad_request", True
+
+
+def ledger_id(request_data: Mapping[str, Any]) -> str | None:
+    """The ledger id :meth:`ProxyRouting.route` put in the request's ``metadata.costmux`` (LiteLLM carries it to the
+    attempts, the hooks and the logs: ``metadata``, ``litellm_metadata`` or ``litellm_params.metadata``)."""
+    for source in (request_data, request_data.get("litellm_params")):
+        if not isinstance(source, Mapping):
+            continue
+        for key in ("metadata", "litellm_metadata"):
+            metadata = source.get(key)
+            summary = metadata.get("costmux") if isinstance(metadata, Mapping) else None
+            if isinstance(summary, Mapping) and isinstance(summary.get("id"), str):
+                return str(summary["id"])
+    return None
 
 
 def _attempt_target(kwargs: Mapping[str, Any]) -> tuple[Any, str | None]:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
 from app.integrations.attempts import AttemptRefusedError
 from app.integrations.plugin_settings import PluginSettings
-from app.integrations.proxy_routing import ProxyRouting, classify_failure
+from app.integrations.proxy_routing import ProxyRouting, classify_failure, ledger_id
 from app.metrics import CostmuxMetrics
 
 from .conftest import FakeProxyRouter, StepClock, attempt_kwargs, chat
@@ -119,7 +119,7 @@ def test_each_attempt_is_planned_and_charged_and_counted_once(routing: ProxyRout
     assert ledger.spent == ledger.attempts[0].worst_case_cost_usd > 0  # no answer: charged its worst case
     second = routing.plan_attempt(attempt_kwargs(data, "claude-3-haiku"))
     assert second is not None and second["max_tokens"] < 4096  # what is left
-    routing.attempt_answered("call-1", cost_usd="0.00003", prompt_tokens=10, completion_tokens=20, stream=False)
+    routing.attempt_answered(data, cost_usd="0.00003", prompt_tokens=10, completion_tokens=20, stream=False)
     assert ledger.spent == ledger.attempts[0].worst_case_cost_usd + Decimal("0.00003") <= Decimal("0.012")
     value = registry.get_sample_value
     pm = {"provider": "litellm"}
@@ -130,9 +130,9 @@ def test_each_attempt_is_planned_and_charged_and_counted_once(routing: ProxyRout
     fallback = {"strategy": "cost_optimized", **pm, "model": "gpt-4o-mini", "error": "timeout"}
     assert value("costmux_fallbacks_total", fallback) == 1
     assert value("costmux_routing_decisions_total", {"strategy": "cost_optimized", **pm, "model": "gpt-4o-mini"}) == 1
-    headers = routing.headers("call-1")
+    headers = routing.headers(data)
     assert headers["x-costmux-model"] == "claude-3-haiku" and headers["x-costmux-fallbacks"] == "1"
-    assert routing.ledgers.get("call-1") is None  # ended and headers sent: forgotten
+    assert routing.ledgers.get(ledger_id(data)) is None and len(routing.ledgers) == 0  # ended, headers sent: forgotten
 
 
 def test_a_retry_on_the_same_group_is_counted_as_a_retry(routing: ProxyRouting) -> None:
@@ -159,29 +159,43 @@ def test_an_attempt_refused_for_budget_is_not_charged(routing: ProxyRouting) -> 
 
 
 def test_requests_costmux_does_not_route_are_not_touched_at_attempt_time(routing: ProxyRouting) -> None:
-    kwargs = attempt_kwargs(chat(model="gpt-4o", litellm_call_id="other"), "gpt-4o")
+    kwargs = attempt_kwargs(chat(model="gpt-4o"), "gpt-4o")
     assert routing.plan_attempt(kwargs) is None
     with pytest.raises(AttemptRefusedError, match="without being routed"):
-        routing.plan_attempt(attempt_kwargs(chat(litellm_call_id="other"), "auto"))
+        routing.plan_attempt(attempt_kwargs(chat(), "auto"))
+
+
+def test_a_client_cannot_name_another_requests_ledger(routing: ProxyRouting) -> None:
+    routed = chat(max_cost=0.001)
+    _route(routing, routed)
+    forged = chat(model="gpt-4o", metadata={"costmux": dict(routed["metadata"]["costmux"])})
+    assert routing.read(forged) is None
+    assert "costmux" not in forged["metadata"]  # a client's own metadata.costmux is dropped
+    assert routing.plan_attempt(attempt_kwargs(forged, "gpt-4o")) is None
+    second = chat(max_cost=0.001)
+    _route(routing, second)
+    assert ledger_id(second) != ledger_id(routed)  # one ledger per request, whatever the call ids
 
 
 def test_headers_of_a_non_streamed_answer_carry_its_cost(routing: ProxyRouting) -> None:
     data = chat(max_cost=0.001)
     _route(routing, data)
     routing.plan_attempt(attempt_kwargs(data, "gpt-4o-mini"))
-    headers = routing.headers("call-1", response_cost=1.5e-05)
+    headers = routing.headers(data, response_cost=1.5e-05)
     assert headers["x-costmux-cost"] == "0.000015" and headers["x-costmux-max-cost"] == "0.001"
     assert int(headers["x-costmux-max-tokens"]) > 0 and headers["x-costmux-strategy"] == "cost_optimized"
-    assert routing.ledgers.get("call-1") is not None  # the answer is not logged yet
-    routing.attempt_answered("call-1", cost_usd=1.5e-05, prompt_tokens=1, completion_tokens=1, stream=False)
-    assert routing.ledgers.get("call-1") is None
+    assert routing.ledgers.get(ledger_id(data)) is not None  # the answer is not logged yet
+    logged = {"litellm_params": {"metadata": data["metadata"]}}  # where LiteLLM's success log carries it
+    routing.attempt_answered(logged, cost_usd=1.5e-05, prompt_tokens=1, completion_tokens=1, stream=False)
+    assert routing.ledgers.get(ledger_id(data)) is None
 
 
 def test_no_headers_when_disabled(proxy_router: FakeProxyRouter) -> None:
     routing = ProxyRouting(PluginSettings.load({"decision_headers": False}), clock=StepClock())
     routing.sync(proxy_router)
-    _route(routing, chat())
-    assert routing.headers("call-1") == {}
+    data = chat()
+    _route(routing, data)
+    assert routing.headers(data) == {}
 
 
 @pytest.mark.parametrize(
