@@ -177,6 +177,8 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
             plugin.stop()
             plain.stop()
     summary = summarize(rounds)
+    noise = max(abs(figures["named_added_ms"]) for figures in summary.values())
+    met = all(figures["added_ms"] <= GOAL_ADDED_MS for figures in summary.values())
     return {
         "settings": asdict(settings),
         "model": chosen,
@@ -185,7 +187,10 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
         "concurrency": {str(c): figures for c, figures in summary.items()},
         "floor": floor,
         "goal_added_ms": GOAL_ADDED_MS,
-        "goal_met": all(figures["added_ms"] <= GOAL_ADDED_MS for figures in summary.values()),
+        "noise_ms": noise,
+        # a verdict only when this run can tell 0.3 ms apart: the same request with and without the callback loaded
+        # must differ by less than that (else None: "n/a")
+        "goal_met": met if noise <= GOAL_ADDED_MS else None,
         "seconds": time.perf_counter() - started,
         "cpus": os.cpu_count(),
     }
@@ -248,7 +253,10 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
         "|---|---|---|",
     ]
     measured = ", ".join(f"{f['added_ms']:.3f} ms at concurrency {c}" for c, f in results["concurrency"].items())
-    verdict = "**met**" if results["goal_met"] else "**not met**"
+    met = results["goal_met"]
+    verdict = "n/a" if met is None else ("**met**" if met else "**not met**")
+    if met is None:
+        measured += f" (not resolvable in this run: named − proxy up to {results['noise_ms']:.3f} ms)"
     lines.append(
         f"| the callback adds ≤ {results['goal_added_ms']} ms p50 per `auto` request (concurrency 1 and 16) | "
         f"{measured} | {verdict} |"

@@ -33,9 +33,13 @@ def test_the_section_carries_its_goal_for_the_summary() -> None:
         "concurrency": {"1": figures, "16": {**figures, "added_ms": 0.5}},
         "floor": {"auto_request_us": 150.0},
         "goal_added_ms": 0.3,
+        "noise_ms": 0.05,
         "goal_met": False,
     }
     section = bench_plugin.render(results)
     assert section.startswith(runner.HEADINGS["plugin"])
     [(goal, measured, verdict)] = runner.goals_of(section)
     assert "0.3 ms" in goal and "0.500 ms at concurrency 16" in measured and verdict == "**not met**"
+    noisy = bench_plugin.render({**results, "noise_ms": 40.0, "goal_met": None})
+    [(_, measured, verdict)] = runner.goals_of(noisy)
+    assert verdict == "n/a" and "not resolvable in this run" in measured
