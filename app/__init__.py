@@ -20,6 +20,8 @@ from app.errors import (
     RateLimitError,
     RequestTooLargeError,
     RoutingError,
+    SpendLimitExceededError,
+    StoreUnavailableError,
     StreamInterruptedError,
 )
 
@@ -42,6 +44,8 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RoutingError",
+    "SpendLimitExceededError",
+    "StoreUnavailableError",
     "StreamInterruptedError",
     "__version__",
 ]

@@ -8,6 +8,8 @@ Every error costmux raises derives from :class:`CostmuxError`. Errors that come 
     ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
     │   └── RequestTooLargeError    a request body over the gateway's size limit
     ├── PricingError                no price is known for a model whose cost is needed
+    ├── SpendLimitExceededError     a key's, team's or the gateway's spend budget can't take the request (402)
+    ├── StoreUnavailableError       the shared store (Redis) did not answer; spend budgets fail closed (503)
     ├── RoutingError                no model can take the request
     │   ├── BudgetExceededError     every model that could serve it costs more than max_cost (worst case)
     │   └── NoModelAvailableError   no model fits (context, capability, price, health, rate limit)
@@ -26,6 +28,8 @@ Messages never contain API keys: :func:`redact` is applied by the code that buil
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
@@ -43,6 +47,8 @@ __all__ = [
     "RateLimitError",
     "RequestTooLargeError",
     "RoutingError",
+    "SpendLimitExceededError",
+    "StoreUnavailableError",
     "StreamInterruptedError",
     "redact",
 ]
@@ -89,6 +95,53 @@ class PricingError(CostmuxError, LookupError):
     def __init__(self, message: str, *, model: str | None = None) -> None:
         super().__init__(message)
         self.model = model
+
+
+class SpendLimitExceededError(CostmuxError):
+    """A spend budget (of a gateway key, a team, or the whole gateway) cannot take the request's worst case in its
+    current calendar window; nothing was sent.
+
+    Attributes:
+        scope: the budget's owner, from configuration: ``key:<name>``, ``team:<name>`` or ``gateway``.
+        window: ``hour``, ``day`` or ``month``.
+        max_usd: the budget of the window, USD.
+        remaining_usd: what is left of it now (spent and reserved deducted), USD.
+        needed_usd: the worst case the request needed, USD (``None``: not known, the budget is used up).
+        resets_at: when the window ends, seconds since the epoch (UTC).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        window: str,
+        max_usd: Decimal,
+        remaining_usd: Decimal,
+        needed_usd: Decimal | None,
+        resets_at: float,
+    ) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.window = window
+        self.max_usd = max_usd
+        self.remaining_usd = remaining_usd
+        self.needed_usd = needed_usd
+        self.resets_at = resets_at
+
+
+class StoreUnavailableError(CostmuxError):
+    """The shared state store (Redis) could not be reached or failed to answer.
+
+    Attributes:
+        store: what the state is for (``budgets``, ``rate_limits``, ``health``).
+        operation: the operation that failed (``reserve``, ``settle``, ...).
+    """
+
+    def __init__(self, message: str, *, store: str, operation: str) -> None:
+        super().__init__(message)
+        self.store = store
+        self.operation = operation
 
 
 class RoutingError(CostmuxError):

@@ -39,6 +39,7 @@ from app.errors import (
 __all__ = [
     "ERROR_KINDS",
     "BudgetRefused",
+    "BudgetUsage",
     "CostOverEstimate",
     "Event",
     "EventBus",
@@ -50,6 +51,9 @@ __all__ = [
     "RequestFinished",
     "RetryScheduled",
     "RoutingDecided",
+    "SpendRefused",
+    "SpendSettled",
+    "StoreFailed",
     "error_kind",
 ]
 
@@ -191,6 +195,47 @@ class CostOverEstimate:
     worst_case_cost_usd: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetUsage:
+    """The latest known state of one spend budget (``scope``: ``key:<name>``, ``team:<name>`` or ``gateway``; names
+    from the keys file) in its current ``window``: its limit, what is spent and what is reserved, USD."""
+
+    scope: str
+    window: str
+    max_usd: Decimal
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSettled:
+    """A request's attempt was charged ``cost_usd`` on the ``scope`` budget of ``window``."""
+
+    scope: str
+    window: str
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SpendRefused:
+    """A request was refused (402) because the ``scope`` budget of ``window`` could not take it."""
+
+    scope: str
+    window: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFailed:
+    """The shared store failed an ``operation`` for ``store`` (``budgets``, ``rate_limits``, ``health``);
+    ``fallback``: the process went on with its local state (rate limits, health), else the request failed
+    (budgets fail closed)."""
+
+    store: str
+    operation: str
+    fallback: bool
+    provider: str = ""
+
+
 Event = (
     RequestFinished
     | RetryScheduled
@@ -201,6 +246,10 @@ Event = (
     | BudgetRefused
     | Fallback
     | CostOverEstimate
+    | BudgetUsage
+    | SpendSettled
+    | SpendRefused
+    | StoreFailed
 )
 Observer = Callable[[Event], None]
 

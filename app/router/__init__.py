@@ -7,7 +7,7 @@ strategy interface and registry, and the prompt analysis.
 from app.router.analysis import PromptAnalysis, analyze
 from app.router.budget import BudgetMode, OutputPlan, plan_output
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
-from app.router.execution import Attempt, RoutedResponse
+from app.router.execution import Attempt, RoutedResponse, SpendGuard, SpendHold
 from app.router.policy import AvailabilityCheck, BudgetPolicy
 from app.router.router import CostOptimizedRouter, HeuristicRouter, Router
 from app.router.strategies import (
@@ -41,6 +41,8 @@ __all__ = [
     "Router",
     "RoutingDecision",
     "RoutingStrategy",
+    "SpendGuard",
+    "SpendHold",
     "TaskType",
     "analyze",
     "available_strategies",

@@ -9,6 +9,10 @@ Accounting of failed attempts (every attempt's cost counts against ``max_cost``)
 * refused before sending (client-side rate limit, cooling model, connection refused): 0.
 
 A successful attempt is charged its actual cost (an unknown actual cost is charged at its worst case).
+
+With a ``spend`` guard (the gateway's spend budgets, :mod:`app.budgets`), each attempt's worst case is reserved on it
+before the attempt is sent and settled afterwards at the attempt's charge by the rules above. The first attempt's
+refusal (:class:`~app.errors.SpendLimitExceededError`) is raised; a fallback the guard refuses is skipped.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ import logging
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.catalog.reasoning import reasoning_request
-from app.errors import AuthenticationError, BadRequestError, ModelNotFoundError, NoModelAvailableError, ProviderError
+from app.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ModelNotFoundError,
+    NoModelAvailableError,
+    ProviderError,
+    SpendLimitExceededError,
+)
 from app.events import CostOverEstimate, Fallback, error_kind
 from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
 from app.pricing import decimal_str, to_decimal_usd
@@ -33,9 +44,26 @@ if TYPE_CHECKING:
     from app.router.router import Router
     from app.router.strategies import RoutingStrategy
 
-__all__ = ["Attempt", "AttemptLedger", "AttemptPlan", "RoutedResponse", "route_and_send"]
+__all__ = ["Attempt", "AttemptLedger", "AttemptPlan", "RoutedResponse", "SpendGuard", "SpendHold", "route_and_send"]
 
 logger = logging.getLogger("costmux.router")
+
+
+class SpendHold(Protocol):
+    """One attempt's reservation on a :class:`SpendGuard`; settled once."""
+
+    async def settle(self, cost_usd: Decimal) -> None:
+        """Charge ``cost_usd`` (USD) instead of the reservation."""
+
+    def settle_soon(self, cost_usd: Decimal) -> None:
+        """:meth:`settle` without waiting (a closing stream, a cancelled request)."""
+
+
+class SpendGuard(Protocol):
+    """Spend budgets a routed request is charged to (the gateway's keys, teams and gateway budgets)."""
+
+    async def reserve(self, worst_case_cost_usd: Decimal) -> SpendHold:
+        """Reserve an attempt's worst case (USD). Raises SpendLimitExceededError when a budget cannot take it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +141,7 @@ async def route_and_send(
     budget_mode: Any,
     exclude: Collection[str],
     params: dict[str, Any],
+    spend: SpendGuard | None = None,
 ) -> RoutedResponse:
     """See :meth:`Router.route_request` and the module doc."""
     ledger = await AttemptLedger.start(
@@ -127,6 +156,9 @@ async def route_and_send(
         params=params,
     )
     for plan in ledger.plans():
+        hold = await ledger.reserve(spend, plan)
+        if hold is _SKIP:
+            continue
         provider = providers[plan.verdict.provider]
         try:
             response = await provider.chat_completion(
@@ -138,12 +170,26 @@ async def route_and_send(
                 **params,
             )
         except ProviderError as exc:
-            if not ledger.failed(plan, exc):
+            falls_back = ledger.failed(plan, exc)
+            await ledger.settle(hold)
+            if not falls_back:
                 raise
             continue
+        except BaseException:  # cancelled while sent: it may have been generated, keep the worst case
+            if hold is not None:
+                hold.settle_soon(plan.worst_case_cost_usd)
+            raise
         ledger.succeeded(plan, response.cost_usd)
+        await ledger.settle(hold)
         return RoutedResponse(response, ledger.decision, tuple(ledger.attempts), float(ledger.spent))
     raise ledger.exhausted()
+
+
+class _Skip:
+    """The spend guard refused a fallback: skip it."""
+
+
+_SKIP: Any = _Skip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +312,27 @@ class AttemptLedger:
             return False
         logger.warning("routing %s failed (%s); falling back", verdict.key, type(exc).__name__)
         return True
+
+    async def reserve(self, spend: SpendGuard | None, plan: AttemptPlan) -> SpendHold | None:
+        """Reserve ``plan``'s worst case on ``spend`` (``None`` without a guard; ``_SKIP`` for a refused fallback).
+
+        Raises:
+            SpendLimitExceededError: the guard refused the first attempt.
+        """
+        if spend is None:
+            return None
+        try:
+            return await spend.reserve(plan.worst_case_cost_usd)
+        except SpendLimitExceededError:
+            if not self.attempts:
+                raise
+            logger.warning("spend budget cannot take the fallback %s; skipped", plan.verdict.key)
+            return _SKIP  # type: ignore[no-any-return]
+
+    async def settle(self, hold: SpendHold | None) -> None:
+        """Settle ``hold`` at what the last recorded attempt was charged."""
+        if hold is not None:
+            await hold.settle(self.attempts[-1].cost_usd)
 
     def succeeded(self, plan: AttemptPlan, cost_usd: float | Decimal | None) -> None:
         """Record the answering attempt at its actual cost (an unknown cost is charged its worst case)."""

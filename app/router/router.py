@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from app.catalog.reasoning import ReasoningRequest
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
@@ -29,6 +29,9 @@ from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy
+
+if TYPE_CHECKING:
+    from app.router.execution import SpendGuard
 
 __all__ = ["CostOptimizedRouter", "HeuristicRouter", "Router"]
 
@@ -251,12 +254,14 @@ class Router:
         max_tokens: int | None = None,
         budget_mode: BudgetMode | None = None,
         exclude: Collection[str] = (),
+        spend: SpendGuard | None = None,
         **params: Any,
     ) -> Any:
         """Decide, send, and fall back on retryable failures within what is left of ``max_cost``.
 
         ``params`` (``temperature``, ``tools``, ``response_format``, ...) are sent to the provider; ``tools`` and
-        ``response_format`` also count in the routing. ``exclude`` names models not to use.
+        ``response_format`` also count in the routing. ``exclude`` names models not to use. ``spend``: spend budgets
+        each attempt's worst case is reserved on before it is sent (:class:`~app.router.execution.SpendGuard`).
 
         Returns a :class:`~app.router.execution.RoutedResponse`: the provider's response, the decision, the
         attempts and the actual cost of all of them.
@@ -273,6 +278,7 @@ class Router:
             budget_mode=budget_mode,
             exclude=exclude,
             params=params,
+            spend=spend,
         )
 
     async def route_stream(
@@ -284,6 +290,7 @@ class Router:
         max_tokens: int | None = None,
         budget_mode: BudgetMode | None = None,
         exclude: Collection[str] = (),
+        spend: SpendGuard | None = None,
         **params: Any,
     ) -> Any:
         """Like :meth:`route_request`, streamed: decide, then open the choice's stream up to its first chunk,
@@ -304,6 +311,7 @@ class Router:
             budget_mode=budget_mode,
             exclude=exclude,
             params=params,
+            spend=spend,
         )
 
 

@@ -19,7 +19,7 @@ from app.errors import InvalidRequestError, ProviderError
 from app.models import MessageInput, Usage
 from app.providers.base import Provider
 from app.router.decision import RoutingDecision
-from app.router.execution import Attempt, AttemptLedger, AttemptPlan
+from app.router.execution import _SKIP, Attempt, AttemptLedger, AttemptPlan, SpendGuard, SpendHold
 
 if TYPE_CHECKING:
     from app.router.router import Router
@@ -71,8 +71,10 @@ class RoutedStream:
         stream: _ChunkStream,
         chunks: AsyncIterator[dict[str, Any]],
         first: dict[str, Any] | None,
+        hold: SpendHold | None = None,
     ) -> None:
         self._ledger = ledger
+        self._hold = hold
         self._plan = plan
         self._stream = stream
         self._chunks = chunks
@@ -172,6 +174,8 @@ class RoutedStream:
         else:  # closed early by the consumer, or cancelled: whatever was generated may be billed
             self._ledger.succeeded(self._plan, self._plan.worst_case_cost_usd)
         self.cost_usd = float(self._ledger.spent)
+        if self._hold is not None:
+            self._hold.settle_soon(self._ledger.attempts[-1].cost_usd)
 
 
 async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
@@ -191,6 +195,7 @@ async def route_and_stream(
     budget_mode: Any,
     exclude: Collection[str],
     params: dict[str, Any],
+    spend: SpendGuard | None = None,
 ) -> RoutedStream:
     """See :meth:`Router.route_stream` and the module doc."""
     params.pop("stream", None)
@@ -211,6 +216,9 @@ async def route_and_stream(
         params=params,
     )
     for plan in ledger.plans():
+        hold = await ledger.reserve(spend, plan)
+        if hold is _SKIP:
+            continue
         stream = streaming[plan.verdict.provider].stream_chat_completion(
             messages,
             plan.verdict.model,
@@ -226,11 +234,15 @@ async def route_and_stream(
             first = None
         except ProviderError as exc:
             await _close(chunks)
-            if not ledger.failed(plan, exc):
+            falls_back = ledger.failed(plan, exc)
+            await ledger.settle(hold)
+            if not falls_back:
                 raise
             continue
         except BaseException:
+            if hold is not None:  # cancelled while sent: it may have been generated, keep the worst case
+                hold.settle_soon(plan.worst_case_cost_usd)
             await _close(chunks)
             raise
-        return RoutedStream(ledger, plan, stream, chunks, first)
+        return RoutedStream(ledger, plan, stream, chunks, first, hold)
     raise ledger.exhausted()

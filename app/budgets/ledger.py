@@ -1,0 +1,363 @@
+"""``BudgetLedger``: the spend budgets of gateway keys, teams and the whole gateway, enforced with reservations.
+
+For one request (:meth:`BudgetLedger.for_request`) the budgets that apply are the key's, its team's and the
+gateway's, each in its current calendar window. Before each attempt the router reserves the attempt's worst case
+(the figure the per-request cap is checked against) on every one of them, all or nothing
+(:meth:`RequestBudget.reserve`); afterwards the hold is settled at what the attempt cost by the router's rules (the
+actual cost; the worst case for a failure with no answer; 0 for an error answer). Over budget:
+:class:`~app.errors.SpendLimitExceededError` naming the budget and when its window resets. The store unreachable:
+:class:`~app.errors.StoreUnavailableError` (budgets fail closed: nothing is sent unaccounted).
+
+A settle that cannot reach the store is retried in the background (the hold stays reserved meanwhile); holds of
+requests still running are kept alive (their expiry pushed back) every ``hold_ttl_s / 3`` seconds, so only a dead
+replica's holds expire (and are then charged in full, see :mod:`app.budgets.store`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from app.budgets.config import BudgetSpec, KeysFile, Principal
+from app.budgets.store import BudgetStore, LineSpec, LineState
+from app.budgets.windows import CalendarWindow, window_at
+from app.errors import SpendLimitExceededError, StoreUnavailableError
+from app.events import BudgetUsage, EventBus, SpendRefused, SpendSettled, StoreFailed
+from app.pricing import ATTO_USD_PER_USD, atto_to_usd, decimal_str
+
+__all__ = ["BudgetLedger", "BudgetLine", "LineReport", "RequestBudget", "SpendHold"]
+
+logger = logging.getLogger("costmux.budgets")
+
+Clock = Callable[[], float]
+_RETENTION_S = 86_400.0  # a window's counters are kept this long after it ends (the status of the last window)
+
+
+def usd_to_atto_ceil(usd: Decimal) -> int:
+    """USD in whole atto-USD, rounded up (a price finer than 10⁻¹⁸ USD is reserved and charged never less)."""
+    return int((usd * ATTO_USD_PER_USD).to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """One budget in force now: its scope (``key:<name>``, ``team:<name>``, ``gateway``), its window, its limit."""
+
+    scope: str
+    window: CalendarWindow
+    max_usd: Decimal
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}:{self.window.kind}:{self.window.label}"
+
+    def spec(self) -> LineSpec:
+        return LineSpec(self.key, usd_to_atto_ceil(self.max_usd), self.window.end + _RETENTION_S)
+
+
+@dataclass(frozen=True, slots=True)
+class LineReport:
+    """A budget line with its spent and reserved amounts (USD)."""
+
+    line: BudgetLine
+    spent_usd: Decimal
+    reserved_usd: Decimal
+
+    @property
+    def remaining_usd(self) -> Decimal:
+        return max(Decimal(0), self.line.max_usd - self.spent_usd - self.reserved_usd)
+
+    def as_dict(self) -> dict[str, object]:
+        window = self.line.window
+        return {
+            "scope": self.line.scope,
+            "window": window.kind,
+            "window_start": window.label,
+            "resets_at": window.resets_at_iso,
+            "max_usd": decimal_str(self.line.max_usd),
+            "spent_usd": decimal_str(self.spent_usd),
+            "reserved_usd": decimal_str(self.reserved_usd),
+            "remaining_usd": decimal_str(self.remaining_usd),
+        }
+
+
+def _report(line: BudgetLine, state: LineState) -> LineReport:
+    return LineReport(line, atto_to_usd(state.spent_atto), atto_to_usd(state.reserved_atto))
+
+
+class SpendHold:
+    """One attempt's reservation; settle it once with what the attempt cost."""
+
+    __slots__ = ("_budget", "_done", "hold_id", "worst_case_usd")
+
+    def __init__(self, budget: RequestBudget, hold_id: str, worst_case_usd: Decimal) -> None:
+        self._budget = budget
+        self._done = False
+        self.hold_id = hold_id
+        self.worst_case_usd = worst_case_usd
+
+    async def settle(self, cost_usd: Decimal) -> None:
+        """Charge ``cost_usd`` (USD) instead of the reservation. Only the first call counts; never raises (a store
+        failure is retried in the background)."""
+        if self._done:
+            return
+        self._done = True
+        await self._budget.ledger._settle(self, cost_usd, self._budget)
+
+    def settle_soon(self, cost_usd: Decimal) -> None:
+        """:meth:`settle` in a background task (for callers that cannot wait, such as a closing stream)."""
+        if self._done:
+            return
+        self._done = True
+        self._budget.ledger._spawn(self._budget.ledger._settle(self, cost_usd, self._budget))
+
+
+class RequestBudget:
+    """The budgets of one request (see the module doc); the router's ``spend`` guard."""
+
+    def __init__(self, ledger: BudgetLedger, lines: tuple[BudgetLine, ...]) -> None:
+        self.ledger = ledger
+        self.lines = lines
+        self.reports: tuple[LineReport, ...] = ()
+
+    def _update(self, states: Sequence[LineState]) -> None:
+        if len(states) == len(self.lines):
+            self.reports = tuple(_report(line, state) for line, state in zip(self.lines, states, strict=True))
+            self.ledger._usage(self.reports)
+
+    def tightest(self) -> LineReport | None:
+        """The budget with the least remaining (the one the headers show), from the last known state."""
+        return min(self.reports, key=lambda r: r.remaining_usd) if self.reports else None
+
+    async def remaining_usd(self) -> Decimal:
+        """What every budget of the request can still take (the least remaining), read from the store now.
+
+        Raises:
+            StoreUnavailableError: the store did not answer.
+        """
+        states = await self.ledger._call("usage", self.ledger.store.usage([l.key for l in self.lines], now=self.ledger.now()))
+        self._update(states)
+        tight = self.tightest()
+        return tight.remaining_usd if tight is not None else Decimal(0)
+
+    def exceeded(self, needed_usd: Decimal | None, report: LineReport | None = None) -> SpendLimitExceededError:
+        """The refusal for a request needing ``needed_usd`` (``None``: the budget is used up) on ``report``'s budget
+        (default: the tightest)."""
+        report = report or self.tightest()
+        assert report is not None
+        line = report.line
+        need = f"the request needs up to ${decimal_str(needed_usd)}" if needed_usd is not None else "it is used up"
+        self.ledger._refused(line)
+        return SpendLimitExceededError(
+            f"the {line.window.kind}ly budget of {line.scope} (${decimal_str(line.max_usd)}) has "
+            f"${decimal_str(report.remaining_usd)} left and {need}; it resets at {line.window.resets_at_iso}",
+            scope=line.scope,
+            window=line.window.kind,
+            max_usd=line.max_usd,
+            remaining_usd=report.remaining_usd,
+            needed_usd=needed_usd,
+            resets_at=line.window.end,
+        )
+
+    async def reserve(self, worst_case_cost_usd: Decimal) -> SpendHold:
+        """Reserve ``worst_case_cost_usd`` on every budget of the request, all or nothing.
+
+        Raises:
+            SpendLimitExceededError: a budget cannot take it (the first one, in key, team, gateway order).
+            StoreUnavailableError: the store did not answer.
+        """
+        ledger = self.ledger
+        hold_id = uuid.uuid4().hex
+        amount = usd_to_atto_ceil(worst_case_cost_usd)
+        specs = [line.spec() for line in self.lines]
+        call = ledger.store.reserve(hold_id, specs, amount, ttl_s=ledger.hold_ttl_s, now=ledger.now())
+        result = await ledger._call("reserve", call)
+        self._update(result.states)
+        if not result.ok and result.existing != "reserved":
+            index = result.refused if result.refused is not None else 0
+            raise self.exceeded(worst_case_cost_usd, self.reports[index] if self.reports else None)
+        hold = SpendHold(self, hold_id, worst_case_cost_usd)
+        ledger._live.add(hold_id)
+        return hold
+
+    def headers(self) -> dict[str, str]:
+        """``x-costmux-budget-*`` headers of the tightest budget (empty before the first store answer)."""
+        tight = self.tightest()
+        if tight is None:
+            return {}
+        window = tight.line.window
+        return {
+            "x-costmux-budget-scope": tight.line.scope,
+            "x-costmux-budget-window": window.kind,
+            "x-costmux-budget-limit": decimal_str(tight.line.max_usd),
+            "x-costmux-budget-remaining": decimal_str(tight.remaining_usd),
+            "x-costmux-budget-reset": window.resets_at_iso,
+        }
+
+
+class BudgetLedger:
+    """Budgets of the keys file, counted in ``store``.
+
+    Args:
+        keys: the keys file (budgets of keys, teams and the gateway, and the time zone of the windows).
+        store: where spent and reserved amounts are kept (memory, or Redis for several replicas).
+        clock: wall-clock seconds since the epoch (replicas sharing a store must agree on it).
+        hold_ttl_s: how long a reservation lives without being kept alive (a dead replica's holds expire then).
+        events: where usage, settlements, refusals and store failures are reported (the metrics).
+        sleep: how the background task waits (tests inject one).
+    """
+
+    def __init__(
+        self,
+        keys: KeysFile,
+        store: BudgetStore,
+        *,
+        clock: Clock = time.time,
+        hold_ttl_s: float = 300.0,
+        events: EventBus | None = None,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
+        self.keys = keys
+        self.store = store
+        self.now = clock
+        self.hold_ttl_s = hold_ttl_s
+        self.events = events if events is not None else EventBus()
+        self._sleep = sleep
+        self._zone = keys.zone
+        self._teams = {name: team.budgets for name, team in keys.teams.items()}
+        self._live: set[str] = set()  # holds of requests still running
+        self._pending: dict[str, tuple[SpendHold, Decimal, RequestBudget]] = {}  # settles to retry
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._keeper: asyncio.Task[None] | None = None
+
+    def scopes(self, principal: Principal | None) -> list[tuple[str, tuple[BudgetSpec, ...]]]:
+        """``(scope, budgets)`` that apply to a request of ``principal`` (``None``: an unauthenticated gateway)."""
+        found: list[tuple[str, tuple[BudgetSpec, ...]]] = []
+        if principal is not None:
+            found.append((f"key:{principal.name}", principal.budgets))
+            if principal.team is not None:
+                found.append((f"team:{principal.team}", self._teams.get(principal.team, ())))
+        found.append(("gateway", self.keys.gateway.budgets))
+        return [(scope, budgets) for scope, budgets in found if budgets]
+
+    def lines(self, scopes: Sequence[tuple[str, tuple[BudgetSpec, ...]]], now: float | None = None) -> tuple[BudgetLine, ...]:
+        at = self.now() if now is None else now
+        return tuple(
+            BudgetLine(scope, window_at(b.window, at, self._zone), b.max_usd) for scope, budgets in scopes for b in budgets
+        )
+
+    def for_request(self, principal: Principal | None) -> RequestBudget | None:
+        """The budgets of one request of ``principal``, or ``None`` when none applies (nothing to count)."""
+        lines = self.lines(self.scopes(principal))
+        return RequestBudget(self, lines) if lines else None
+
+    def configured_scopes(self) -> list[tuple[str, tuple[BudgetSpec, ...]]]:
+        """Every configured budget: the keys', the teams' and the gateway's."""
+        scopes = [(f"key:{k.name}", k.budgets) for k in self.keys.keys]
+        scopes += [(f"team:{name}", budgets) for name, budgets in self._teams.items()]
+        scopes.append(("gateway", self.keys.gateway.budgets))
+        return [(scope, budgets) for scope, budgets in scopes if budgets]
+
+    async def status(self) -> list[LineReport]:
+        """Spent, reserved and remaining of every configured budget in its current window.
+
+        Raises:
+            StoreUnavailableError: the store did not answer.
+        """
+        lines = self.lines(self.configured_scopes())
+        if not lines:
+            return []
+        states = await self._call("usage", self.store.usage([line.key for line in lines], now=self.now()))
+        reports = [_report(line, state) for line, state in zip(lines, states, strict=True)]
+        self._usage(reports)
+        return reports
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    async def _call(self, operation: str, call: object) -> object:
+        try:
+            return await call  # type: ignore[misc]
+        except StoreUnavailableError as exc:
+            logger.error("spend budgets fail closed: %s", exc)
+            if self.events.active:
+                self.events.emit(StoreFailed("budgets", operation, fallback=False))
+            raise
+
+    async def _settle(self, hold: SpendHold, cost_usd: Decimal, budget: RequestBudget) -> None:
+        self._live.discard(hold.hold_id)
+        try:
+            result = await self.store.settle(hold.hold_id, usd_to_atto_ceil(cost_usd), now=self.now())
+        except StoreUnavailableError as exc:
+            logger.warning("settling a spend reservation failed, retrying in the background: %s", exc)
+            if self.events.active:
+                self.events.emit(StoreFailed("budgets", "settle", fallback=False))
+            self._pending[hold.hold_id] = (hold, cost_usd, budget)
+            return
+        self._pending.pop(hold.hold_id, None)
+        if result.before == "unknown":
+            logger.warning("a spend reservation was gone when settled (forgotten by the store)")
+            return
+        budget._update(result.states)
+        if result.before != "settled" and self.events.active:
+            for line in budget.lines:
+                self.events.emit(SpendSettled(line.scope, line.window.kind, cost_usd))
+
+    def _usage(self, reports: Sequence[LineReport]) -> None:
+        if self.events.active:
+            for r in reports:
+                self.events.emit(BudgetUsage(r.line.scope, r.line.window.kind, r.line.max_usd, r.spent_usd, r.reserved_usd))
+
+    def _refused(self, line: BudgetLine) -> None:
+        if self.events.active:
+            self.events.emit(SpendRefused(line.scope, line.window.kind))
+
+    def _spawn(self, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the settles running in the background (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def maintain(self) -> None:
+        """One round of upkeep: keep live holds alive, retry failed settles (the background task's work)."""
+        now = self.now()
+        if self._live:
+            try:
+                await self.store.extend(sorted(self._live), ttl_s=self.hold_ttl_s, now=now)
+            except StoreUnavailableError as exc:
+                logger.warning("keeping spend reservations alive failed: %s", exc)
+        for hold, cost, budget in list(self._pending.values()):
+            await self._settle(hold, cost, budget)
+
+    def start(self) -> None:
+        """Start the upkeep task (every ``hold_ttl_s / 3`` s). Needs a running event loop; no-op if running."""
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="costmux-budget-upkeep")
+
+    async def _keep(self) -> None:
+        while True:
+            await self._sleep(max(0.05, self.hold_ttl_s / 3))  # type: ignore[misc]
+            try:
+                await self.maintain()
+            except Exception:  # never let the upkeep die
+                logger.exception("spend budget upkeep failed")
+
+    async def aclose(self) -> None:
+        """Stop the upkeep, finish the background settles, retry the failed ones once."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            try:
+                await self._keeper
+            except asyncio.CancelledError:
+                pass
+            self._keeper = None
+        await self.drain()
+        for hold, cost, budget in list(self._pending.values()):
+            await self._settle(hold, cost, budget)

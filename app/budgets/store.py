@@ -1,0 +1,263 @@
+"""Where spend budgets are counted: :class:`MemoryBudgetStore` (one process) and :class:`RedisBudgetStore` (shared by
+every replica), with the same semantics (the contract tests run both).
+
+Amounts are atto-USD ints (10⁻¹⁸ USD, :data:`app.pricing.ATTO_USD_PER_USD`). Each budget window (``line``) holds
+``spent`` and ``reserved``. A request's reservation (a *hold*) is one amount on every window that applies:
+
+* :meth:`reserve` checks ``spent + reserved + amount <= limit`` on every window, then adds the amount to each
+  ``reserved``, all or nothing, and records the hold with an expiry (``ttl_s``). Reserving an id again changes
+  nothing and returns the hold's state.
+* :meth:`settle` moves the hold to ``spent`` at the actual cost, exactly once: a second settle changes nothing.
+* A hold whose expiry passed (its replica died mid-request, or never settled) is charged its whole amount at the
+  next operation: the request may have been generated and billed, which is the rule for a failure with no answer.
+  A settle arriving after that corrects the charge to the actual cost (still once).
+* :meth:`extend` pushes back the expiry of holds whose requests still run (a long stream).
+
+Times are seconds on the caller's clock (``now``): replicas sharing a Redis must share a clock (wall time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from app.stores.redis_client import RedisConnection
+
+__all__ = [
+    "BudgetStore",
+    "HoldStatus",
+    "LineSpec",
+    "LineState",
+    "MemoryBudgetStore",
+    "RedisBudgetStore",
+    "ReserveResult",
+    "SettleResult",
+]
+
+HoldStatus = Literal["reserved", "expired", "settled", "unknown"]
+_LIMB = 10**15  # the two limbs of an amount in Lua (app/stores/lua/common.lua)
+_SETTLED_KEPT_S = 2 * 86_400.0  # how long a settled hold is remembered (a late duplicate settle stays a no-op)
+_STORE = "budgets"
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """One budget window a hold applies to: its key, its limit (atto-USD), when it may be forgotten (unix s)."""
+
+    key: str
+    limit_atto: int
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    """Spent and reserved atto-USD of one window."""
+
+    spent_atto: int
+    reserved_atto: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """``ok``; else ``refused`` is the index of the first window that could not take it (``None``: the id existed,
+    ``existing`` its state). ``states`` are the windows' after the call, in the order given."""
+
+    ok: bool
+    refused: int | None
+    states: tuple[LineState, ...]
+    existing: HoldStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettleResult:
+    """The hold's state before the settle and its windows' states after it (``unknown``: no such hold)."""
+
+    before: HoldStatus
+    states: tuple[LineState, ...]
+
+
+class BudgetStore(Protocol):
+    """Budget windows and holds (see the module doc). Every method is atomic."""
+
+    async def reserve(
+        self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
+    ) -> ReserveResult: ...
+
+    async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult: ...
+
+    async def extend(self, hold_ids: Sequence[str], *, ttl_s: float, now: float) -> int: ...
+
+    async def usage(self, keys: Sequence[str], *, now: float) -> tuple[LineState, ...]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Hold:
+    amount: int
+    keys: tuple[str, ...]
+    state: HoldStatus
+    expires_at: float  # while reserved: when it is charged; once settled: when it is forgotten
+
+
+class MemoryBudgetStore:
+    """The budgets of one process, in dicts (the embedded default)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[int]] = {}  # key -> [spent, reserved]
+        self._expiry: dict[str, float] = {}  # key -> when it may be forgotten
+        self._holds: dict[str, _Hold] = {}
+
+    def _line(self, key: str) -> list[int]:
+        return self._lines.setdefault(key, [0, 0])
+
+    def _state(self, key: str) -> LineState:
+        spent, reserved = self._lines.get(key, (0, 0))
+        return LineState(spent, reserved)
+
+    def _reap(self, now: float) -> None:
+        for hold_id, hold in list(self._holds.items()):
+            if hold.expires_at > now:
+                continue
+            if hold.state == "reserved":
+                for key in hold.keys:
+                    if key in self._lines:
+                        line = self._lines[key]
+                        line[1] -= hold.amount
+                        line[0] += hold.amount
+                hold.state = "expired"
+                hold.expires_at = now + _SETTLED_KEPT_S
+            else:  # settled or expired, and remembered long enough
+                del self._holds[hold_id]
+        for key in [key for key, at in self._expiry.items() if at <= now]:
+            del self._expiry[key]
+            self._lines.pop(key, None)
+
+    async def reserve(
+        self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
+    ) -> ReserveResult:
+        self._reap(now)
+        keys = tuple(line.key for line in lines)
+        existing = self._holds.get(hold_id)
+        if existing is not None:
+            return ReserveResult(False, None, tuple(self._state(k) for k in keys), existing.state)
+        for index, line in enumerate(lines):
+            spent, reserved = self._lines.get(line.key, (0, 0))
+            if spent + reserved + amount_atto > line.limit_atto:
+                return ReserveResult(False, index, tuple(self._state(k) for k in keys))
+        for line in lines:
+            self._line(line.key)[1] += amount_atto
+            self._expiry[line.key] = line.expires_at
+        self._holds[hold_id] = _Hold(amount_atto, keys, "reserved", now + ttl_s)
+        return ReserveResult(True, None, tuple(self._state(k) for k in keys))
+
+    async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult:
+        self._reap(now)
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            return SettleResult("unknown", ())
+        before = hold.state
+        for key in hold.keys:
+            if key not in self._lines:
+                continue
+            line = self._lines[key]
+            if before == "reserved":
+                line[1] -= hold.amount
+                line[0] += actual_atto
+            elif before == "expired":
+                line[0] += actual_atto - hold.amount
+        if before != "settled":
+            hold.state = "settled"
+            hold.expires_at = now + _SETTLED_KEPT_S
+        return SettleResult(before, tuple(self._state(k) for k in hold.keys))
+
+    async def extend(self, hold_ids: Sequence[str], *, ttl_s: float, now: float) -> int:
+        extended = 0
+        for hold_id in hold_ids:
+            hold = self._holds.get(hold_id)
+            if hold is not None and hold.state == "reserved":
+                hold.expires_at = now + ttl_s
+                extended += 1
+        return extended
+
+    async def usage(self, keys: Sequence[str], *, now: float) -> tuple[LineState, ...]:
+        self._reap(now)
+        return tuple(self._state(k) for k in keys)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _limbs(atto: int) -> tuple[str, str]:
+    high, low = divmod(atto, _LIMB)
+    return str(high), str(low)
+
+
+def _states(flat: Sequence[object]) -> tuple[LineState, ...]:
+    values = [int(str(v)) for v in flat]
+    return tuple(
+        LineState(values[i] * _LIMB + values[i + 1], values[i + 2] * _LIMB + values[i + 3])
+        for i in range(0, len(values), 4)
+    )
+
+
+class RedisBudgetStore:
+    """The budgets of every replica, in Redis: one Lua script per operation, all keys under the ``budgets`` hash tag.
+
+    Args:
+        connection: the process's :class:`~app.stores.RedisConnection` (closed by whoever created it).
+    """
+
+    def __init__(self, connection: RedisConnection) -> None:
+        self._redis = connection
+        self._expiry_key = connection.key("budgets", "expiry")
+
+    def line_key(self, key: str) -> str:
+        """The Redis key of the budget window ``key``."""
+        return self._redis.key("budgets", "w", key)
+
+    def _hold_key(self, hold_id: str) -> str:
+        return self._redis.key("budgets", "h", hold_id)
+
+    async def reserve(
+        self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
+    ) -> ReserveResult:
+        keys = [self._expiry_key, self._hold_key(hold_id), *(self.line_key(line.key) for line in lines)]
+        args: list[str | int | float] = [repr(now), repr(ttl_s), *_limbs(amount_atto), repr(_SETTLED_KEPT_S)]
+        for line in lines:
+            args += [*_limbs(line.limit_atto), str(int(line.expires_at) + 1)]
+        reply = await self._redis.run("budget_reserve.lua", keys, args, store=_STORE, operation="reserve")
+        status, index, states = str(reply[0]), int(reply[1]), _states(reply[2:])
+        if status == "ok":
+            return ReserveResult(True, None, states)
+        if status == "refused":
+            return ReserveResult(False, index - 1, states)
+        return ReserveResult(False, None, states, _status(status))
+
+    async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult:
+        keys = [self._expiry_key, self._hold_key(hold_id)]
+        args = [repr(now), *_limbs(actual_atto), repr(_SETTLED_KEPT_S)]
+        reply = await self._redis.run("budget_settle.lua", keys, args, store=_STORE, operation="settle")
+        return SettleResult(_status(str(reply[0])), _states(reply[1:]))
+
+    async def extend(self, hold_ids: Sequence[str], *, ttl_s: float, now: float) -> int:
+        if not hold_ids:
+            return 0
+        keys = [self._expiry_key, *(self._hold_key(h) for h in hold_ids)]
+        args = [repr(now), repr(ttl_s), repr(_SETTLED_KEPT_S)]
+        return int(await self._redis.run("budget_extend.lua", keys, args, store=_STORE, operation="extend"))
+
+    async def usage(self, keys: Sequence[str], *, now: float) -> tuple[LineState, ...]:
+        redis_keys = [self._expiry_key, *(self.line_key(k) for k in keys)]
+        reply = await self._redis.run("budget_usage.lua", redis_keys, [repr(now)], store=_STORE, operation="usage")
+        return _states(reply)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _status(text: str) -> HoldStatus:
+    if text in ("reserved", "expired", "settled"):
+        return text  # type: ignore[return-value]
+    return "unknown"

@@ -1,0 +1,44 @@
+-- costmux: helpers prepended to every script (app/stores/lua/common.lua).
+-- Money is exact: atto-USD (1e-18 USD) integers kept as two limbs, high = floor(x / 1e15), low = x mod 1e15, so that
+-- Lua's doubles (exact to 2^53) never round. Fields: <f>h and <f>l. Amounts are formatted with %.0f (exact).
+local LIMB = 1e15
+
+local function num(value)
+  if value then return tonumber(value) end
+  return 0
+end
+
+local function norm(h, l)
+  local carry = math.floor(l / LIMB)
+  return h + carry, l - carry * LIMB
+end
+
+local function fmt(x)
+  return string.format('%.0f', x)
+end
+
+local function get2(key, f)
+  local v = redis.call('HMGET', key, f .. 'h', f .. 'l')
+  return num(v[1]), num(v[2])
+end
+
+local function put2(key, f, h, l)
+  redis.call('HSET', key, f .. 'h', fmt(h), f .. 'l', fmt(l))
+end
+
+local function add2(key, f, dh, dl)
+  local h, l = get2(key, f)
+  h, l = norm(h + dh, l + dl)
+  put2(key, f, h, l)
+  return h, l
+end
+
+-- a <= b for two-limb values
+local function le2(ah, al, bh, bl)
+  return ah < bh or (ah == bh and al <= bl)
+end
+
+-- float text that reads back exactly (bucket levels, times)
+local function fstr(x)
+  return string.format('%.17g', x)
+end

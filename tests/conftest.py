@@ -1,0 +1,38 @@
+"""Fixtures shared by every test directory: a real ``redis-server`` (started only by the tests that ask for it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from app.sandbox.redis_server import RedisServer, RedisServerError
+from app.stores import RedisConnection
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real ``redis-server`` for the session, on a free loopback port in a temporary directory. A missing
+    binary FAILS the test (never skips): ``.ci/run`` installs it."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except RedisServerError as exc:
+        pytest.fail(f"a real redis-server is required: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_connection(redis_server: RedisServer) -> AsyncIterator[RedisConnection]:
+    """A connection to the session's Redis, emptied first (``FLUSHDB``)."""
+    if not redis_server.running:  # a test stopped it
+        redis_server.start()
+    connection = RedisConnection(redis_server.url, prefix="costmux-test")
+    await connection.client.flushdb()
+    try:
+        yield connection
+    finally:
+        await connection.aclose()
