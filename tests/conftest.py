@@ -36,3 +36,26 @@ async def redis_connection(redis_server: RedisServer) -> AsyncIterator[RedisConn
         yield connection
     finally:
         await connection.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Runs a test on each store backend: ``memory`` and ``redis`` (a real redis-server)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def backend_connection(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[RedisConnection | None]:
+    """``None`` for the memory backend; for ``redis``, a connection to an emptied real Redis."""
+    if backend == "memory":
+        yield None
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    if not server.running:
+        server.start()
+    connection = RedisConnection(server.url, prefix="costmux-test")
+    await connection.client.flushdb()
+    try:
+        yield connection
+    finally:
+        await connection.aclose()
