@@ -138,12 +138,14 @@ class RateLimitHeld:
 @dataclass(frozen=True, slots=True)
 class HealthChanged:
     """The circuit breaker of ``model`` changed ``state`` (``closed``/``open``/``half_open``); ``cooldown_s`` is
-    the cooldown that starts when it opens."""
+    the cooldown that starts when it opens. ``observed``: another replica changed the shared breaker (this process
+    learned it from the shared store), so it is not counted as an opening here."""
 
     provider: str
     model: str
     state: Literal["closed", "open", "half_open"]
     cooldown_s: float
+    observed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Public API: :func:`load_keys_file` / :class:`KeysFile` (the keys file), :class:`
 """
 
 from app.budgets.auth import KeyTable
-from app.budgets.config import BudgetSpec, KeySpec, KeysFile, Principal, TeamSpec, hash_key, load_keys_file, parse_keys
+from app.budgets.config import BudgetSpec, KeysFile, KeySpec, Principal, TeamSpec, hash_key, load_keys_file, parse_keys
 from app.budgets.ledger import BudgetLedger, BudgetLine, LineReport, RequestBudget, SpendHold
 from app.budgets.store import BudgetStore, LineSpec, LineState, MemoryBudgetStore, RedisBudgetStore
 from app.budgets.windows import CalendarWindow, window_at

@@ -190,7 +190,7 @@ class CostmuxMetrics:
         c, pm = self._c, self._pm(e.provider, e.model)
         self._child(c.health, *pm).set(HEALTH_VALUES.get(e.state, 0.0))
         self._child(c.cooldown, *pm).set(e.cooldown_s if e.state == "open" else 0.0)
-        if e.state == "open":
+        if e.state == "open" and not e.observed:
             self._child(c.breaker_openings, *pm).inc()
 
     def _set_initial_health(self, provider_label: str, provider: Provider, models: list[str]) -> None:

@@ -32,6 +32,7 @@ from app.events import EventBus, Observer, RequestFinished, error_kind
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
 from app.pricing import CostSource, ModelPricing, resolve_actual_cost
 from app.providers.guard import Admission, ModelGuard
+from app.providers.guard_store import GuardStore
 from app.providers.health import HealthPolicy, ProxyHealthMonitor
 from app.providers.model_list import ModelList
 from app.providers.model_registry import ModelRegistry, ModelSpec, RateLimits, parse_model_info, spec_from_custom
@@ -76,6 +77,9 @@ class LiteLLMProvider:
             Default from ``COSTMUX_RATE_LIMIT_TIMEOUT_S`` (30).
         health_policy: thresholds and cooldowns of the per-model circuit breaker (see ``health.py``).
         limiter_store: where the limiter keeps its buckets (in memory by default).
+        guard_store: rate limits, 429 hold-offs and circuit breakers shared with other replicas
+            (:class:`~app.providers.guard_store.RedisGuardStore`); this process's own state is the fallback.
+        shared_clock: wall-clock seconds used with ``guard_store`` (replicas must agree on it; tests inject one).
         observers: callables that receive the provider's events (``app.events``: requests, retries, rate-limit
             waits and holds, health changes); more can be added with ``provider.events.subscribe``.
     """
@@ -101,6 +105,8 @@ class LiteLLMProvider:
         health_policy: HealthPolicy | None = None,
         limiter_store: BucketStore | None = None,
         observers: Sequence[Observer] = (),
+        guard_store: GuardStore | None = None,
+        shared_clock: Clock = time.time,
     ) -> None:
         env = ProviderSettings.load()
         url = base_url or env.base_url
@@ -144,6 +150,8 @@ class LiteLLMProvider:
             sleep=self.retry_policy.sleep,
             provider=name,
             events=self.events,
+            guard_store=guard_store,
+            shared_clock=shared_clock,
         )
         self._monitor: ProxyHealthMonitor | None = None
         self._model_list: ModelList | None = None
@@ -171,6 +179,7 @@ class LiteLLMProvider:
         """Stop the health monitor if one runs; close the connection pool if the provider created it."""
         if self._monitor is not None:
             await self._monitor.stop()
+        await self.guard.aclose()
         await self._transport.aclose()
 
     # -- model catalog -------------------------------------------------------------------------------------------

@@ -244,6 +244,10 @@ class RateLimiter:
             taken.append((key, cap, amount))
         return Reservation(self, model, tokens, limits)
 
+    def limits_of(self, model: str) -> RateLimits | None:
+        """The rate limits of ``model`` now (``None``: not limited)."""
+        return self._limits(model)
+
     def counts_tokens(self, model: str) -> bool:
         """Whether ``model`` has a tokens-per-minute limit now (only then does a request's token count matter)."""
         limits = self._limits(model)
