@@ -25,7 +25,9 @@ class KeyTable:
     def __init__(self, keys: KeysFile | None = None, api_key: str | None = None) -> None:
         self._by_digest: dict[str, Principal] = {}
         for spec in keys.keys if keys is not None else ():
-            self._by_digest[spec.digest] = Principal(name=spec.name, team=spec.team, admin=spec.admin, budgets=spec.budgets)
+            self._by_digest[spec.digest] = Principal(
+                name=spec.name, team=spec.team, admin=spec.admin, budgets=spec.budgets
+            )
         if api_key:
             digest = hash_key(api_key)
             if digest not in self._by_digest:  # the same key in the file keeps the file's name and budgets
@@ -41,7 +43,7 @@ class KeyTable:
 
     def lookup(self, authorization: str | None) -> Principal | None:
         """The principal of an ``Authorization: Bearer <key>`` header, or ``None`` (missing or unknown key)."""
-        if authorization is None or not authorization[:7].lower() == "bearer ":
+        if authorization is None or authorization[:7].lower() != "bearer ":
             return None
         key = authorization[7:].strip()
         return self._by_digest.get(hash_key(key)) if key else None

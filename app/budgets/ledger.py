@@ -16,12 +16,14 @@ replica's holds expire (and are then charged in full, see :mod:`app.budgets.stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from typing import TypeVar
 
 from app.budgets.config import BudgetSpec, KeysFile, Principal
 from app.budgets.store import BudgetStore, LineSpec, LineState
@@ -35,6 +37,7 @@ __all__ = ["BudgetLedger", "BudgetLine", "LineReport", "RequestBudget", "SpendHo
 logger = logging.getLogger("costmux.budgets")
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 _RETENTION_S = 86_400.0  # a window's counters are kept this long after it ends (the status of the last window)
 
 
@@ -139,7 +142,9 @@ class RequestBudget:
         Raises:
             StoreUnavailableError: the store did not answer.
         """
-        states = await self.ledger._call("usage", self.ledger.store.usage([l.key for l in self.lines], now=self.ledger.now()))
+        states = await self.ledger._call(
+            "usage", self.ledger.store.usage([line.key for line in self.lines], now=self.ledger.now())
+        )
         self._update(states)
         tight = self.tightest()
         return tight.remaining_usd if tight is not None else Decimal(0)
@@ -244,10 +249,14 @@ class BudgetLedger:
         found.append(("gateway", self.keys.gateway.budgets))
         return [(scope, budgets) for scope, budgets in found if budgets]
 
-    def lines(self, scopes: Sequence[tuple[str, tuple[BudgetSpec, ...]]], now: float | None = None) -> tuple[BudgetLine, ...]:
+    def lines(
+        self, scopes: Sequence[tuple[str, tuple[BudgetSpec, ...]]], now: float | None = None
+    ) -> tuple[BudgetLine, ...]:
         at = self.now() if now is None else now
         return tuple(
-            BudgetLine(scope, window_at(b.window, at, self._zone), b.max_usd) for scope, budgets in scopes for b in budgets
+            BudgetLine(scope, window_at(b.window, at, self._zone), b.max_usd)
+            for scope, budgets in scopes
+            for b in budgets
         )
 
     def for_request(self, principal: Principal | None) -> RequestBudget | None:
@@ -278,9 +287,9 @@ class BudgetLedger:
 
     # -- internals -------------------------------------------------------------------------------------------------
 
-    async def _call(self, operation: str, call: object) -> object:
+    async def _call(self, operation: str, call: Awaitable[T]) -> T:
         try:
-            return await call  # type: ignore[misc]
+            return await call
         except StoreUnavailableError as exc:
             logger.error("spend budgets fail closed: %s", exc)
             if self.events.active:
@@ -309,7 +318,9 @@ class BudgetLedger:
     def _usage(self, reports: Sequence[LineReport]) -> None:
         if self.events.active:
             for r in reports:
-                self.events.emit(BudgetUsage(r.line.scope, r.line.window.kind, r.line.max_usd, r.spent_usd, r.reserved_usd))
+                self.events.emit(
+                    BudgetUsage(r.line.scope, r.line.window.kind, r.line.max_usd, r.spent_usd, r.reserved_usd)
+                )
 
     def _refused(self, line: BudgetLine) -> None:
         if self.events.active:
@@ -353,10 +364,8 @@ class BudgetLedger:
         """Stop the upkeep, finish the background settles, retry the failed ones once."""
         if self._keeper is not None:
             self._keeper.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
-            except asyncio.CancelledError:
-                pass
             self._keeper = None
         await self.drain()
         for hold, cost, budget in list(self._pending.values()):

@@ -35,7 +35,10 @@ def window_at(kind: Window, now: float, zone: ZoneInfo) -> CalendarWindow:
         utc_start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
         start_local = utc_start.astimezone(zone)
         return CalendarWindow(
-            kind, start_local.isoformat(timespec="hours"), utc_start.timestamp(), (utc_start + timedelta(hours=1)).timestamp()
+            kind,
+            start_local.isoformat(timespec="hours"),
+            utc_start.timestamp(),
+            (utc_start + timedelta(hours=1)).timestamp(),
         )
     if kind == "day":
         day = local.date()

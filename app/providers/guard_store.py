@@ -30,6 +30,7 @@ __all__ = [
     "GuardSnapshot",
     "GuardStore",
     "MemoryGuardStore",
+    "Outcome",
     "Recorded",
     "RedisGuardStore",
 ]
@@ -95,11 +96,15 @@ class Recorded:
 class GuardStore(Protocol):
     """Shared guard state of one provider's models (see the module doc). Every method is atomic."""
 
-    async def admit(self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy) -> AdmitResult:
+    async def admit(
+        self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy
+    ) -> AdmitResult:
         """The breaker (taking a due half-open trial), the hold-off, then every bucket: take all amounts or none."""
         ...
 
-    async def adjust(self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float) -> tuple[float, ...]:
+    async def adjust(
+        self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float
+    ) -> tuple[float, ...]:
         """``give`` back (capped at capacity), ``charge`` (debt allowed) or ``clamp`` (lower to at most the amount);
         returns the levels after."""
         ...
@@ -142,7 +147,9 @@ class MemoryGuardStore:
             self._health = ModelHealth(policy, clock=lambda: self._now)
         return self._health
 
-    async def admit(self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy) -> AdmitResult:
+    async def admit(
+        self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy
+    ) -> AdmitResult:
         self._now = now
         health = self._breakers(policy)
         was_closed = health.state(model) == "closed"
@@ -165,7 +172,9 @@ class MemoryGuardStore:
             self._buckets.take(f"{model}:{b.name}", b.amount, b.capacity, b.refill_per_s, now, force=True)
         return AdmitResult("ok", trial=not was_closed)
 
-    async def adjust(self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float) -> tuple[float, ...]:
+    async def adjust(
+        self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float
+    ) -> tuple[float, ...]:
         levels = []
         for b in buckets:
             key = f"{model}:{b.name}"
@@ -256,7 +265,9 @@ class RedisGuardStore:
     def _bucket(self, model: str, name: str) -> str:
         return self._redis.key(self._tag, "b", model, name)
 
-    async def admit(self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy) -> AdmitResult:
+    async def admit(
+        self, model: str, buckets: Sequence[BucketSpec], *, now: float, policy: HealthPolicy
+    ) -> AdmitResult:
         keys = [self._breaker(model), self._holds, self._not_closed, *(self._bucket(model, b.name) for b in buckets)]
         args: list[str | int | float] = [model, repr(now), repr(policy.trial_timeout_s)]
         for b in buckets:
@@ -269,7 +280,9 @@ class RedisGuardStore:
             return AdmitResult("unhealthy", seconds, text)
         return AdmitResult("held" if outcome == "held" else "wait", seconds)
 
-    async def adjust(self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float) -> tuple[float, ...]:
+    async def adjust(
+        self, model: str, op: Adjustment, buckets: Sequence[BucketSpec], *, now: float
+    ) -> tuple[float, ...]:
         if not buckets:
             return ()
         keys = [self._bucket(model, b.name) for b in buckets]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import ProviderError, ProviderUnavailableError, RateLimitError, StoreUnavailableError
 from app.events import HealthChanged, RateLimitWaited, StoreFailed
 from app.models import Usage
-from app.providers.guard_store import BreakerView, BucketSpec, GuardStore
+from app.providers.guard_store import BreakerView, BucketSpec, GuardStore, Outcome
 from app.providers.health import HealthState, counts_as_failure
 from app.providers.ratelimit import Reservation, _parse_count
 
@@ -275,7 +275,8 @@ class SharedGuard:
                     until = await self.store.hold(model, now + argument)
                     self._holds[model] = until
                 else:  # success, failure, release
-                    recorded = await self.store.record(model, operation, now=now, policy=policy, last=argument)
+                    outcome: Outcome = operation  # type: ignore[assignment]
+                    recorded = await self.store.record(model, outcome, now=now, policy=policy, last=argument)
                     if recorded.transition is not None:
                         self._changed(model, recorded.transition, recorded.cooldown_s)
             except StoreUnavailableError as exc:

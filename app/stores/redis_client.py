@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from app.errors import ConfigurationError, StoreUnavailableError
@@ -100,7 +100,9 @@ class RedisConnection:
         client: Redis | None = None,
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigurationError(f"Redis URL must start with redis://, rediss:// or unix://, got {redact_url(url)!r}")
+            raise ConfigurationError(
+                f"Redis URL must start with redis://, rediss:// or unix://, got {redact_url(url)!r}"
+            )
         if not prefix or "{" in prefix or "}" in prefix:
             raise ConfigurationError("the Redis key prefix must be non-empty and contain no braces")
         self._url = url
@@ -132,18 +134,18 @@ class RedisConnection:
         try:
             from redis.asyncio import Redis, RedisCluster
         except ImportError as exc:  # pragma: no cover - the redis extra is missing
-            raise ConfigurationError(f"a Redis store needs the 'redis' extra (pip install 'costmux[redis]'): {exc}")
+            raise ConfigurationError(
+                f"a Redis store needs the 'redis' extra (pip install 'costmux[redis]'): {exc}"
+            ) from None
         options: dict[str, Any] = {
             "socket_timeout": self.timeout_s,
             "socket_connect_timeout": self.connect_timeout_s,
             "decode_responses": True,
             "max_connections": self.max_connections,
         }
-        if self.cluster:
-            cluster: Any = RedisCluster.from_url(self._url, **options)
-            return cluster  # the same command and script API as Redis
-        client: Redis = Redis.from_url(self._url, **options)
-        return client
+        if self.cluster:  # the same command and script API as Redis
+            return cast("Redis", RedisCluster.from_url(self._url, **options))
+        return Redis.from_url(self._url, **options)
 
     def key(self, tag: str, *parts: str) -> str:
         """``{prefix:tag}:part:part...`` (each part escaped; the tag decides the cluster slot)."""

@@ -167,7 +167,9 @@ async def test_redis_down_falls_back_to_local_state_and_recovers(
         clock.now += 20.0  # past the retry delay; one request refilled in Redis's bucket too
         await provider.chat_completion(MESSAGES, "limited")
         assert not provider.guard.shared.degraded
-        levels = await RedisGuardStore(connection, "litellm").levels("limited", [BucketSpec("rpm", 0, 3)], now=clock.now)
+        levels = await RedisGuardStore(connection, "litellm").levels(
+            "limited", [BucketSpec("rpm", 0, 3)], now=clock.now
+        )
         assert levels[0] < 3  # the request after recovery was counted in Redis again
     finally:
         await provider.aclose()
