@@ -211,10 +211,9 @@ class BudgetUsage:
 
 @dataclass(frozen=True, slots=True)
 class SpendSettled:
-    """A request's attempt was charged ``cost_usd`` on the ``scope`` budget of ``window``."""
+    """A request's attempt was charged ``cost_usd`` on the budgets of ``scope`` (once, whatever their windows)."""
 
     scope: str
-    window: str
     cost_usd: Decimal
 
 

@@ -37,6 +37,7 @@ __all__ = ["BudgetLedger", "BudgetLine", "LineReport", "RequestBudget", "SpendHo
 logger = logging.getLogger("costmux.budgets")
 
 Clock = Callable[[], float]
+_ADJECTIVE = {"hour": "hourly", "day": "daily", "month": "monthly"}
 T = TypeVar("T")
 _RETENTION_S = 86_400.0  # a window's counters are kept this long after it ends (the status of the last window)
 
@@ -156,9 +157,8 @@ class RequestBudget:
         assert report is not None
         line = report.line
         need = f"the request needs up to ${decimal_str(needed_usd)}" if needed_usd is not None else "it is used up"
-        self.ledger._refused(line)
         return SpendLimitExceededError(
-            f"the {line.window.kind}ly budget of {line.scope} (${decimal_str(line.max_usd)}) has "
+            f"the {_ADJECTIVE[line.window.kind]} budget of {line.scope} (${decimal_str(line.max_usd)}) has "
             f"${decimal_str(report.remaining_usd)} left and {need}; it resets at {line.window.resets_at_iso}",
             scope=line.scope,
             window=line.window.kind,
@@ -312,8 +312,8 @@ class BudgetLedger:
             return
         budget._update(result.states)
         if result.before != "settled" and self.events.active:
-            for line in budget.lines:
-                self.events.emit(SpendSettled(line.scope, line.window.kind, cost_usd))
+            for scope in dict.fromkeys(line.scope for line in budget.lines):  # once per scope, whatever its windows
+                self.events.emit(SpendSettled(scope, cost_usd))
 
     def _usage(self, reports: Sequence[LineReport]) -> None:
         if self.events.active:
@@ -322,9 +322,10 @@ class BudgetLedger:
                     BudgetUsage(r.line.scope, r.line.window.kind, r.line.max_usd, r.spent_usd, r.reserved_usd)
                 )
 
-    def _refused(self, line: BudgetLine) -> None:
+    def refused(self, error: SpendLimitExceededError) -> None:
+        """Report a request refused for ``error`` (once per answered refusal)."""
         if self.events.active:
-            self.events.emit(SpendRefused(line.scope, line.window.kind))
+            self.events.emit(SpendRefused(error.scope, error.window))
 
     def _spawn(self, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]

@@ -29,7 +29,8 @@ def add_serve_command(commands: Any) -> None:
         "serve",
         help="run the OpenAI-compatible costmux gateway in front of a LiteLLM proxy",
         description="OpenAI-compatible gateway: POST /v1/chat/completions (model auto, auto:<strategy> or a model; "
-        "max_cost in the body or X-Max-Cost), GET /v1/models, /health, /metrics.",
+        "max_cost in the body or X-Max-Cost), GET /v1/models, /health, /metrics, /v1/budgets. Several replicas share "
+        "spend budgets, rate limits and model health through --redis-url.",
     )
     serve.add_argument("--host", help="address to bind (default: COSTMUX_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: COSTMUX_PORT or 8080; 0: any free port)")
@@ -44,6 +45,17 @@ def add_serve_command(commands: Any) -> None:
     serve.add_argument("--auto-exclude", help='comma-separated models "auto" never picks (still reachable by name)')
     serve.add_argument(
         "--max-body-bytes", type=int, help="largest request body accepted, bytes (default: 16 MiB; larger: 413)"
+    )
+    serve.add_argument(
+        "--keys", metavar="FILE", help="YAML file of gateway keys, teams and spend budgets (default: COSTMUX_KEYS_FILE)"
+    )
+    serve.add_argument(
+        "--redis-url",
+        help="Redis shared by the replicas: budgets, rate limits, hold-offs, breakers (default: COSTMUX_REDIS_URL; "
+        "none: this process only)",
+    )
+    serve.add_argument(
+        "--redis-prefix", help="first part of every Redis key (default: COSTMUX_REDIS_PREFIX or costmux)"
     )
     serve.add_argument("--log-level", choices=_UVICORN_LOG_LEVELS, default="warning", help="uvicorn's log level")
     serve.set_defaults(handler=run_serve)
@@ -66,7 +78,18 @@ def _settings(args: argparse.Namespace) -> tuple[GatewaySettings, ProviderSettin
         budget_mode=args.budget_mode,
         auto_exclude=args.auto_exclude,
         max_body_bytes=args.max_body_bytes,
+        keys_file=args.keys,
+        redis_url=args.redis_url,
+        redis_prefix=args.redis_prefix,
     )
+    if settings.keys_file is not None:
+        from app.budgets import load_keys_file
+
+        load_keys_file(settings.keys_file)  # a bad file is one clear error before anything starts
+    if settings.redis_url is not None:
+        from app.stores import RedisConnection
+
+        RedisConnection(settings.redis_url.get_secret_value())  # checks the URL's form (never logged with a password)
     if settings.default_strategy not in available_strategies():
         known = ", ".join(available_strategies())
         raise ConfigurationError(f"unknown strategy {settings.default_strategy!r} (known: {known})")
@@ -126,7 +149,14 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     where = f"[{host}]" if ":" in host else host
-    print(f"costmux gateway on http://{where}:{port} (upstream {upstream.base_url})", file=sys.stderr, flush=True)
+    shared = ""
+    if settings.redis_url is not None:
+        from app.stores import redact_url
+
+        shared = f", shared state in {redact_url(settings.redis_url.get_secret_value())}"
+    print(
+        f"costmux gateway on http://{where}:{port} (upstream {upstream.base_url}{shared})", file=sys.stderr, flush=True
+    )
     try:
         server.run(sockets=[sock])  # uvloop and httptools when installed
     finally:

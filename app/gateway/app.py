@@ -60,6 +60,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = GatewayState.build(gateway_settings, upstream, registry, app_metrics)
         app.state.gateway = state
+        state.start()
         try:
             yield
         finally:
@@ -72,6 +73,7 @@ def create_app(
             Route("/v1/models", handlers.list_models, methods=["GET"]),
             Route("/models", handlers.list_models, methods=["GET"]),
             Route("/health", handlers.health, methods=["GET"]),
+            Route("/v1/budgets", handlers.budgets, methods=["GET"]),
             Route("/metrics", handlers.metrics, methods=["GET"]),
         ],
         exception_handlers={404: _not_found, 405: _not_allowed, Exception: _internal},

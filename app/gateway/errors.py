@@ -8,6 +8,8 @@ invalid request (``InvalidRequestError``)     400     ``invalid_request_error`` 
 body over the size limit (``RequestTooLarge``)  413   ``invalid_request_error`` / ``request_too_large``
 unknown model                                 404     ``invalid_request_error`` / ``model_not_found``
 over budget (``BudgetExceededError``)         402     ``budget_exceeded`` / ``budget_exceeded``
+spend budget used up (``SpendLimitExceeded``)  402    ``budget_exceeded`` / ``budget_exceeded`` (``scope``...)
+budgets' store down (``StoreUnavailable``)    503     ``service_unavailable`` / ``budget_store_unavailable``
 no model available (``NoModelAvailableError``) 503   ``service_unavailable`` / ``no_model_available``
 upstream answered an error (``ProviderError``)  its status (429, 4xx, 5xx)
 upstream gave no answer                       502/504 ``upstream_error`` / ``upstream_unavailable``/``_timeout``
@@ -23,6 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import (
@@ -38,6 +43,8 @@ from app.errors import (
     RateLimitError,
     RequestTooLargeError,
     RoutingError,
+    SpendLimitExceededError,
+    StoreUnavailableError,
     StreamInterruptedError,
 )
 from app.pricing import decimal_str, to_decimal_usd
@@ -95,6 +102,13 @@ def error_answer(exc: BaseException) -> ErrorAnswer:
         return _provider(exc)
     if isinstance(exc, PricingError):
         return ErrorAnswer(400, error_body(str(exc), "invalid_request_error", "unpriced_model", "model"))
+    if isinstance(exc, SpendLimitExceededError):
+        return _spend(exc)
+    if isinstance(exc, StoreUnavailableError):  # budgets fail closed: nothing is sent unaccounted
+        text = "the spend budgets cannot be checked now (their store is unreachable); nothing was sent"
+        return ErrorAnswer(
+            503, error_body(text, "service_unavailable", "budget_store_unavailable"), {"retry-after": "1"}
+        )
     if isinstance(exc, CostmuxError):  # ConfigurationError and the like: the gateway's fault
         logger.error("gateway configuration error: %s", exc)
         return ErrorAnswer(500, error_body(str(exc), "server_error", "configuration_error"))
@@ -118,6 +132,22 @@ def _routing(exc: RoutingError) -> ErrorAnswer:
         }
         return ErrorAnswer(402, error_body(str(exc), "budget_exceeded", "budget_exceeded", "max_cost", **extra))
     return ErrorAnswer(503, error_body(str(exc), "service_unavailable", "no_model_available"))
+
+
+def _spend(exc: SpendLimitExceededError) -> ErrorAnswer:
+    """402 naming the budget (scope and window), what is left, what was needed and when it resets."""
+    resets_at = datetime.fromtimestamp(exc.resets_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    extra = {
+        "scope": exc.scope,
+        "window": exc.window,
+        "max_usd": decimal_str(exc.max_usd),
+        "remaining_usd": decimal_str(exc.remaining_usd),
+        "needed_usd": decimal_str(exc.needed_usd) if exc.needed_usd is not None else None,
+        "resets_at": resets_at,
+    }
+    retry_after = str(max(1, math.ceil(exc.resets_at - time.time())))
+    body = error_body(str(exc), "budget_exceeded", "budget_exceeded", None, **extra)
+    return ErrorAnswer(402, body, {"retry-after": retry_after})
 
 
 def _provider(exc: ProviderError) -> ErrorAnswer:

@@ -1,4 +1,5 @@
-"""The gateway's endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``, ``GET /metrics``."""
+"""The gateway's endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /health``, ``GET /metrics``,
+``GET /v1/budgets``."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from app.errors import CostmuxError, ModelNotFoundError
+from app.budgets import RequestBudget
+from app.errors import CostmuxError, ModelNotFoundError, SpendLimitExceededError, StoreUnavailableError
 from app.gateway.body import read_json_body
 from app.gateway.errors import ErrorAnswer, error_answer, error_body, shown
 from app.gateway.requests import ChatRequest, excluded_for, parse_chat_request
+from app.gateway.spend import route_within_budget
 from app.gateway.sse import sse_stream
 from app.gateway.state import GatewayState
 from app.pricing import decimal_str
 from app.router import RoutedResponse, RoutedStream, RoutingDecision
 
-__all__ = ["chat_completions", "health", "list_models", "metrics"]
+__all__ = ["budgets", "chat_completions", "health", "list_models", "metrics"]
 
 _COSTMUX_FIELDS = {"cost_usd", "cost_source", "call_id"}
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -30,8 +33,9 @@ def _state(request: Request) -> GatewayState:
     return state
 
 
-def _error(answer: ErrorAnswer) -> Response:
-    return Response(answer.json_bytes(), answer.status, answer.headers, media_type="application/json")
+def _error(answer: ErrorAnswer, budget: RequestBudget | None = None) -> Response:
+    headers = {**answer.headers, **budget.headers()} if budget is not None else answer.headers
+    return Response(answer.json_bytes(), answer.status, headers, media_type="application/json")
 
 
 def _unauthorized() -> Response:
@@ -42,10 +46,12 @@ def _unauthorized() -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    """Route one chat completion (streamed or not) within its ``max_cost``."""
+    """Route one chat completion (streamed or not) within its ``max_cost`` and its caller's spend budgets."""
     state = _state(request)
-    if not state.authorized(request.headers.get("authorization")):
+    allowed, principal = state.caller(request.headers.get("authorization"))
+    if not allowed:
         return _unauthorized()
+    budget = state.budgets.for_request(principal) if state.budgets is not None else None
     try:
         body = await read_json_body(
             request.stream(), request.headers.get("content-length"), state.settings.max_body_bytes
@@ -57,35 +63,38 @@ async def chat_completions(request: Request) -> Response:
             default_max_cost=state.settings.default_max_cost,
         )
         exclude = await _exclusions(state, chat)
-        if chat.stream:
-            routed_stream: RoutedStream = await state.router.route_stream(
+
+        async def route(cap: Decimal | None, spend: RequestBudget | None) -> Any:
+            send = state.router.route_stream if chat.stream else state.router.route_request
+            return await send(
                 chat.messages,
                 strategy=chat.strategy,
-                max_cost=chat.max_cost,
+                max_cost=cap,
                 max_tokens=chat.max_tokens,
                 exclude=exclude,
+                spend=spend,
                 **chat.params,
             )
-        else:
-            routed: RoutedResponse = await state.router.route_request(
-                chat.messages,
-                strategy=chat.strategy,
-                max_cost=chat.max_cost,
-                max_tokens=chat.max_tokens,
-                exclude=exclude,
-                **chat.params,
-            )
+
+        routed: Any = await route_within_budget(route, chat.max_cost, budget)
     except CostmuxError as exc:
-        return _error(error_answer(exc))
+        if isinstance(exc, SpendLimitExceededError) and state.budgets is not None:
+            state.budgets.refused(exc)
+        return _error(error_answer(exc), budget)
     if chat.stream:
-        headers = _decision_headers(chat, routed_stream.decision, routed_stream.provider, routed_stream.model)
-        headers["x-costmux-worst-case-cost"] = decimal_str(routed_stream.worst_case_cost_usd)
-        headers["x-costmux-fallbacks"] = str(routed_stream.fallbacks)
+        stream: RoutedStream = routed
+        headers = _decision_headers(chat, stream.decision, stream.provider, stream.model)
+        headers["x-costmux-worst-case-cost"] = decimal_str(stream.worst_case_cost_usd)
+        headers["x-costmux-fallbacks"] = str(stream.fallbacks)
         headers["cache-control"] = "no-cache"
+        headers.update(budget.headers() if budget is not None else {})
         return StreamingResponse(
-            sse_stream(routed_stream, include_usage=chat.include_usage), headers=headers, media_type="text/event-stream"
+            sse_stream(stream, include_usage=chat.include_usage), headers=headers, media_type="text/event-stream"
         )
-    return _completion_response(chat, routed)
+    response = _completion_response(chat, routed)
+    if budget is not None:
+        response.headers.update(budget.headers())
+    return response
 
 
 async def _exclusions(state: GatewayState, chat: ChatRequest) -> frozenset[str]:
@@ -155,6 +164,26 @@ async def health(request: Request) -> Response:
     healthy = all(ok is not False for ok in upstream.values())
     status = "ok" if healthy else "degraded"
     return JSONResponse({"status": status, "gateway": "ok", "upstream": upstream}, 200 if healthy else 503)
+
+
+async def budgets(request: Request) -> Response:
+    """Spent, reserved and remaining of every configured spend budget in its current window (admin keys only;
+    anyone when the gateway has no key). Read-only."""
+    state = _state(request)
+    allowed, principal = state.caller(request.headers.get("authorization"))
+    if not allowed:
+        return _unauthorized()
+    if principal is not None and not principal.admin:
+        body = error_body("the budget status needs an admin key", "permission_error", "admin_key_required")
+        return _error(ErrorAnswer(403, body))
+    if state.budgets is None:
+        return JSONResponse({"object": "list", "backend": None, "data": []})
+    try:
+        reports = await state.budgets.status()
+    except StoreUnavailableError as exc:
+        return _error(error_answer(exc))
+    backend = "redis" if state.redis is not None else "memory"
+    return JSONResponse({"object": "list", "backend": backend, "data": [r.as_dict() for r in reports]})
 
 
 async def metrics(request: Request) -> Response:

@@ -12,6 +12,12 @@ environment variable           setting
 ``COSTMUX_BUDGET_MODE``        prompt bound of the cap: ``estimate`` (default), ``strict`` or ``exact``
 ``COSTMUX_AUTO_EXCLUDE``       comma-separated models ``auto`` never picks (still reachable by name)
 ``COSTMUX_MAX_BODY_BYTES``     largest request body accepted, bytes (default 16 MiB; larger: 413)
+``COSTMUX_KEYS_FILE``          YAML file of gateway keys, teams and spend budgets (docs/deployment.md)
+``COSTMUX_REDIS_URL``          Redis shared by the replicas: budgets, rate limits, hold-offs, breakers (unset:
+                               in memory, this process only); never logged with its password
+``COSTMUX_REDIS_PREFIX``       first part of every Redis key (default ``costmux``)
+``COSTMUX_REDIS_CLUSTER``      ``true``: the URL is a Redis Cluster node
+``COSTMUX_BUDGET_HOLD_TTL_S``  how long a reservation of a dead replica holds budget before it is charged (300)
 =============================  ===================================================================================
 """
 
@@ -47,8 +53,13 @@ class GatewaySettings(BaseSettings):
     #: 16 MiB: a prompt filling a 2M-token context window as ASCII text (~4 bytes a token) is about 8 MB, a 1M-token
     #: CJK prompt escaped as JSON (\uXXXX, 6 bytes a character) about 6 MB, an image as a data URL up to ~7 MB.
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, validation_alias="COSTMUX_MAX_BODY_BYTES")
+    keys_file: Path | None = Field(default=None, validation_alias="COSTMUX_KEYS_FILE")
+    redis_url: SecretStr | None = Field(default=None, validation_alias="COSTMUX_REDIS_URL")
+    redis_prefix: str = Field(default="costmux", min_length=1, validation_alias="COSTMUX_REDIS_PREFIX")
+    redis_cluster: bool = Field(default=False, validation_alias="COSTMUX_REDIS_CLUSTER")
+    budget_hold_ttl_s: float = Field(default=300.0, gt=0, validation_alias="COSTMUX_BUDGET_HOLD_TTL_S")
 
-    @field_validator("api_key", "default_max_cost", mode="before")
+    @field_validator("api_key", "default_max_cost", "keys_file", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -59,6 +59,13 @@ class Collectors:
     cooldown: Gauge
     breaker_openings: Counter
     decision_time: Histogram
+    budget_limit: Gauge
+    budget_spent: Gauge
+    budget_reserved: Gauge
+    budget_remaining: Gauge
+    spend: Counter
+    spend_refusals: Counter
+    store_errors: Counter
 
 
 def _create() -> Collectors:
@@ -170,6 +177,48 @@ def _create() -> Collectors:
             "Time a router took to decide (a choice or a refusal), seconds.",
             ["strategy"],
             buckets=DECISION_BUCKETS_S,
+            registry=r,
+        ),
+        budget_limit=Gauge(
+            f"{PREFIX}_budget_limit_usd",
+            "A spend budget of the keys file (scope: key:<name>, team:<name>, gateway; window: hour, day, month), USD.",
+            ["scope", "window"],
+            registry=r,
+        ),
+        budget_spent=Gauge(
+            f"{PREFIX}_budget_spent_usd",
+            "Spent in a budget's current window, USD (the shared store's figure as this replica last read it).",
+            ["scope", "window"],
+            registry=r,
+        ),
+        budget_reserved=Gauge(
+            f"{PREFIX}_budget_reserved_usd",
+            "Reserved in a budget's current window by requests in flight (their worst case), USD.",
+            ["scope", "window"],
+            registry=r,
+        ),
+        budget_remaining=Gauge(
+            f"{PREFIX}_budget_remaining_usd",
+            "What a budget can still take in its current window (limit - spent - reserved, at least 0), USD.",
+            ["scope", "window"],
+            registry=r,
+        ),
+        spend=Counter(
+            f"{PREFIX}_spend_usd",
+            "Cost charged to a budget scope by this replica's requests (settled attempts), USD.",
+            ["scope"],
+            registry=r,
+        ),
+        spend_refusals=Counter(
+            f"{PREFIX}_spend_refusals",
+            "Requests refused (402) because a spend budget could not take their worst case.",
+            ["scope", "window"],
+            registry=r,
+        ),
+        store_errors=Counter(
+            f"{PREFIX}_store_errors",
+            "Failed operations on the shared store (Redis): budgets fail closed, rate limits and health fall back.",
+            ["store", "operation", "outcome"],
             registry=r,
         ),
     )

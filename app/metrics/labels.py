@@ -21,7 +21,19 @@ from app.events import ERROR_KINDS
 from app.providers.base import Provider
 from app.router import RejectReason, Router, available_strategies
 
-__all__ = ["ERRORS", "NO_MODEL", "OTHER", "OUTCOMES", "REFUSALS", "REJECTIONS", "LabelBounds", "closed"]
+__all__ = [
+    "ERRORS",
+    "NO_MODEL",
+    "OTHER",
+    "OUTCOMES",
+    "REFUSALS",
+    "REJECTIONS",
+    "STORES",
+    "STORE_OPERATIONS",
+    "WINDOWS",
+    "LabelBounds",
+    "closed",
+]
 
 logger = logging.getLogger("costmux.metrics")
 
@@ -31,6 +43,12 @@ ERRORS = frozenset(ERROR_KINDS)
 OUTCOMES = frozenset({"success", *ERROR_KINDS})
 REJECTIONS = frozenset(reason.value for reason in RejectReason)
 REFUSALS = frozenset({"over_budget", "no_model"})
+WINDOWS = frozenset({"hour", "day", "month"})
+STORES = frozenset({"budgets", "rate_limits", "health"})
+STORE_OPERATIONS = frozenset(
+    {"reserve", "settle", "extend", "usage", "admit", "give", "charge", "clamp", "levels", "hold", "snapshot"}
+    | {"success", "failure", "release"}
+)
 
 
 def closed(value: str, allowed: frozenset[str]) -> str:
@@ -51,7 +69,14 @@ class LabelBounds:
         on_learn: told about each provider's newly learned models (to set their initial gauges).
     """
 
-    def __init__(self, *, max_models: int = 500, max_providers: int = 100, on_learn: Learned | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_models: int = 500,
+        max_providers: int = 100,
+        max_scopes: int = 1000,
+        on_learn: Learned | None = None,
+    ) -> None:
         self.max_models = max_models
         self.max_providers = max_providers
         self._on_learn = on_learn
@@ -62,6 +87,8 @@ class LabelBounds:
         self._provider_names: set[str] = set()
         self._models: set[str] = {NO_MODEL}
         self._strategies: set[str] = set(available_strategies())
+        self._scopes: set[str] = set()
+        self.max_scopes = max_scopes
         self._capped = False
 
     # -- learning the configuration ----------------------------------------------------------------------------
@@ -146,6 +173,17 @@ class LabelBounds:
             return name
         self.refresh()
         return name if name in self._provider_names else OTHER
+
+    def scope(self, name: str) -> str:
+        """A budget scope (``key:<name>``, ``team:<name>``, ``gateway``: names from the keys file, reported only by the
+        budget ledger), at most ``max_scopes`` distinct ones; later ones are ``other``."""
+        if name in self._scopes:
+            return name
+        with self._lock:
+            if len(self._scopes) < self.max_scopes and name.startswith(("key:", "team:", "gateway")):
+                self._scopes.add(name)
+                return name
+        return OTHER
 
     def model(self, name: str | None) -> str:
         """``name`` if configuration knows it (``none`` for no model), else ``other``."""

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from app.errors import ConfigurationError, CostmuxError
 from app.events import (
     BudgetRefused,
+    BudgetUsage,
     CostOverEstimate,
     Event,
     EventBus,
@@ -28,9 +29,22 @@ from app.events import (
     RequestFinished,
     RetryScheduled,
     RoutingDecided,
+    SpendRefused,
+    SpendSettled,
+    StoreFailed,
 )
 from app.metrics.collectors import Collectors, collectors_for
-from app.metrics.labels import ERRORS, OUTCOMES, REFUSALS, REJECTIONS, LabelBounds, closed
+from app.metrics.labels import (
+    ERRORS,
+    OUTCOMES,
+    REFUSALS,
+    REJECTIONS,
+    STORE_OPERATIONS,
+    STORES,
+    WINDOWS,
+    LabelBounds,
+    closed,
+)
 from app.providers import ProviderRegistry, RegistryChange
 from app.providers.base import Provider
 from app.router import Router
@@ -78,6 +92,10 @@ class CostmuxMetrics:
             BudgetRefused: self._refused,
             Fallback: self._fallback,
             CostOverEstimate: self._over_estimate,
+            BudgetUsage: self._budget_usage,
+            SpendSettled: self._spend_settled,
+            SpendRefused: self._spend_refused,
+            StoreFailed: self._store_failed,
         }
 
     def __repr__(self) -> str:
@@ -227,3 +245,22 @@ class CostmuxMetrics:
 
     def _over_estimate(self, e: CostOverEstimate) -> None:
         self._child(self._c.over_estimate, *self._pm(e.provider, e.model)).inc()
+
+    def _budget_usage(self, e: BudgetUsage) -> None:
+        c, labels = self._c, (self.labels.scope(e.scope), closed(e.window, WINDOWS))
+        limit, spent, reserved = float(e.max_usd), float(e.spent_usd), float(e.reserved_usd)
+        self._child(c.budget_limit, *labels).set(limit)
+        self._child(c.budget_spent, *labels).set(spent)
+        self._child(c.budget_reserved, *labels).set(reserved)
+        self._child(c.budget_remaining, *labels).set(max(0.0, float(e.max_usd - e.spent_usd - e.reserved_usd)))
+
+    def _spend_settled(self, e: SpendSettled) -> None:
+        if e.cost_usd > 0:
+            self._child(self._c.spend, self.labels.scope(e.scope)).inc(float(e.cost_usd))
+
+    def _spend_refused(self, e: SpendRefused) -> None:
+        self._child(self._c.spend_refusals, self.labels.scope(e.scope), closed(e.window, WINDOWS)).inc()
+
+    def _store_failed(self, e: StoreFailed) -> None:
+        outcome = "fallback" if e.fallback else "failed"
+        self._child(self._c.store_errors, closed(e.store, STORES), closed(e.operation, STORE_OPERATIONS), outcome).inc()

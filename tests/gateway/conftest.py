@@ -149,5 +149,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "COSTMUX_MAX_BODY_BYTES",
         "LITELLM_BASE_URL",
         "LITELLM_API_KEY",
+        "COSTMUX_KEYS_FILE",
+        "COSTMUX_REDIS_URL",
+        "COSTMUX_REDIS_PREFIX",
+        "COSTMUX_REDIS_CLUSTER",
+        "COSTMUX_BUDGET_HOLD_TTL_S",
     ):
         monkeypatch.delenv(name, raising=False)

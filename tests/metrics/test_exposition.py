@@ -37,6 +37,13 @@ METRICS = {
     "costmux_model_cooldown_seconds": "gauge",
     "costmux_breaker_openings": "counter",
     "costmux_routing_decision_seconds": "histogram",
+    "costmux_budget_limit_usd": "gauge",
+    "costmux_budget_spent_usd": "gauge",
+    "costmux_budget_reserved_usd": "gauge",
+    "costmux_budget_remaining_usd": "gauge",
+    "costmux_spend_usd": "counter",
+    "costmux_spend_refusals": "counter",
+    "costmux_store_errors": "counter",
 }
 SUCCESS = RequestFinished("litellm", "m", False, "success", 0.5, prompt_tokens=10, completion_tokens=20)
 REQUESTS = {"provider": "litellm", "model": "m", "outcome": "success"}
