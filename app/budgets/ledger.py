@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ Clock = Callable[[], float]
 _ADJECTIVE = {"hour": "hourly", "day": "daily", "month": "monthly"}
 T = TypeVar("T")
 _RETENTION_S = 86_400.0  # a window's counters are kept this long after it ends (the status of the last window)
+_LINE_CACHE_SIZE = 4096  # principals whose budget lines are kept
 
 
 def usd_to_atto_ceil(usd: Decimal) -> int:
@@ -123,29 +125,37 @@ class SpendHold:
 class RequestBudget:
     """The budgets of one request (see the module doc); the router's ``spend`` guard."""
 
-    def __init__(self, ledger: BudgetLedger, lines: tuple[BudgetLine, ...]) -> None:
+    def __init__(self, ledger: BudgetLedger, lines: tuple[BudgetLine, ...], specs: tuple[LineSpec, ...]) -> None:
         self.ledger = ledger
         self.lines = lines
+        self.specs = specs
         self.reports: tuple[LineReport, ...] = ()
 
-    def _update(self, states: Sequence[LineState]) -> None:
+    def _update(self, states: Sequence[LineState], *, report: bool = False) -> None:
+        """Learn the windows' states from a store answer (``report``: also tell the metrics)."""
         if len(states) == len(self.lines):
             self.reports = tuple(_report(line, state) for line, state in zip(self.lines, states, strict=True))
-            self.ledger._usage(self.reports)
+            self.ledger._learn(self.specs, states)
+            if report:
+                self.ledger._usage(self.reports)
 
     def tightest(self) -> LineReport | None:
         """The budget with the least remaining (the one the headers show), from the last known state."""
         return min(self.reports, key=lambda r: r.remaining_usd) if self.reports else None
 
-    async def remaining_usd(self) -> Decimal:
-        """What every budget of the request can still take (the least remaining), read from the store now.
+    async def remaining_usd(self, *, fresh: bool = False) -> Decimal:
+        """What every budget of the request can still take (the least remaining): from this process's last store
+        answers about them when all are younger than the ledger's ``hint_ttl_s`` (a hint: the reservation decides),
+        else (or with ``fresh``) read from the store now.
 
         Raises:
             StoreUnavailableError: the store did not answer.
         """
-        states = await self.ledger._call(
-            "usage", self.ledger.store.usage([line.key for line in self.lines], now=self.ledger.now())
-        )
+        ledger = self.ledger
+        states: Sequence[LineState] | None = None if fresh else ledger._recent(self.specs)
+        if states is None:
+            keys = [spec.key for spec in self.specs]
+            states = await ledger._call("usage", ledger.store.usage(keys, now=ledger.now()))
         self._update(states)
         tight = self.tightest()
         return tight.remaining_usd if tight is not None else Decimal(0)
@@ -178,8 +188,7 @@ class RequestBudget:
         ledger = self.ledger
         hold_id = uuid.uuid4().hex
         amount = usd_to_atto_ceil(worst_case_cost_usd)
-        specs = [line.spec() for line in self.lines]
-        call = ledger.store.reserve(hold_id, specs, amount, ttl_s=ledger.hold_ttl_s, now=ledger.now())
+        call = ledger.store.reserve(hold_id, self.specs, amount, ttl_s=ledger.hold_ttl_s, now=ledger.now())
         result = await ledger._call("reserve", call)
         self._update(result.states)
         if not result.ok and result.existing != "reserved":
@@ -212,6 +221,8 @@ class BudgetLedger:
         store: where spent and reserved amounts are kept (memory, or Redis for several replicas).
         clock: wall-clock seconds since the epoch (replicas sharing a store must agree on it).
         hold_ttl_s: how long a reservation lives without being kept alive (a dead replica's holds expire then).
+        hint_ttl_s: how old this process's knowledge of a budget may be to cap a request's plan without asking the
+            store (the reservation itself always asks).
         events: where usage, settlements, refusals and store failures are reported (the metrics).
         sleep: how the background task waits (tests inject one).
     """
@@ -223,6 +234,7 @@ class BudgetLedger:
         *,
         clock: Clock = time.time,
         hold_ttl_s: float = 300.0,
+        hint_ttl_s: float = 1.0,
         events: EventBus | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -230,6 +242,9 @@ class BudgetLedger:
         self.store = store
         self.now = clock
         self.hold_ttl_s = hold_ttl_s
+        self.hint_ttl_s = hint_ttl_s
+        self._line_cache: dict[Principal | None, tuple[float, float, tuple[BudgetLine, ...], tuple[LineSpec, ...]]] = {}
+        self._known: dict[str, tuple[LineState, float]] = {}
         self.events = events if events is not None else EventBus()
         self._sleep = sleep
         self._zone = keys.zone
@@ -260,9 +275,36 @@ class BudgetLedger:
         )
 
     def for_request(self, principal: Principal | None) -> RequestBudget | None:
-        """The budgets of one request of ``principal``, or ``None`` when none applies (nothing to count)."""
-        lines = self.lines(self.scopes(principal))
-        return RequestBudget(self, lines) if lines else None
+        """The budgets of one request of ``principal``, or ``None`` when none applies (nothing to count). The lines
+        of a principal are kept until one of its windows ends."""
+        now = self.now()
+        cached = self._line_cache.get(principal)
+        if cached is None or not cached[0] <= now < cached[1]:
+            lines = self.lines(self.scopes(principal), now)
+            start = max((line.window.start for line in lines), default=-math.inf)
+            end = min((line.window.end for line in lines), default=math.inf)
+            if len(self._line_cache) >= _LINE_CACHE_SIZE:
+                self._line_cache.clear()
+            cached = self._line_cache[principal] = (start, end, lines, tuple(line.spec() for line in lines))
+        return RequestBudget(self, cached[2], cached[3]) if cached[2] else None
+
+    def _learn(self, specs: Sequence[LineSpec], states: Sequence[LineState]) -> None:
+        at = self.now()
+        for spec, state in zip(specs, states, strict=True):
+            self._known[spec.key] = (state, at)
+        if len(self._known) > 4 * _LINE_CACHE_SIZE:
+            self._known.clear()
+
+    def _recent(self, specs: Sequence[LineSpec]) -> list[LineState] | None:
+        """The windows' states this process learned less than ``hint_ttl_s`` ago, or ``None``."""
+        oldest = self.now() - self.hint_ttl_s
+        states = []
+        for spec in specs:
+            known = self._known.get(spec.key)
+            if known is None or known[1] < oldest:
+                return None
+            states.append(known[0])
+        return states
 
     def configured_scopes(self) -> list[tuple[str, tuple[BudgetSpec, ...]]]:
         """Every configured budget: the keys', the teams' and the gateway's."""
@@ -310,7 +352,7 @@ class BudgetLedger:
         if result.before == "unknown":
             logger.warning("a spend reservation was gone when settled (forgotten by the store)")
             return
-        budget._update(result.states)
+        budget._update(result.states, report=True)
         if result.before != "settled" and self.events.active:
             for scope in dict.fromkeys(line.scope for line in budget.lines):  # once per scope, whatever its windows
                 self.events.emit(SpendSettled(scope, cost_usd))

@@ -18,6 +18,7 @@ Times are seconds on the caller's clock (``now``): replicas sharing a Redis must
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -102,12 +103,15 @@ class _Hold:
 
 
 class MemoryBudgetStore:
-    """The budgets of one process, in dicts (the embedded default)."""
+    """The budgets of one process, in dicts (the embedded default). Expiries sit in heaps: each operation looks only
+    at what is due."""
 
     def __init__(self) -> None:
         self._lines: dict[str, list[int]] = {}  # key -> [spent, reserved]
-        self._expiry: dict[str, float] = {}  # key -> when it may be forgotten
+        self._line_expiry: dict[str, float] = {}  # key -> when it may be forgotten
         self._holds: dict[str, _Hold] = {}
+        self._due: list[tuple[float, str]] = []  # (when, hold id): a hold to charge or forget then (lazy heap)
+        self._lines_due: list[tuple[float, str]] = []  # (when, line key)
 
     def _line(self, key: str) -> list[int]:
         return self._lines.setdefault(key, [0, 0])
@@ -116,10 +120,17 @@ class MemoryBudgetStore:
         spent, reserved = self._lines.get(key, (0, 0))
         return LineState(spent, reserved)
 
+    def _schedule(self, hold_id: str, hold: _Hold, at: float) -> None:
+        hold.expires_at = at
+        heapq.heappush(self._due, (at, hold_id))
+
     def _reap(self, now: float) -> None:
-        for hold_id, hold in list(self._holds.items()):
-            if hold.expires_at > now:
-                continue
+        due = self._due
+        while due and due[0][0] <= now:
+            at, hold_id = heapq.heappop(due)
+            hold = self._holds.get(hold_id)
+            if hold is None or hold.expires_at != at:
+                continue  # forgotten, or its expiry was moved (a later entry stands for it)
             if hold.state == "reserved":
                 for key in hold.keys:
                     if key in self._lines:
@@ -127,12 +138,15 @@ class MemoryBudgetStore:
                         line[1] -= hold.amount
                         line[0] += hold.amount
                 hold.state = "expired"
-                hold.expires_at = now + _SETTLED_KEPT_S
+                self._schedule(hold_id, hold, now + _SETTLED_KEPT_S)
             else:  # settled or expired, and remembered long enough
                 del self._holds[hold_id]
-        for key in [key for key, at in self._expiry.items() if at <= now]:
-            del self._expiry[key]
-            self._lines.pop(key, None)
+        lines_due = self._lines_due
+        while lines_due and lines_due[0][0] <= now:
+            at, key = heapq.heappop(lines_due)
+            if self._line_expiry.get(key) == at:
+                del self._line_expiry[key]
+                self._lines.pop(key, None)
 
     async def reserve(
         self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
@@ -148,8 +162,11 @@ class MemoryBudgetStore:
                 return ReserveResult(False, index, tuple(self._state(k) for k in keys))
         for line in lines:
             self._line(line.key)[1] += amount_atto
-            self._expiry[line.key] = line.expires_at
-        self._holds[hold_id] = _Hold(amount_atto, keys, "reserved", now + ttl_s)
+            if self._line_expiry.get(line.key) != line.expires_at:
+                self._line_expiry[line.key] = line.expires_at
+                heapq.heappush(self._lines_due, (line.expires_at, line.key))
+        hold = self._holds[hold_id] = _Hold(amount_atto, keys, "reserved", 0.0)
+        self._schedule(hold_id, hold, now + ttl_s)
         return ReserveResult(True, None, tuple(self._state(k) for k in keys))
 
     async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult:
@@ -169,7 +186,7 @@ class MemoryBudgetStore:
                 line[0] += actual_atto - hold.amount
         if before != "settled":
             hold.state = "settled"
-            hold.expires_at = now + _SETTLED_KEPT_S
+            self._schedule(hold_id, hold, now + _SETTLED_KEPT_S)
         return SettleResult(before, tuple(self._state(k) for k in hold.keys))
 
     async def extend(self, hold_ids: Sequence[str], *, ttl_s: float, now: float) -> int:
@@ -177,7 +194,7 @@ class MemoryBudgetStore:
         for hold_id in hold_ids:
             hold = self._holds.get(hold_id)
             if hold is not None and hold.state == "reserved":
-                hold.expires_at = now + ttl_s
+                self._schedule(hold_id, hold, now + ttl_s)
                 extended += 1
         return extended
 

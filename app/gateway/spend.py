@@ -32,9 +32,13 @@ async def route_within_budget(route: Route, max_cost: Decimal | None, budget: Re
     """
     if budget is None:
         return await route(max_cost, None)
-    for attempt in range(2):
-        remaining = await budget.remaining_usd()
+    fresh = False  # the first cap may come from this process's recent knowledge of the budgets (a hint)
+    for attempt in range(3):
+        remaining = await budget.remaining_usd(fresh=fresh)
         if remaining <= 0:
+            if not fresh:
+                fresh = True
+                continue
             raise budget.exceeded(None)
         budget_caps = max_cost is None or remaining < max_cost
         cap = remaining if budget_caps else max_cost
@@ -43,10 +47,14 @@ async def route_within_budget(route: Route, max_cost: Decimal | None, budget: Re
         except BudgetExceededError as exc:
             if not budget_caps:
                 raise  # the request's own max_cost ruled every model out
+            if not fresh:
+                fresh = True  # the hint may have been low (others' settlements gave money back): ask the store
+                continue
             needed = to_decimal_usd(exc.cheapest_cost_usd) if exc.cheapest_cost_usd is not None else None
             raise budget.exceeded(needed) from None
         except SpendLimitExceededError as exc:
-            if attempt == 0 and exc.remaining_usd > 0:
-                continue  # reserved by others meanwhile: decide again within what is left now
+            if attempt < 2 and exc.remaining_usd > 0:
+                fresh = True  # reserved by others meanwhile: decide again within what is left now
+                continue
             raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise budget.exceeded(None)

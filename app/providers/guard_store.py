@@ -118,10 +118,11 @@ class GuardStore(Protocol):
         ...
 
     async def record(
-        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = ""
+        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = "", count: int = 1
     ) -> Recorded:
         """A call's outcome in the breaker: ``success``, ``failure`` (one that counts) or ``release`` (the trial said
-        nothing). ``last`` is appended to the cause when it opens (`` (last: Kind)``)."""
+        nothing). ``last`` is appended to the cause when it opens (`` (last: Kind)``); ``count``: that many
+        successes at once (a batch)."""
         ...
 
     async def snapshot(self, *, now: float) -> GuardSnapshot:
@@ -197,7 +198,7 @@ class MemoryGuardStore:
         return self._buckets.held_until(_hold_key(model)) or until
 
     async def record(
-        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = ""
+        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = "", count: int = 1
     ) -> Recorded:
         self._now = now
         health = self._breakers(policy)
@@ -206,7 +207,8 @@ class MemoryGuardStore:
         health._on_change = lambda _model, state, _cooldown: changes.append(state)
         try:
             if outcome == "success":
-                health.record_success(model)
+                for _ in range(count):
+                    health.record_success(model)
             elif outcome == "failure":
                 health.record_failure(model)
             else:
@@ -309,12 +311,12 @@ class RedisGuardStore:
         return _float(reply)
 
     async def record(
-        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = ""
+        self, model: str, outcome: Outcome, *, now: float, policy: HealthPolicy, last: str = "", count: int = 1
     ) -> Recorded:
         p = policy
         args: list[str | int | float] = [model, repr(now), outcome, last, p.failure_threshold]
         args += [repr(p.failure_rate_threshold), p.min_requests, repr(p.window_s), repr(p.cooldown_s)]
-        args += [repr(p.cooldown_multiplier), repr(p.max_cooldown_s), repr(p.trial_timeout_s)]
+        args += [repr(p.cooldown_multiplier), repr(p.max_cooldown_s), repr(p.trial_timeout_s), count]
         keys = [self._breaker(model), self._not_closed]
         reply = await self._redis.run("guard_record.lua", keys, args, store="health", operation=outcome)
         transition = str(reply[0]) or None

@@ -2,7 +2,9 @@
 :class:`~app.providers.guard_store.GuardStore` that every replica shares (Redis).
 
 * Admission is one atomic store call (breaker, hold-off, both buckets): exact across replicas. A wait is slept on
-  the guard's ``sleep`` and asked again, as the in-process limiter does.
+  the guard's ``sleep`` and asked again, as the in-process limiter does. A model with no rpm/tpm limit whose breaker
+  the mirror shows closed and that no hold-off holds is admitted without asking the store (there is nothing to
+  take); its successes are reported in one batch per model every ``batch_s`` (0.05 s), its failures at once.
 * Settlement (token corrections, the proxy's remaining headers, 429 hold-offs, breaker outcomes) runs in background
   tasks: the caller never waits for it, and :meth:`SharedGuard.aclose` finishes them.
 * Routers ask which models are unavailable synchronously, without I/O: they read a local mirror of the shared state,
@@ -60,12 +62,15 @@ class SharedGuard:
         clock: Callable[[], float] = time.time,
         sync_interval_s: float = 1.0,
         retry_after_s: float = 1.0,
+        batch_s: float = 0.05,
     ) -> None:
         self._guard = guard
         self.store = store
         self._clock = clock
         self.sync_interval_s = sync_interval_s
         self.retry_after_s = retry_after_s
+        self.batch_s = batch_s
+        self._successes: dict[str, int] = {}  # model -> successes not yet reported
         self._holds: dict[str, float] = {}
         self._breakers: dict[str, BreakerView] = {}
         self._waits: dict[str, float] = {}  # model -> when the store said its buckets fit again
@@ -125,6 +130,13 @@ class SharedGuard:
 
     def availability(self, model: str, tokens: int) -> tuple[str, str] | None:
         return self.unavailable((model,), tokens).get(model)
+
+    def _clear(self, model: str) -> bool:
+        """Whether the mirror knows nothing against ``model``: its breaker closed, no hold-off running."""
+        if model in self._breakers:
+            return False
+        until = self._holds.get(model)
+        return until is None or until <= self._clock()
 
     def _refusal(self, view: BreakerView, now: float) -> str | None:
         if view.state == "open" and view.open_until > now:
@@ -208,6 +220,9 @@ class SharedGuard:
         guard = self._guard
         counted = tokens if isinstance(tokens, int) else (tokens() if guard.limiter.counts_tokens(model) else 0)
         specs = self._specs(model, counted)
+        if not specs and self._clear(model):
+            self._maybe_sync()
+            return _shared_admission(guard, self, model, counted, specs, batched=True)
         started = self._clock()
         deadline = None if timeout_s is None else started + max(0.0, timeout_s)
         while True:
@@ -226,7 +241,7 @@ class SharedGuard:
                 waited_s = self._clock() - started
                 if waited_s > 0 and guard.events.active:
                     guard.events.emit(RateLimitWaited(provider, model, waited_s))
-                return _shared_admission(guard, self, model, counted, specs)
+                return _shared_admission(guard, self, model, counted, specs, batched=False)
             if result.outcome == "unhealthy":
                 raise ProviderUnavailableError(
                     f"model {model!r} is unavailable: {result.detail}",
@@ -263,7 +278,20 @@ class SharedGuard:
         """Apply ``work`` (``(operation, argument)`` pairs) to the store in a background task, in order."""
         self._spawn(self._settle(model, work))
 
-    async def _settle(self, model: str, work: list[tuple[str, Any]]) -> None:
+    def succeeded_batched(self, model: str) -> None:
+        """Count one success of ``model``, reported with the others of the next ``batch_s``."""
+        pending = self._successes.get(model, 0)
+        self._successes[model] = pending + 1
+        if not pending:
+            self._spawn(self._flush(model))
+
+    async def _flush(self, model: str) -> None:
+        await asyncio.sleep(self.batch_s)
+        count = self._successes.pop(model, 0)
+        if count:
+            await self._settle(model, [("success", "")], count=count)
+
+    async def _settle(self, model: str, work: list[tuple[str, Any]], *, count: int = 1) -> None:
         guard = self._guard
         policy = guard.health.policy
         for operation, argument in work:
@@ -276,7 +304,9 @@ class SharedGuard:
                     self._holds[model] = until
                 else:  # success, failure, release
                     outcome: Outcome = operation  # type: ignore[assignment]
-                    recorded = await self.store.record(model, outcome, now=now, policy=policy, last=argument)
+                    recorded = await self.store.record(
+                        model, outcome, now=now, policy=policy, last=argument, count=count
+                    )
                     if recorded.transition is not None:
                         self._changed(model, recorded.transition, recorded.cooldown_s)
             except StoreUnavailableError as exc:
@@ -293,7 +323,7 @@ class SharedGuard:
 
 
 def _shared_admission(
-    guard: ModelGuard, shared: SharedGuard, model: str, tokens: int, specs: list[BucketSpec]
+    guard: ModelGuard, shared: SharedGuard, model: str, tokens: int, specs: list[BucketSpec], *, batched: bool
 ) -> Admission:
     from app.providers.guard import Admission
 
@@ -307,25 +337,29 @@ def _shared_admission(
             self._done = True
 
     admission = Admission(guard, model, _Untracked(guard.limiter, model, tokens, None))
-    admission.shared = _SharedSettlement(shared, model, tokens, specs)
+    admission.shared = _SharedSettlement(shared, model, tokens, specs, batched)
     return admission
 
 
 class _SharedSettlement:
     """What an admission admitted through the store gives back or charges when it settles."""
 
-    __slots__ = ("_shared", "model", "specs", "tokens")
+    __slots__ = ("_shared", "batched", "model", "specs", "tokens")
 
-    def __init__(self, shared: SharedGuard, model: str, tokens: int, specs: list[BucketSpec]) -> None:
+    def __init__(self, shared: SharedGuard, model: str, tokens: int, specs: list[BucketSpec], batched: bool) -> None:
         self._shared = shared
         self.model = model
         self.tokens = tokens
         self.specs = specs
+        self.batched = batched  # admitted without the store: its success goes in a batch
 
     def _tpm(self, amount: float) -> list[BucketSpec]:
         return [BucketSpec(s.name, amount, s.capacity) for s in self.specs if s.name == "tpm"]
 
     def succeeded(self, usage: Usage | None, headers: Mapping[str, str] | None) -> None:
+        if self.batched:
+            self._shared.succeeded_batched(self.model)
+            return
         work: list[tuple[str, Any]] = []
         actual = usage.total_tokens if usage is not None else self.tokens
         diff = max(0, actual) - self.tokens

@@ -107,11 +107,20 @@ async def test_a_settlement_the_store_refused_is_retried(clock: FakeClock) -> No
 
 async def test_the_upkeep_task_runs_until_closed(clock: FakeClock) -> None:
     store = MemoryBudgetStore()
-    ledger = BudgetLedger(KEYS, store, clock=clock, hold_ttl_s=30, sleep=clock.sleep)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    ledger = BudgetLedger(KEYS, store, clock=clock, hold_ttl_s=30, sleep=sleep)
     hold = await ledger.for_request(None).reserve(Decimal(1))  # type: ignore[union-attr]
     ledger.start()
-    for _ in range(5):
+    for _ in range(20):
         await asyncio.sleep(0)
     await ledger.aclose()
-    assert clock.slept and all(s == 10 for s in clock.slept)
+    assert len(slept) > 3 and all(s == 10 for s in slept)
+    (gateway,) = [r for r in await ledger.status() if r.line.scope == "gateway"]
+    assert gateway.reserved_usd == 1  # kept alive by the upkeep through 30+ s of its 30 s expiry
     await hold.settle(Decimal(1))

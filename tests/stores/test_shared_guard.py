@@ -96,18 +96,20 @@ async def test_a_direct_call_waits_for_the_shared_limit(replica: Replicas, clock
     assert clock.slept and 0 < sum(clock.slept) <= 20.0
 
 
-async def test_a_429_holds_the_model_off_for_every_replica(replica: Replicas, proxy: ScriptedProxy) -> None:
+async def test_a_429_holds_the_model_off_for_every_replica(
+    replica: Replicas, proxy: ScriptedProxy, clock: FakeClock
+) -> None:
     a, b = replica(), replica()
     proxy.script["free"] = [429]
     with pytest.raises(RateLimitError):
         await a.chat_completion(MESSAGES, "free")
     await a.guard.aclose()  # the hold-off is written in the background
+    await b.guard.shared.sync()  # type: ignore[union-attr]  # what every replica does within sync_interval_s
+    assert b.unavailable_models(10)["free"][0] == "rate_limited"
     with pytest.raises(RateLimitError) as caught:
         await b.chat_completion(MESSAGES, "free", rate_limit_timeout_s=0)
     assert not caught.value.request_sent and caught.value.retry_after_s == pytest.approx(60.0)
     assert len(proxy.sent) == 1
-    await b.guard.shared.sync()  # type: ignore[union-attr]
-    assert b.unavailable_models(10)["free"][0] == "rate_limited"
 
 
 async def test_an_open_breaker_is_open_for_every_replica_and_one_trial_closes_it(
@@ -120,6 +122,7 @@ async def test_an_open_breaker_is_open_for_every_replica_and_one_trial_closes_it
         with pytest.raises(ProviderUnavailableError):
             await provider.chat_completion(MESSAGES, "free")
         await provider.guard.aclose()
+    await a.guard.shared.sync()  # type: ignore[union-attr]  # what every replica does within sync_interval_s
     with pytest.raises(ProviderUnavailableError) as caught:
         await a.chat_completion(MESSAGES, "free")
     assert not caught.value.request_sent and "cooling down" in str(caught.value)
@@ -175,3 +178,34 @@ async def test_redis_down_falls_back_to_local_state_and_recovers(
         await provider.aclose()
         await connection.aclose()
         server.stop()
+
+
+async def test_a_replica_learns_other_replicas_hold_offs_within_the_sync_interval(
+    replica: Replicas, proxy: ScriptedProxy, clock: FakeClock
+) -> None:
+    a, b = replica(), replica()
+    await b.chat_completion(MESSAGES, "free")  # b has synced once (nothing to learn yet)
+    await b.guard.aclose()
+    proxy.script["free"] = [429]
+    with pytest.raises(RateLimitError):
+        await a.chat_completion(MESSAGES, "free")
+    await a.guard.aclose()
+    clock.now += 1.0  # the sync interval: b's next call refreshes its mirror in the background
+    await b.chat_completion(MESSAGES, "limited")
+    await b.guard.aclose()
+    assert b.unavailable_models(10)["free"][0] == "rate_limited"
+    with pytest.raises(RateLimitError):
+        await b.chat_completion(MESSAGES, "free", rate_limit_timeout_s=0)
+
+
+async def test_successes_of_unlimited_models_are_reported_in_batches(
+    replica: Replicas, store_factory: Callable[[], GuardStore], clock: FakeClock
+) -> None:
+    a = replica()
+    for _ in range(5):
+        await a.chat_completion(MESSAGES, "free")
+    await a.guard.aclose()
+    store = store_factory()
+    # two failures in a row would open it (threshold 2): the batch of successes reset nothing it should not
+    first = await store.record("free", "failure", now=clock.now, policy=HealthPolicy(failure_threshold=2))
+    assert first.transition is None

@@ -28,15 +28,15 @@ local function wait_s(level, amount, cap, rate)
   return deficit / rate
 end
 
-local function ring_add(key, now, width, failed)
+local function ring_add(key, now, width, failed, count)
   local idx = math.floor(now / width)
   local slot = idx % SLOTS
   local cur = tonumber(redis.call('HGET', key, 'i' .. slot) or '-1')
   if cur < idx then
     redis.call('HSET', key, 'i' .. slot, fmt(idx), 'r' .. slot, 0, 'f' .. slot, 0)
   end
-  redis.call('HINCRBY', key, 'r' .. slot, 1)
-  if failed then redis.call('HINCRBY', key, 'f' .. slot, 1) end
+  redis.call('HINCRBY', key, 'r' .. slot, count)
+  if failed then redis.call('HINCRBY', key, 'f' .. slot, count) end
 end
 
 local function ring_totals(key, now, width)

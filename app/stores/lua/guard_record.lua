@@ -3,11 +3,13 @@
 -- KEYS[1] breaker, KEYS[2] not-closed set. ARGV[1] model, ARGV[2] now, ARGV[3] 'success', 'failure' (counted) or
 -- 'release' (the trial says nothing), ARGV[4] the failure's ' (last: Kind)' text, then the policy: failure threshold,
 -- failure rate threshold, min requests, window (s), cooldown (s), cooldown multiplier, max cooldown (s), trial
--- timeout (s). Returns {transition ('' or the new state), state, cooldown}.
+-- timeout (s), ARGV[13] how many outcomes this is (successes reported in a batch; default 1).
+-- Returns {transition ('' or the new state), state, cooldown}.
 local model, now, outcome, last = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local threshold, rate_threshold, min_requests = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local window, base_cooldown, multiplier = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local max_cooldown, trial_timeout = tonumber(ARGV[11]), tonumber(ARGV[12])
+local count = tonumber(ARGV[13] or '1')
 local key = KEYS[1]
 local width = window / SLOTS
 local v = redis.call('HMGET', key, 'state', 'cons', 'cooldown', 'opened')
@@ -38,11 +40,11 @@ if outcome == 'success' then
     return {'closed', 'closed', fstr(base_cooldown)}
   end
   redis.call('HSET', key, 'cons', 0)
-  ring_add(key, now, width, false)
+  ring_add(key, now, width, false, count)
   keep()
   return {'', state, fstr(cooldown)}
 end
-ring_add(key, now, width, true)
+ring_add(key, now, width, true, 1)
 cons = cons + 1
 if state == 'half_open' then
   cooldown = math.min(cooldown * multiplier, max_cooldown)
