@@ -42,6 +42,8 @@ _ADJECTIVE = {"hour": "hourly", "day": "daily", "month": "monthly"}
 T = TypeVar("T")
 _RETENTION_S = 86_400.0  # a window's counters are kept this long after it ends (the status of the last window)
 _LINE_CACHE_SIZE = 4096  # principals whose budget lines are kept
+_REPORT_EVERY_S = 1.0  # budget gauges are refreshed from settlements at most this often per window
+_STATUS_EVERY_S = 15.0  # and from the store by the upkeep this often
 
 
 def usd_to_atto_ceil(usd: Decimal) -> int:
@@ -129,19 +131,29 @@ class RequestBudget:
         self.ledger = ledger
         self.lines = lines
         self.specs = specs
-        self.reports: tuple[LineReport, ...] = ()
+        self._states: Sequence[LineState] = ()
 
     def _update(self, states: Sequence[LineState], *, report: bool = False) -> None:
-        """Learn the windows' states from a store answer (``report``: also tell the metrics)."""
+        """Learn the windows' states from a store answer (``report``: also tell the metrics, at most once a second
+        per window)."""
         if len(states) == len(self.lines):
-            self.reports = tuple(_report(line, state) for line, state in zip(self.lines, states, strict=True))
-            self.ledger._learn(self.specs, states)
-            if report:
-                self.ledger._usage(self.reports)
+            self._states = states
+            self.ledger._learn(self.specs, states, report=report and self)
+
+    @property
+    def reports(self) -> tuple[LineReport, ...]:
+        """Every budget of the request with its last known state."""
+        return tuple(_report(line, state) for line, state in zip(self.lines, self._states, strict=True))
 
     def tightest(self) -> LineReport | None:
         """The budget with the least remaining (the one the headers show), from the last known state."""
-        return min(self.reports, key=lambda r: r.remaining_usd) if self.reports else None
+        if not self._states:
+            return None
+        left = [
+            spec.limit_atto - s.spent_atto - s.reserved_atto for spec, s in zip(self.specs, self._states, strict=True)
+        ]
+        index = left.index(min(left))
+        return _report(self.lines[index], self._states[index])
 
     async def remaining_usd(self, *, fresh: bool = False) -> Decimal:
         """What every budget of the request can still take (the least remaining): from this process's last store
@@ -193,7 +205,8 @@ class RequestBudget:
         self._update(result.states)
         if not result.ok and result.existing != "reserved":
             index = result.refused if result.refused is not None else 0
-            raise self.exceeded(worst_case_cost_usd, self.reports[index] if self.reports else None)
+            report = _report(self.lines[index], self._states[index]) if self._states else None
+            raise self.exceeded(worst_case_cost_usd, report)
         hold = SpendHold(self, hold_id, worst_case_cost_usd)
         ledger._live.add(hold_id)
         return hold
@@ -244,7 +257,7 @@ class BudgetLedger:
         self.hold_ttl_s = hold_ttl_s
         self.hint_ttl_s = hint_ttl_s
         self._line_cache: dict[Principal | None, tuple[float, float, tuple[BudgetLine, ...], tuple[LineSpec, ...]]] = {}
-        self._known: dict[str, tuple[LineState, float]] = {}
+        self._known: dict[str, tuple[LineState, float, float]] = {}  # key -> (state, learned at, reported at)
         self.events = events if events is not None else EventBus()
         self._sleep = sleep
         self._zone = keys.zone
@@ -253,6 +266,7 @@ class BudgetLedger:
         self._pending: dict[str, tuple[SpendHold, Decimal, RequestBudget]] = {}  # settles to retry
         self._tasks: set[asyncio.Task[None]] = set()
         self._keeper: asyncio.Task[None] | None = None
+        self._last_status = -math.inf
 
     def scopes(self, principal: Principal | None) -> list[tuple[str, tuple[BudgetSpec, ...]]]:
         """``(scope, budgets)`` that apply to a request of ``principal`` (``None``: an unauthenticated gateway)."""
@@ -288,12 +302,25 @@ class BudgetLedger:
             cached = self._line_cache[principal] = (start, end, lines, tuple(line.spec() for line in lines))
         return RequestBudget(self, cached[2], cached[3]) if cached[2] else None
 
-    def _learn(self, specs: Sequence[LineSpec], states: Sequence[LineState]) -> None:
+    def _learn(
+        self, specs: Sequence[LineSpec], states: Sequence[LineState], *, report: RequestBudget | bool = False
+    ) -> None:
+        """Remember the windows' states (the plan's hint); with ``report`` (the request's budget), tell the metrics
+        about each window last reported more than a second ago."""
         at = self.now()
-        for spec, state in zip(specs, states, strict=True):
-            self._known[spec.key] = (state, at)
-        if len(self._known) > 4 * _LINE_CACHE_SIZE:
-            self._known.clear()
+        known = self._known
+        stale = []
+        for index, (spec, state) in enumerate(zip(specs, states, strict=True)):
+            previous = known.get(spec.key)
+            if report and (previous is None or previous[2] + _REPORT_EVERY_S <= at):
+                stale.append(index)
+                known[spec.key] = (state, at, at)
+            else:
+                known[spec.key] = (state, at, previous[2] if previous is not None else -math.inf)
+        if len(known) > 4 * _LINE_CACHE_SIZE:
+            known.clear()
+        if stale and isinstance(report, RequestBudget) and self.events.active:
+            self._usage([_report(report.lines[i], states[i]) for i in stale])
 
     def _recent(self, specs: Sequence[LineSpec]) -> list[LineState] | None:
         """The windows' states this process learned less than ``hint_ttl_s`` ago, or ``None``."""
@@ -380,8 +407,13 @@ class BudgetLedger:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def maintain(self) -> None:
-        """One round of upkeep: keep live holds alive, retry failed settles (the background task's work)."""
+        """One round of upkeep: keep live holds alive, retry failed settles, refresh the budget gauges every
+        ``_STATUS_EVERY_S`` (an idle replica's too)."""
         now = self.now()
+        if self.events.active and now - self._last_status >= _STATUS_EVERY_S:
+            self._last_status = now
+            with contextlib.suppress(StoreUnavailableError):  # logged and counted by _call
+                await self.status()
         if self._live:
             try:
                 await self.store.extend(sorted(self._live), ttl_s=self.hold_ttl_s, now=now)

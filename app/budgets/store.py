@@ -18,11 +18,13 @@ Times are seconds on the caller's clock (``now``): replicas sharing a Redis must
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from app.stores.batch import Coalescer
 from app.stores.redis_client import RedisConnection
 
 __all__ = [
@@ -68,6 +70,7 @@ class ReserveResult:
     refused: int | None
     states: tuple[LineState, ...]
     existing: HoldStatus | None = None
+    now: float = 0.0  # when it was asked (to give a reservation back on the same clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,8 @@ def _states(flat: Sequence[object]) -> tuple[LineState, ...]:
 
 class RedisBudgetStore:
     """The budgets of every replica, in Redis: one Lua script per operation, all keys under the ``budgets`` hash tag.
+    Concurrent reservations go to Redis together, one script call per batch, and so do settlements
+    (:class:`~app.stores.batch.Coalescer`); each is still decided on its own, all or nothing.
 
     Args:
         connection: the process's :class:`~app.stores.RedisConnection` (closed by whoever created it).
@@ -229,34 +234,77 @@ class RedisBudgetStore:
     def __init__(self, connection: RedisConnection) -> None:
         self._redis = connection
         self._expiry_key = connection.key("budgets", "expiry")
+        self._hold_prefix = connection.key("budgets", "h", "")
+        self._line_keys: dict[str, str] = {}
+        self._reserves: Coalescer[_Reserve, ReserveResult] = Coalescer(self._reserve_batch)
+        self._settles: Coalescer[tuple[str, int, float], SettleResult] = Coalescer(self._settle_batch)
+        self._given_back: set[asyncio.Future[SettleResult]] = set()
 
     def line_key(self, key: str) -> str:
         """The Redis key of the budget window ``key``."""
-        return self._redis.key("budgets", "w", key)
+        found = self._line_keys.get(key)
+        if found is None:
+            if len(self._line_keys) > 65_536:
+                self._line_keys.clear()
+            found = self._line_keys[key] = self._redis.key("budgets", "w", key)
+        return found
 
     def _hold_key(self, hold_id: str) -> str:
-        return self._redis.key("budgets", "h", hold_id)
+        return self._hold_prefix + hold_id  # ids are hex: nothing to escape
 
     async def reserve(
         self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
     ) -> ReserveResult:
-        keys = [self._expiry_key, self._hold_key(hold_id), *(self.line_key(line.key) for line in lines)]
-        args: list[str | int | float] = [repr(now), repr(ttl_s), *_limbs(amount_atto), repr(_SETTLED_KEPT_S)]
-        for line in lines:
-            args += [*_limbs(line.limit_atto), str(int(line.expires_at) + 1)]
+        pending = asyncio.ensure_future(self._reserves.submit(_Reserve(hold_id, tuple(lines), amount_atto, ttl_s, now)))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:  # the caller gave up: a reservation made anyway is given back at once
+            pending.add_done_callback(lambda done: self._give_back(done, hold_id))
+            raise
+
+    def _give_back(self, done: asyncio.Future[ReserveResult], hold_id: str) -> None:
+        if not done.cancelled() and done.exception() is None and done.result().ok:
+            task = asyncio.ensure_future(self.settle(hold_id, 0, now=done.result().now))
+            self._given_back.add(task)
+            task.add_done_callback(self._given_back.discard)
+
+    async def _reserve_batch(self, batch: Sequence[_Reserve]) -> list[ReserveResult]:
+        keys = [self._expiry_key]
+        args: list[str | int | float] = [repr(batch[-1].now), repr(_SETTLED_KEPT_S), len(batch)]
+        for item in batch:
+            keys += [self._hold_key(item.hold_id), *(self.line_key(line.key) for line in item.lines)]
+            args += [repr(item.ttl_s), *_limbs(item.amount_atto), len(item.lines)]
+            for line in item.lines:
+                args += [*_limbs(line.limit_atto), str(int(line.expires_at) + 1)]
         reply = await self._redis.run("budget_reserve.lua", keys, args, store=_STORE, operation="reserve")
-        status, index, states = str(reply[0]), int(reply[1]), _states(reply[2:])
-        if status == "ok":
-            return ReserveResult(True, None, states)
-        if status == "refused":
-            return ReserveResult(False, index - 1, states)
-        return ReserveResult(False, None, states, _status(status))
+        results, at = [], 0
+        for item in batch:
+            status, index, n = str(reply[at]), int(reply[at + 1]), int(reply[at + 2])
+            states = _states(reply[at + 3 : at + 3 + 4 * n])
+            at += 3 + 4 * n
+            if status == "ok":
+                results.append(ReserveResult(True, None, states, now=item.now))
+            elif status == "refused":
+                results.append(ReserveResult(False, index - 1, states, now=item.now))
+            else:
+                results.append(ReserveResult(False, None, states, _status(status), now=item.now))
+        return results
 
     async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult:
-        keys = [self._expiry_key, self._hold_key(hold_id)]
-        args = [repr(now), *_limbs(actual_atto), repr(_SETTLED_KEPT_S)]
+        return await asyncio.shield(self._settles.submit((hold_id, actual_atto, now)))
+
+    async def _settle_batch(self, batch: Sequence[tuple[str, int, float]]) -> list[SettleResult]:
+        keys = [self._expiry_key, *(self._hold_key(hold_id) for hold_id, _, _ in batch)]
+        args: list[str | int | float] = [repr(batch[-1][2]), repr(_SETTLED_KEPT_S)]
+        for _, actual, _ in batch:
+            args += [*_limbs(actual)]
         reply = await self._redis.run("budget_settle.lua", keys, args, store=_STORE, operation="settle")
-        return SettleResult(_status(str(reply[0])), _states(reply[1:]))
+        results, at = [], 0
+        for _ in batch:
+            status, n = str(reply[at]), int(reply[at + 1])
+            results.append(SettleResult(_status(status), _states(reply[at + 2 : at + 2 + 4 * n])))
+            at += 2 + 4 * n
+        return results
 
     async def extend(self, hold_ids: Sequence[str], *, ttl_s: float, now: float) -> int:
         if not hold_ids:
@@ -272,6 +320,15 @@ class RedisBudgetStore:
 
     async def aclose(self) -> None:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    hold_id: str
+    lines: tuple[LineSpec, ...]
+    amount_atto: int
+    ttl_s: float
+    now: float
 
 
 def _status(text: str) -> HoldStatus:
