@@ -3,7 +3,7 @@ docs/benchmarks.md: goals with the figures reached, the machine, the exact comma
 
 From the repository root::
 
-    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory]
+    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory,shared]
 
 1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
    subprocess; its markdown section is taken as it prints it);
@@ -11,7 +11,9 @@ From the repository root::
 3. gateway: ``costmux serve`` in front of the LiteLLM proxy (``bench/bench_gateway.py`` when present: a function
    ``run(quick=...)`` returning a dict, optionally ``render(dict) -> str``; otherwise the section says "not run");
 4. plugin: the costmux callback inside the LiteLLM proxy vs the same proxy without it (``bench/bench_plugin.py``);
-5. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``).
+5. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``);
+6. shared: state shared by replicas through Redis: one key's budget under 3 replicas × 100 concurrent requests, an
+   rpm limit across replicas, the Redis path's overhead next to the memory path (``bench/bench_shared.py``).
 
 Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so
 it always matches the sections below it. With ``--only``, the sections not run are kept from the current document
@@ -45,13 +47,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory")
+BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory", "shared")
 HEADINGS = {
     "routing": "## Routing decision time",
     "provider": "## Provider overhead",
     "gateway": "## Gateway overhead",
     "plugin": "## LiteLLM plugin overhead",
     "memory": "## Memory",
+    "shared": "## Shared state (Redis)",
 }
 GATEWAY_FUNCTIONS = ("run", "run_benchmark", "run_gateway_bench", "benchmark")
 PACKAGES = ("httpx", "httpx2", "openai", "pydantic", "pydantic-core", "tenacity", "prometheus-client", "starlette")
@@ -206,6 +209,10 @@ def run_plugin(quick: bool) -> str:
     return _run_and_render("plugin", quick)
 
 
+def run_shared(quick: bool) -> str:
+    return _run_and_render("shared", quick)
+
+
 def run_gateway(quick: bool) -> str:
     """``bench.bench_gateway``'s result, if the module and a function returning a dict exist; else "not run"."""
     try:
@@ -300,6 +307,7 @@ RUNNERS: dict[str, Callable[[bool], str]] = {
     "gateway": run_gateway,
     "plugin": run_plugin,
     "memory": run_memory,
+    "shared": run_shared,
 }
 
 

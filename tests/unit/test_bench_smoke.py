@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from bench import __main__ as runner
@@ -65,3 +68,12 @@ def test_a_gateway_result_without_a_goals_list_still_gets_its_goal_row() -> None
     results = {"goal_ratio": 0.2, "goal_met": False, "concurrency": {1: {"ratio": 0.23}, 16: {"ratio": 0.02}}}
     (goal,) = runner.gateway_goals(results)
     assert goal["met"] is False and "0.23 at concurrency 1" in goal["measured"]
+
+
+def test_the_shared_state_bench_counts_admissions_per_minute_across_replicas(redis_server: Any) -> None:
+    from bench import bench_shared
+
+    settings = bench_shared.SharedBenchSettings(minutes=2)
+    results = asyncio.run(bench_shared.rpm_part(redis_server, settings))
+    assert results["per_minute"]["redis"][1] == bench_shared.RPM  # exact after the first minute
+    assert results["per_minute"]["per_process"][1] == bench_shared.RPM * settings.replicas
