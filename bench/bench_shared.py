@@ -56,6 +56,7 @@ from app.providers.health import HealthPolicy  # noqa: E402
 from app.sandbox import LiteLLMProxy, default_test_models, free_port  # noqa: E402
 from app.sandbox.redis_server import RedisServer  # noqa: E402
 from app.stores import RedisConnection  # noqa: E402
+from bench.bench_gateway import _wait_healthy  # noqa: E402
 from bench.bench_provider import MESSAGES, upstream_process  # noqa: E402
 
 __all__ = ["SharedBenchSettings", "render", "run", "settings_for"]
@@ -120,17 +121,7 @@ def serve(proxy: LiteLLMProxy, keys: Path, log_path: Path, redis_url: str | None
         child = subprocess.Popen(command, cwd=log_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
         base_url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            with httpx.Client(trust_env=False, timeout=2) as http:
-                while True:
-                    if child.poll() is not None:
-                        raise RuntimeError(f"costmux serve exited: {log_path.read_text()[-2000:]}")
-                    with contextlib.suppress(httpx.HTTPError):
-                        if http.get(base_url + "/health").status_code == 200:
-                            break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("costmux serve did not become healthy within 60 s")
-                    time.sleep(0.1)
+            _wait_healthy(base_url + "/health", child, log_path)
             yield base_url, child.pid
         finally:
             child.terminate()

@@ -25,13 +25,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.stop()
 
 
+async def _emptied(server: RedisServer) -> RedisConnection:
+    """A connection to ``server`` (started again if a test stopped it), its database emptied (``FLUSHDB``)."""
+    if not server.running:
+        server.start()
+    connection = RedisConnection(server.url, prefix="costmux-test")
+    await connection.client.flushdb()
+    return connection
+
+
 @pytest.fixture
 async def redis_connection(redis_server: RedisServer) -> AsyncIterator[RedisConnection]:
-    """A connection to the session's Redis, emptied first (``FLUSHDB``)."""
-    if not redis_server.running:  # a test stopped it
-        redis_server.start()
-    connection = RedisConnection(redis_server.url, prefix="costmux-test")
-    await connection.client.flushdb()
+    """A connection to the session's Redis, emptied first."""
+    connection = await _emptied(redis_server)
     try:
         yield connection
     finally:
@@ -50,11 +56,7 @@ async def backend_connection(backend: str, request: pytest.FixtureRequest) -> As
     if backend == "memory":
         yield None
         return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    if not server.running:
-        server.start()
-    connection = RedisConnection(server.url, prefix="costmux-test")
-    await connection.client.flushdb()
+    connection = await _emptied(request.getfixturevalue("redis_server"))
     try:
         yield connection
     finally:

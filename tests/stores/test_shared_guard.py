@@ -48,6 +48,23 @@ def store_factory(backend_connection: RedisConnection | None) -> Callable[[], Gu
 Replicas = Callable[..., LiteLLMProvider]
 
 
+def sharing(store: GuardStore, clock: FakeClock, proxy: ScriptedProxy, **kwargs: Any) -> LiteLLMProvider:
+    """A provider (a replica) over the scripted proxy whose guard state is in ``store``."""
+    return LiteLLMProvider(
+        "http://proxy.test",
+        "k",
+        custom_models=MODELS,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(proxy)),
+        clock=clock,
+        retry_policy=RetryPolicy(sleep=clock.sleep),
+        catalog=None,
+        max_retries=0,
+        guard_store=store,
+        shared_clock=clock,
+        **kwargs,
+    )
+
+
 @pytest.fixture
 async def replica(
     clock: FakeClock, proxy: ScriptedProxy, store_factory: Callable[[], GuardStore]
@@ -55,20 +72,8 @@ async def replica(
     made: list[LiteLLMProvider] = []
 
     def build(store: GuardStore | None = None, **kwargs: Any) -> LiteLLMProvider:
-        provider = LiteLLMProvider(
-            "http://proxy.test",
-            "k",
-            custom_models=MODELS,
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(proxy)),
-            clock=clock,
-            retry_policy=RetryPolicy(sleep=clock.sleep),
-            catalog=None,
-            max_retries=0,
-            health_policy=HealthPolicy(failure_threshold=2, cooldown_s=30),
-            guard_store=store if store is not None else store_factory(),
-            shared_clock=clock,
-            **kwargs,
-        )
+        kwargs.setdefault("health_policy", HealthPolicy(failure_threshold=2, cooldown_s=30))
+        provider = sharing(store if store is not None else store_factory(), clock, proxy, **kwargs)
         made.append(provider)
         return provider
 
@@ -143,19 +148,7 @@ async def test_redis_down_falls_back_to_local_state_and_recovers(
     server = RedisServer(tmp_path / "redis").start()
     connection = RedisConnection(server.url, prefix="fallback-test", timeout_s=0.5, connect_timeout_s=0.5)
     events: list[Event] = []
-    provider = LiteLLMProvider(
-        "http://proxy.test",
-        "k",
-        custom_models=MODELS,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(proxy)),
-        clock=clock,
-        retry_policy=RetryPolicy(sleep=clock.sleep),
-        catalog=None,
-        max_retries=0,
-        guard_store=RedisGuardStore(connection, "litellm"),
-        shared_clock=clock,
-        observers=[events.append],
-    )
+    provider = sharing(RedisGuardStore(connection, "litellm"), clock, proxy, observers=[events.append])
     try:
         await provider.chat_completion(MESSAGES, "limited")
         server.stop(remove=False)
