@@ -1,11 +1,12 @@
 """Shared state stores: what several gateway replicas must agree on, kept in Redis (or in memory for one process).
 
 * :class:`RedisConnection`: one ``redis.asyncio`` client from a URL, the key layout (hash tags for Redis Cluster) and
-  the Lua scripts every atomic operation runs as (:mod:`app.stores.redis_client`);
-* :mod:`app.stores.guard_store`: rate-limit buckets, 429 hold-offs and circuit breakers of a provider's models
-  (:class:`GuardStore`; :class:`MemoryGuardStore`, :class:`RedisGuardStore`).
+  the Lua scripts every atomic operation runs as (:mod:`app.stores.redis_client`, scripts in ``app/stores/lua/``);
+* :class:`~app.stores.batch.Coalescer`: concurrent calls of one kind sent as one script call.
 
-Spend budgets keep their ledger in :mod:`app.budgets` (they belong to the gateway), on the same connection.
+The stores themselves sit with what uses them: rate-limit buckets, 429 hold-offs and circuit breakers in
+:mod:`app.providers.guard_store` (below the router, as providers are), spend budgets in :mod:`app.budgets.store`
+(the gateway's side). Both have a memory twin with the same semantics.
 Nothing connects at import; ``redis`` itself is imported on first use (extra ``redis``).
 """
 
