@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -269,14 +270,21 @@ class RedisBudgetStore:
             task.add_done_callback(self._given_back.discard)
 
     async def _reserve_batch(self, batch: Sequence[_Reserve]) -> list[ReserveResult]:
-        keys = [self._expiry_key]
-        args: list[str | int | float] = [repr(batch[-1].now), repr(_SETTLED_KEPT_S), len(batch)]
+        holds = []
         for item in batch:
-            keys += [self._hold_key(item.hold_id), *(self.line_key(line.key) for line in item.lines)]
-            args += [repr(item.ttl_s), *_limbs(item.amount_atto), len(item.lines)]
+            high, low = _limbs(item.amount_atto)
+            lines = []
             for line in item.lines:
-                args += [*_limbs(line.limit_atto), str(int(line.expires_at) + 1)]
-        reply = await self._redis.run("budget_reserve.lua", keys, args, store=_STORE, operation="reserve")
+                limit_high, limit_low = _limbs(line.limit_atto)
+                key = self.line_key(line.key)
+                lines.append({"key": key, "lh": limit_high, "ll": limit_low, "exp": str(int(line.expires_at) + 1)})
+            holds.append(
+                {"hold": self._hold_key(item.hold_id), "ttl": repr(item.ttl_s), "ah": high, "al": low, "lines": lines}
+            )
+        payload = json.dumps({"now": repr(batch[-1].now), "keep": repr(_SETTLED_KEPT_S), "holds": holds})
+        reply = await self._redis.run(
+            "budget_reserve.lua", [self._expiry_key], [payload], store=_STORE, operation="reserve"
+        )
         results, at = [], 0
         for item in batch:
             status, index, n = str(reply[at]), int(reply[at + 1]), int(reply[at + 2])
@@ -294,11 +302,11 @@ class RedisBudgetStore:
         return await asyncio.shield(self._settles.submit((hold_id, actual_atto, now)))
 
     async def _settle_batch(self, batch: Sequence[tuple[str, int, float]]) -> list[SettleResult]:
-        keys = [self._expiry_key, *(self._hold_key(hold_id) for hold_id, _, _ in batch)]
-        args: list[str | int | float] = [repr(batch[-1][2]), repr(_SETTLED_KEPT_S)]
-        for _, actual, _ in batch:
-            args += [*_limbs(actual)]
-        reply = await self._redis.run("budget_settle.lua", keys, args, store=_STORE, operation="settle")
+        holds = [[self._hold_key(hold_id), *_limbs(actual)] for hold_id, actual, _ in batch]
+        payload = json.dumps({"now": repr(batch[-1][2]), "keep": repr(_SETTLED_KEPT_S), "holds": holds})
+        reply = await self._redis.run(
+            "budget_settle.lua", [self._expiry_key], [payload], store=_STORE, operation="settle"
+        )
         results, at = [], 0
         for _ in batch:
             status, n = str(reply[at]), int(reply[at + 1])

@@ -1,59 +1,56 @@
 --@include budget_reap.lua
 -- Reserve holds, each one amount on every budget window of its request, all or nothing (app/budgets/store.py).
 -- Several concurrent requests' holds come in one call (each decided in turn, as if called one after the other).
--- KEYS[1] expiry zset, then per hold: the hold, then its windows.
--- ARGV[1] now (s), ARGV[2] how long a settled hold is remembered (s), ARGV[3] how many holds, then per hold: ttl (s),
--- amount high, amount low, how many windows, then per window: limit high, limit low, expire-at (unix s).
+-- KEYS[1] the expiry zset. ARGV[1] JSON: {"now": s, "keep": s, "holds": [{"hold": key, "ttl": s, "ah": "high",
+-- "al": "low", "lines": [{"key": key, "lh": "limit high", "ll": "limit low", "exp": "expire-at"}]}]}. Hold and window
+-- keys carry the budgets' hash tag, like KEYS[1], so they are on this node even in a Redis Cluster (one key declared
+-- instead of dozens: their names cost the client more than the script).
 -- Returns per hold: status, index, how many windows, then per window: spent h, spent l, reserved h, reserved l.
 -- Status 'ok', 'refused' (index: the first window that cannot take it), or the state of a hold that already exists.
-local now, keep, holds = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local req = cjson.decode(ARGV[1])
+local now, keep = tonumber(req.now), tonumber(req.keep)
 reap(KEYS[1], now)
 local out = {}
-local k, a = 2, 4  -- next KEYS and ARGV positions
 
-local function states(status, index, first, n)
-  table.insert(out, status); table.insert(out, index); table.insert(out, n)
-  for i = 0, n - 1 do
-    local sh, sl = get2(KEYS[first + i], 's')
-    local rh, rl = get2(KEYS[first + i], 'r')
+local function states(status, index, lines)
+  table.insert(out, status); table.insert(out, index); table.insert(out, #lines)
+  for _, line in ipairs(lines) do
+    local sh, sl = get2(line.key, 's')
+    local rh, rl = get2(line.key, 'r')
     table.insert(out, fmt(sh)); table.insert(out, fmt(sl)); table.insert(out, fmt(rh)); table.insert(out, fmt(rl))
   end
 end
 
-for _ = 1, holds do
-  local hold = KEYS[k]
-  local ttl, ah, al, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local first, limits = k + 1, a + 4
-  local existing = redis.call('HGET', hold, 'state')
+for _, h in ipairs(req.holds) do
+  local ah, al, lines = tonumber(h.ah), tonumber(h.al), h.lines
+  local existing = redis.call('HGET', h.hold, 'state')
   local refused = 0
   if not existing then
-    for i = 0, n - 1 do
-      local sh, sl = get2(KEYS[first + i], 's')
-      local rh, rl = get2(KEYS[first + i], 'r')
+    for i, line in ipairs(lines) do
+      local sh, sl = get2(line.key, 's')
+      local rh, rl = get2(line.key, 'r')
       local th, tl = norm(sh + rh + ah, sl + rl + al)
-      if not le2(th, tl, tonumber(ARGV[limits + i * 3]), tonumber(ARGV[limits + i * 3 + 1])) then
-        refused = i + 1
+      if not le2(th, tl, tonumber(line.lh), tonumber(line.ll)) then
+        refused = i
         break
       end
     end
   end
   if existing then
-    states(existing, 0, first, n)
+    states(existing, 0, lines)
   elseif refused > 0 then
-    states('refused', refused, first, n)
+    states('refused', refused, lines)
   else
-    local lines = {}
-    for i = 0, n - 1 do
-      add2(KEYS[first + i], 'r', ah, al)
-      redis.call('EXPIREAT', KEYS[first + i], ARGV[limits + i * 3 + 2])
-      table.insert(lines, KEYS[first + i])
+    local names = {}
+    for _, line in ipairs(lines) do
+      add2(line.key, 'r', ah, al)
+      redis.call('EXPIREAT', line.key, line.exp)
+      table.insert(names, line.key)
     end
-    redis.call('HSET', hold, 'state', 'reserved', 'ah', fmt(ah), 'al', fmt(al), 'lines', table.concat(lines, '\n'))
-    redis.call('EXPIRE', hold, math.ceil(ttl + keep))
-    redis.call('ZADD', KEYS[1], fstr(now + ttl), hold)
-    states('ok', 0, first, n)
+    redis.call('HSET', h.hold, 'state', 'reserved', 'ah', fmt(ah), 'al', fmt(al), 'lines', table.concat(names, '\n'))
+    redis.call('EXPIRE', h.hold, math.ceil(tonumber(h.ttl) + keep))
+    redis.call('ZADD', KEYS[1], fstr(now + tonumber(h.ttl)), h.hold)
+    states('ok', 0, lines)
   end
-  k = first + n
-  a = limits + n * 3
 end
 return out

@@ -1,16 +1,17 @@
 --@include budget_reap.lua
 -- Settle holds at their actual costs, each once (app/budgets/store.py); several in one call.
--- KEYS[1] expiry zset, KEYS[2..] the holds. ARGV[1] now, ARGV[2] how long a settled hold is remembered (s), then per
--- hold: actual high, actual low.
+-- KEYS[1] expiry zset. ARGV[1] JSON: {"now": s, "keep": s, "holds": [[hold key, "actual high", "actual low"], ...]}
+-- (hold keys carry the budgets' hash tag, as KEYS[1]).
 -- A reserved hold: reserved -= amount, spent += actual. An expired one (already charged its amount): spent += actual -
 -- amount. A settled one: nothing (idempotent). Returns per hold: its state before ('reserved', 'expired', 'settled'
 -- or 'unknown'), how many windows, then per window: spent h, l, reserved h, l.
-local now, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
+local req = cjson.decode(ARGV[1])
+local now, keep = tonumber(req.now), tonumber(req.keep)
 reap(KEYS[1], now)
 local out = {}
-for h = 2, #KEYS do
-  local hold = KEYS[h]
-  local xh, xl = tonumber(ARGV[1 + (h - 1) * 2]), tonumber(ARGV[2 + (h - 1) * 2])
+for _, item in ipairs(req.holds) do
+  local hold = item[1]
+  local xh, xl = tonumber(item[2]), tonumber(item[3])
   local rec = redis.call('HMGET', hold, 'state', 'ah', 'al', 'lines')
   if not rec[1] then
     table.insert(out, 'unknown'); table.insert(out, 0)
