@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
 __all__ = [
+    "CALIBRATIONS",
     "ENCODINGS",
     "ESTIMATE_IMAGE_TOKENS",
     "FEATURE_NAMES",
@@ -49,12 +50,15 @@ __all__ = [
     "TEXT_GROUPS",
     "UPPER_IMAGE_TOKENS",
     "BoundMode",
+    "Calibration",
     "EncodingName",
+    "GroupFeatures",
     "TokenCounts",
     "count_prompt_tokens",
     "estimate_text_tokens",
     "estimate_tokens",
     "strict_text_tokens",
+    "text_estimates",
     "text_features",
     "text_group",
     "upper_bound_text_tokens",
@@ -124,8 +128,9 @@ FEATURE_NAMES: Final = (
 
 
 @dataclass(frozen=True, slots=True)
-class _Calibration:
-    """Weights (tokens per feature unit) and upper-bound margins for one encoding."""
+class Calibration:
+    """Weights (tokens per feature unit) and upper-bound margins of one tokenizer (an encoding or a token family's
+    prior)."""
 
     weights: tuple[tuple[float, ...], ...]  # per text group (TEXT_GROUPS order), per feature
     margins: tuple[float, ...]  # per text group, multiplicative, >= 1
@@ -139,8 +144,8 @@ TEXT_GROUPS: Final = ("ascii_text", "ascii_symbolic", "latin", "wide")
 
 # Fitted by ``python bench/calibrate_tokens.py --fit`` (weighted least squares on relative error over a
 # training corpus of other seeds); margins chosen from the held-out quantiles; see the doc.
-_CALIBRATIONS: Final[dict[str, _Calibration]] = {
-    "o200k_base": _Calibration(
+_CALIBRATIONS: Final[dict[str, Calibration]] = {
+    "o200k_base": Calibration(
         weights=(
             (0.0275, 0.5481, 0.8956, 1.0405, 1.1018, 0.0, 0.0, 1.3278),
             (0.1159, 0.5989, 0.5660, 0.5997, 0.3365, 0.0, 0.0, 0.6703),
@@ -150,7 +155,7 @@ _CALIBRATIONS: Final[dict[str, _Calibration]] = {
         margins=(1.12, 1.28, 1.35, 1.18),
         per_text_slack=2.0,
     ),
-    "cl100k_base": _Calibration(
+    "cl100k_base": Calibration(
         weights=(
             (0.0421, 0.6707, 0.8141, 0.8819, 0.6461, 0.0, 0.0, 1.3560),
             (0.1117, 0.5958, 0.6009, 0.5782, 0.2722, 0.0, 0.0, 0.7385),
@@ -163,6 +168,8 @@ _CALIBRATIONS: Final[dict[str, _Calibration]] = {
 }
 #: Encodings with calibrated weights.
 ENCODINGS: Final = tuple(_CALIBRATIONS)
+#: The calibration of each encoding (read-only use).
+CALIBRATIONS: Final[Mapping[str, Calibration]] = _CALIBRATIONS
 
 _SYMBOL_BYTES: Final = b"0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 _HIGH_BYTES: Final = bytes(range(0x80, 0x100))
@@ -211,7 +218,7 @@ def _dot(weights: tuple[float, ...], features: Sequence[int]) -> float:
     return w[0] * f[0] + w[1] * f[1] + w[2] * f[2] + w[3] * f[3] + w[4] * f[4] + w[5] * f[5] + w[6] * f[6] + w[7] * f[7]
 
 
-def _calibration(encoding: str) -> _Calibration:
+def _calibration(encoding: str) -> Calibration:
     try:
         return _CALIBRATIONS[encoding]
     except KeyError:
@@ -281,54 +288,86 @@ def _json_text(obj: Any) -> str:
     return json.dumps(_plain(obj), ensure_ascii=False, sort_keys=True, default=str)
 
 
+#: Per-group feature sums of a request: for each of :data:`TEXT_GROUPS`, the :func:`text_features` of its texts added
+#: up (``[group][feature]``). The estimates are linear in the features, so any calibration's estimate of the request
+#: is the dot product of its weights with these sums: one pass over the texts serves every token family.
+GroupFeatures = tuple[tuple[int, ...], ...]
+_NO_FEATURES: Final[GroupFeatures] = ((0,) * 8,) * 4
+
+
 class TokenCounts(NamedTuple):
     """The three prompt-token figures for one request, in tokens (see the module doc); a named tuple (one per
-    request: the cheapest immutable record)."""
+    request: the cheapest immutable record).
+
+    Beyond the figures, what a token family's bounds are computed from (:mod:`app.tokens.families`):
+    ``group_features`` (every counted text, full weight), ``discounted_features`` (the texts whose point estimate
+    counts only :data:`TOOLS_JSON_ESTIMATE_SCALE` of them: tool definitions; ``None`` without tools),
+    ``framing_tokens`` (OpenAI's chat framing, reply priming included, tokens), ``high_detail_images`` /
+    ``low_detail_images``, ``text_count`` (texts counted) and ``dominant_group`` (the index in :data:`TEXT_GROUPS`
+    of the group with the largest point estimate: the request's text group).
+    """
 
     estimate_tokens: int
     upper_estimate_tokens: int
     strict_tokens: int
     message_count: int
     image_count: int
+    group_features: GroupFeatures = _NO_FEATURES
+    discounted_features: GroupFeatures | None = None
+    framing_tokens: int = 0
+    high_detail_images: int = 0
+    low_detail_images: int = 0
+    text_count: int = 0
+    dominant_group: int = 0
 
 
 class _Accumulator:
-    """Sums per-text estimates and framing over a request: one pass, a few calls per message."""
+    """Sums the features of every text of a request per text group, and the framing: one pass, a few calls per
+    message. The estimates are taken from the sums at the end (they are linear in the features)."""
 
     __slots__ = (
-        "cal",
-        "estimate",
+        "discounted",
         "framing_estimate",
         "framing_strict",
         "images",
         "images_low",
         "strict_bytes",
-        "upper",
+        "sums",
     )
 
-    def __init__(self, cal: _Calibration) -> None:
-        self.cal = cal
-        self.estimate = 0.0  # calibrated text estimate, tokens
-        self.upper = 0.0  # margin x estimate + slack, summed per text, tokens
+    def __init__(self) -> None:
+        self.sums = [[0] * 8 for _ in TEXT_GROUPS]  # per group, summed text_features (full weight)
+        self.discounted: list[list[int]] | None = None  # per group, features of texts scaled in the point estimate
         self.strict_bytes = 0  # UTF-8 bytes of every counted text (= their strict tokens)
         self.framing_estimate = 0  # framing tokens (estimate and upper-estimate modes)
         self.framing_strict = 0  # strict framing allowance, tokens
         self.images = 0
         self.images_low = 0
 
-    def add_text(self, text: str, *, strict: bool = True, estimate_scale: float = 1.0) -> None:
-        """Adds ``text`` to the estimates, and its bytes to the strict count unless ``strict=False``.
+    def add_text(self, text: str, *, strict: bool = True, discounted: bool = False) -> None:
+        """Adds ``text`` to the feature sums, and its bytes to the strict count unless ``strict=False``.
 
-        ``estimate_scale`` scales the point estimate only (the upper estimate keeps the full text).
+        ``discounted`` texts count :data:`TOOLS_JSON_ESTIMATE_SCALE` of their point estimate (the upper estimate
+        keeps the full text).
         """
         if not text:
             return
         f = text_features(text)
-        group = text_group(f)
-        cal = self.cal
-        est = _dot(cal.weights[group], f)
-        self.estimate += est * estimate_scale
-        self.upper += est * cal.margins[group] + cal.per_text_slack
+        s = self.sums[text_group(f)]
+        s[0] += f[0]
+        s[1] += f[1]
+        s[2] += f[2]
+        s[3] += f[3]
+        s[4] += f[4]
+        s[5] += f[5]
+        s[6] += f[6]
+        s[7] += f[7]
+        if discounted:
+            if self.discounted is None:
+                self.discounted = [[0] * 8 for _ in TEXT_GROUPS]
+            d = self.discounted[text_group(f)]
+            for index, value in enumerate(f):
+                d[index] += value
         if strict:
             self.strict_bytes += f[0] + f[1] + f[2] + f[3] + 4 * f[4] + 2 * f[5] + f[6]
 
@@ -400,7 +439,7 @@ class _Accumulator:
 
     def add_tools(self, tools: Sequence[Any]) -> None:
         text = _json_text(tools)
-        self.add_text(text, strict=False, estimate_scale=TOOLS_JSON_ESTIMATE_SCALE)
+        self.add_text(text, strict=False, discounted=True)
         self.framing_estimate += TOOLS_OVERHEAD_TOKENS
         self.framing_strict += (
             len(text.encode()) + STRICT_TOOLS_OVERHEAD_TOKENS + STRICT_PER_TOOL_OVERHEAD_TOKENS * len(tools)
@@ -428,7 +467,8 @@ def count_prompt_tokens(
     Guarantees ``estimate_tokens <= upper_estimate_tokens <= strict_tokens``; each figure is monotone
     (non-decreasing) in added messages, content parts, tools and schema.
     """
-    acc = _Accumulator(_calibration(encoding))
+    cal = _calibration(encoding)
+    acc = _Accumulator()
     count = 0
     for message in messages:
         acc.add_message(message)
@@ -438,22 +478,54 @@ def count_prompt_tokens(
     if response_format is not None:
         acc.add_response_format(response_format)
 
+    sums = tuple(tuple(group) for group in acc.sums)
+    discounted = tuple(tuple(group) for group in acc.discounted) if acc.discounted is not None else None
+    estimate_text, upper_text, dominant = text_estimates(cal, sums, discounted)
     high_images = acc.images - acc.images_low
     low_images = LOW_DETAIL_IMAGE_TOKENS * acc.images_low
     framing = acc.framing_estimate + REPLY_PRIMING_TOKENS
     strict = acc.strict_bytes + acc.framing_strict + REPLY_PRIMING_TOKENS + STRICT_IMAGE_TOKENS * acc.images
-    upper = min(
-        math.ceil(acc.upper) + framing + UPPER_IMAGE_TOKENS * high_images + low_images,
-        strict,
-    )
-    estimate = min(round(acc.estimate) + framing + ESTIMATE_IMAGE_TOKENS * high_images + low_images, upper)
+    upper = min(math.ceil(upper_text) + framing + UPPER_IMAGE_TOKENS * high_images + low_images, strict)
+    estimate = min(round(estimate_text) + framing + ESTIMATE_IMAGE_TOKENS * high_images + low_images, upper)
     return TokenCounts(
         estimate_tokens=estimate,
         upper_estimate_tokens=upper,
         strict_tokens=strict,
         message_count=count,
         image_count=acc.images,
+        group_features=sums,
+        discounted_features=discounted,
+        framing_tokens=framing,
+        high_detail_images=high_images,
+        low_detail_images=acc.images_low,
+        text_count=sums[0][7] + sums[1][7] + sums[2][7] + sums[3][7],
+        dominant_group=dominant,
     )
+
+
+def text_estimates(
+    cal: Calibration, sums: GroupFeatures, discounted: GroupFeatures | None = None
+) -> tuple[float, float, int]:
+    """``(point estimate, upper estimate, dominant group)`` of the texts whose per-group feature sums are ``sums``
+    under calibration ``cal`` (tokens, framing excluded): the point estimate is ``Σ weights·features`` less the
+    discount of ``discounted`` texts; the upper one ``Σ margin × weights·features + slack × texts``."""
+    estimate = upper = best = 0.0
+    dominant = 0
+    weights, margins = cal.weights, cal.margins
+    for group in range(4):
+        f = sums[group]
+        if not f[7]:
+            continue
+        est = _dot(weights[group], f)
+        estimate += est
+        upper += est * margins[group] + cal.per_text_slack * f[7]
+        if est > best:
+            best, dominant = est, group
+    if discounted is not None:
+        for group in range(4):
+            if discounted[group][7]:
+                estimate -= (1.0 - TOOLS_JSON_ESTIMATE_SCALE) * _dot(weights[group], discounted[group])
+    return estimate, upper, dominant
 
 
 def estimate_tokens(

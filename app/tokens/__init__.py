@@ -1,0 +1,62 @@
+"""Offline, deterministic prompt token counting for routing decisions, per token family, and learning from what the
+proxy bills.
+
+* :mod:`app.tokens.counting` — the three prompt figures of a chat request (estimate, upper estimate, strict), from
+  byte-class features of its texts (no tokenizer);
+* :mod:`app.tokens.families` — which tokenizer family a model belongs to (OpenAI o200k/cl100k, Anthropic, Google,
+  Meta Llama 3+, Mistral, DeepSeek, Qwen, unknown) and each family's prior bounds;
+* :mod:`app.tokens.learning` — per-model bounds learned from billed ``usage.prompt_tokens``, behind a small store
+  interface.
+
+Pure and stdlib-only: nothing here does I/O or imports a tokenizer.
+"""
+
+from app.tokens.counting import (
+    CALIBRATIONS,
+    ENCODINGS,
+    ESTIMATE_IMAGE_TOKENS,
+    FEATURE_NAMES,
+    LOW_DETAIL_IMAGE_TOKENS,
+    STRICT_IMAGE_TOKENS,
+    TEXT_GROUPS,
+    UPPER_IMAGE_TOKENS,
+    BoundMode,
+    Calibration,
+    EncodingName,
+    GroupFeatures,
+    TokenCounts,
+    count_prompt_tokens,
+    estimate_text_tokens,
+    estimate_tokens,
+    strict_text_tokens,
+    text_estimates,
+    text_features,
+    text_group,
+    upper_bound_text_tokens,
+    upper_bound_tokens,
+)
+
+__all__ = [
+    "CALIBRATIONS",
+    "ENCODINGS",
+    "ESTIMATE_IMAGE_TOKENS",
+    "FEATURE_NAMES",
+    "LOW_DETAIL_IMAGE_TOKENS",
+    "STRICT_IMAGE_TOKENS",
+    "TEXT_GROUPS",
+    "UPPER_IMAGE_TOKENS",
+    "BoundMode",
+    "Calibration",
+    "EncodingName",
+    "GroupFeatures",
+    "TokenCounts",
+    "count_prompt_tokens",
+    "estimate_text_tokens",
+    "estimate_tokens",
+    "strict_text_tokens",
+    "text_estimates",
+    "text_features",
+    "text_group",
+    "upper_bound_text_tokens",
+    "upper_bound_tokens",
+]
