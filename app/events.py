@@ -46,6 +46,7 @@ __all__ = [
     "Fallback",
     "HealthChanged",
     "Observer",
+    "PromptUsageLearned",
     "RateLimitHeld",
     "RateLimitWaited",
     "RequestFinished",
@@ -237,6 +238,30 @@ class StoreFailed:
     provider: str = ""
 
 
+class PromptUsageLearned:
+    """An answered call's billed usage was recorded against the estimate of its prompt (``app.tokens.learning``).
+
+    ``family`` is the model's token family, ``group`` the request's text group (a ``TEXT_GROUPS`` name);
+    ``estimate_tokens``, ``upper_tokens`` (the prior's upper estimate) and ``bound_tokens`` (what the cap was checked
+    with before this observation) are the request's figures; ``billed_prompt_tokens`` what the proxy billed;
+    ``factor`` the group's learned quantile after it, ``group_observations`` how many it rests on. ``max_tokens`` and
+    ``billed_completion_tokens``: the output allowed and billed (``None`` when not sent / not reported).
+    """
+
+    provider: str
+    model: str
+    family: str
+    group: str
+    estimate_tokens: int
+    upper_tokens: int
+    bound_tokens: int
+    billed_prompt_tokens: int
+    factor: float | None
+    group_observations: int
+    max_tokens: int | None = None
+    billed_completion_tokens: int | None = None
+
+
 Event = (
     RequestFinished
     | RetryScheduled
@@ -251,6 +276,7 @@ Event = (
     | SpendSettled
     | SpendRefused
     | StoreFailed
+    | PromptUsageLearned
 )
 Observer = Callable[[Event], None]
 

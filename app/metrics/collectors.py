@@ -66,6 +66,8 @@ class Collectors:
     spend: Counter
     spend_refusals: Counter
     store_errors: Counter
+    prompt_factor: Gauge
+    bound_misses: Counter
 
 
 def _create() -> Collectors:
@@ -219,6 +221,20 @@ def _create() -> Collectors:
             f"{PREFIX}_store_errors",
             "Failed operations on the shared store (Redis): budgets fail closed, rate limits and health fall back.",
             ["store", "operation", "outcome"],
+            registry=r,
+        ),
+        prompt_factor=Gauge(
+            f"{PREFIX}_prompt_bound_factor",
+            "Learned high quantile of billed prompt tokens / (estimate + offset) per model and text group (the cap's "
+            "bound is about this times the estimate once enough calls are seen).",
+            [*pm, "group"],
+            registry=r,
+        ),
+        bound_misses=Counter(
+            f"{PREFIX}_bound_misses",
+            "Answered calls that billed more than a bound: the prompt over the family prior ('prior') or over the "
+            "bound the cap was checked with ('bound'), the completion over the max_tokens sent ('max_tokens').",
+            [*pm, "bound"],
             registry=r,
         ),
     )

@@ -4,7 +4,7 @@
 * model: a name an instrumented provider lists (``get_supported_models()``, re-read when its ``models_version``
   changes), at most ``max_models`` distinct names;
 * strategy: a registered strategy (``app.router.available_strategies()``) or an instrumented router's own;
-* outcome, error, reason: closed sets (``ERROR_KINDS``, ``RejectReason``).
+* outcome, error, reason, group, bound: closed sets (``ERROR_KINDS``, ``RejectReason``, ``TEXT_GROUPS``, ...).
 
 Anything else becomes ``other``. Known names are checked first (a set lookup); an unknown name makes the
 bounds re-read the configuration once (cheap: a version compare per provider) before it is called ``other``.
@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping
 from app.events import ERROR_KINDS
 from app.providers.base import Provider
 from app.router import RejectReason, Router, available_strategies
+from app.tokens import TEXT_GROUPS
 
 __all__ = [
+    "BOUND_MISSES",
     "ERRORS",
     "NO_MODEL",
     "OTHER",
@@ -30,6 +32,7 @@ __all__ = [
     "REJECTIONS",
     "STORES",
     "STORE_OPERATIONS",
+    "TEXT_GROUP_NAMES",
     "WINDOWS",
     "LabelBounds",
     "closed",
@@ -49,6 +52,8 @@ STORE_OPERATIONS = frozenset(
     {"reserve", "settle", "extend", "usage", "admit", "give", "charge", "clamp", "levels", "hold", "snapshot"}
     | {"success", "failure", "release"}
 )
+TEXT_GROUP_NAMES = frozenset(TEXT_GROUPS)
+BOUND_MISSES = frozenset({"prior", "bound", "max_tokens"})
 
 
 def closed(value: str, allowed: frozenset[str]) -> str:

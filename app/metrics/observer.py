@@ -24,6 +24,7 @@ from app.events import (
     EventBus,
     Fallback,
     HealthChanged,
+    PromptUsageLearned,
     RateLimitHeld,
     RateLimitWaited,
     RequestFinished,
@@ -41,6 +42,7 @@ from app.metrics.labels import (
     REJECTIONS,
     STORE_OPERATIONS,
     STORES,
+    TEXT_GROUP_NAMES,
     WINDOWS,
     LabelBounds,
     closed,
@@ -96,6 +98,7 @@ class CostmuxMetrics:
             SpendSettled: self._spend_settled,
             SpendRefused: self._spend_refused,
             StoreFailed: self._store_failed,
+            PromptUsageLearned: self._prompt_usage,
         }
 
     def __repr__(self) -> str:
@@ -264,3 +267,18 @@ class CostmuxMetrics:
     def _store_failed(self, e: StoreFailed) -> None:
         outcome = "fallback" if e.fallback else "failed"
         self._child(self._c.store_errors, closed(e.store, STORES), closed(e.operation, STORE_OPERATIONS), outcome).inc()
+
+    def _prompt_usage(self, e: PromptUsageLearned) -> None:
+        c, pm = self._c, self._pm(e.provider, e.model)
+        if e.factor is not None:
+            self._child(c.prompt_factor, *pm, closed(e.group, TEXT_GROUP_NAMES)).set(e.factor)
+        if e.billed_prompt_tokens > e.upper_tokens:
+            self._child(c.bound_misses, *pm, "prior").inc()
+        if e.billed_prompt_tokens > e.bound_tokens:
+            self._child(c.bound_misses, *pm, "bound").inc()
+        if (
+            e.max_tokens is not None
+            and e.billed_completion_tokens is not None
+            and e.billed_completion_tokens > e.max_tokens
+        ):
+            self._child(c.bound_misses, *pm, "max_tokens").inc()

@@ -28,7 +28,7 @@ from app.errors import (
     PricingError,
     ProviderError,
 )
-from app.events import EventBus, Observer, RequestFinished, error_kind
+from app.events import EventBus, Observer, PromptUsageLearned, RequestFinished, error_kind
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
 from app.pricing import CostSource, ModelPricing, resolve_actual_cost
 from app.providers.guard import Admission, ModelGuard
@@ -42,7 +42,9 @@ from app.providers.retry import RetryPolicy
 from app.providers.streaming import ChatStream, OpenedStream
 from app.providers.transport import ProxyTransport, json_body, normalize_base_url
 from app.settings import CostTracking, ProviderSettings
-from app.tokens import count_prompt_tokens
+from app.tokens import TEXT_GROUPS, count_prompt_tokens
+from app.tokens.families import PRIORS, FamilyResolution, family_counts
+from app.tokens.learning import PromptBoundLearner
 
 __all__ = ["LiteLLMProvider"]
 
@@ -81,7 +83,11 @@ class LiteLLMProvider:
             (:class:`~app.providers.guard_store.RedisGuardStore`); this process's own state is the fallback.
         shared_clock: wall-clock seconds used with ``guard_store`` (replicas must agree on it; tests inject one).
         observers: callables that receive the provider's events (``app.events``: requests, retries, rate-limit
-            waits and holds, health changes); more can be added with ``provider.events.subscribe``.
+            waits and holds, health changes, learned prompt usage); more can be added with
+            ``provider.events.subscribe``.
+        prompt_bounds: learns each model's prompt bounds from the usage the proxy bills (every answered call is
+            recorded; routers check the cap with what it learned); default a new in-memory
+            :class:`~app.tokens.PromptBoundLearner`. Pass one built on a shared store to share it between replicas.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class LiteLLMProvider:
         observers: Sequence[Observer] = (),
         guard_store: GuardStore | None = None,
         shared_clock: Clock = time.time,
+        prompt_bounds: PromptBoundLearner | None = None,
     ) -> None:
         env = ProviderSettings.load()
         url = base_url or env.base_url
@@ -157,6 +164,8 @@ class LiteLLMProvider:
         self._model_list: ModelList | None = None
         self._model_info_synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
+        self.prompt_bounds = prompt_bounds if prompt_bounds is not None else PromptBoundLearner()
+        self._families: tuple[int, dict[str, FamilyResolution]] = (-1, {})
         for model_name, entry in (custom_models or {}).items():
             if not isinstance(entry, Mapping):
                 raise ConfigurationError(f"custom_models[{model_name!r}] must be a mapping")
@@ -220,7 +229,68 @@ class LiteLLMProvider:
         spec = self._registry.get(model)
         if spec is None:
             raise ModelNotFoundError(f"model {model!r} is not known to {self.name}", provider=self.name, model=model)
-        return {**spec.describe(), **self.guard.snapshot(model)}
+        return {**spec.describe(), **self.guard.snapshot(model), "prompt_bounds": self.prompt_bounds.describe(model)}
+
+    def token_family(self, model: str) -> FamilyResolution:
+        """``model``'s token family (``unknown`` for a model the provider does not know), cached until the provider's
+        model knowledge changes."""
+        version, families = self._families
+        if version != self._registry.version:
+            families = {}
+            self._families = (self._registry.version, families)
+        found = families.get(model)
+        if found is None:
+            spec = self._registry.get(model)
+            found = spec.token_family() if spec is not None else FamilyResolution("unknown", "default")
+            if spec is not None:
+                families[model] = found
+        return found
+
+    def _learn(self, model: str, body: Mapping[str, Any], usage: Usage | None) -> None:
+        """Record an answered call's billed prompt tokens against its estimate under the model's family (and check
+        that the billed completion stayed within the ``max_tokens`` sent). A usage without prompt tokens teaches
+        nothing: skipped."""
+        if usage is None or usage.prompt_tokens <= 0:
+            return
+        family = self.token_family(model).family
+        counts = family_counts(
+            count_prompt_tokens(body["messages"], tools=body.get("tools"), response_format=body.get("response_format")),
+            PRIORS[family],
+        )
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        max_tokens = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
+        learner = self.prompt_bounds
+        bound = learner.bound(model, counts) if self.events.active else 0
+        learner.record(
+            model, counts, usage.prompt_tokens, billed_completion_tokens=usage.completion_tokens, max_tokens=max_tokens
+        )
+        if max_tokens is not None and usage.completion_tokens > max_tokens:
+            logger.warning(
+                "%s billed %d completion tokens for a call sent with max_tokens=%d (reasoning tokens?): the worst case"
+                " of its calls is under-estimated",
+                model,
+                usage.completion_tokens,
+                max_tokens,
+            )
+        if self.events.active:
+            view = learner.view(model)
+            group = counts.group
+            self.events.emit(
+                PromptUsageLearned(
+                    provider=self.name,
+                    model=model,
+                    family=family,
+                    group=TEXT_GROUPS[group],
+                    estimate_tokens=counts.estimate_tokens,
+                    upper_tokens=counts.upper_tokens,
+                    bound_tokens=bound,
+                    billed_prompt_tokens=usage.prompt_tokens,
+                    factor=view.factors[group] if view is not None else None,
+                    group_observations=view.counts[group] if view is not None else 0,
+                    max_tokens=max_tokens,
+                    billed_completion_tokens=usage.completion_tokens,
+                )
+            )
 
     def _limit_field(self, model: str) -> str:
         """The request field that bounds the whole completion of ``model``: ``max_completion_tokens`` for OpenAI
@@ -457,6 +527,7 @@ class LiteLLMProvider:
         completion.cost_source = source
         completion.call_id = response.headers.get("x-litellm-call-id")
         self._report(model, started, usage=completion.usage, cost_usd=cost)
+        self._learn(model, body, completion.usage)
         return completion
 
     def _report(
@@ -560,6 +631,8 @@ class LiteLLMProvider:
                 admitted[0].succeeded(usage, headers) if error is None else admitted[0].failed(error, generated=True)
             ttft_s = timing[1] - timing[0]
             self._report(model, timing[0], error=error, usage=usage, cost_usd=final_cost[0], stream=True, ttft_s=ttft_s)
+            if error is None:  # complete: the usage chunk, when the proxy sent one
+                self._learn(model, body, usage)
 
         return ChatStream(
             open_stream,

@@ -24,6 +24,7 @@ from app.catalog import Capabilities, CatalogEntry, CatalogMatch, ModelCatalog, 
 from app.errors import ConfigurationError
 from app.pricing import ModelPricing, decimal_str, parse_pricing, to_decimal_usd
 from app.tasks import TaskType
+from app.tokens.families import FAMILIES, FamilyResolution, family_of_spec
 
 __all__ = ["ModelRegistry", "ModelSpec", "RateLimits", "parse_model_info", "spec_from_catalog", "spec_from_custom"]
 
@@ -111,7 +112,12 @@ class ModelSpec(BaseModel):
             "reasoning": self.reasoning.to_json_dict() if self.reasoning is not None else None,
             "metadata": copy.deepcopy(self.metadata),
             "source": self.source,
+            "token_family": self.token_family()._asdict(),
         }
+
+    def token_family(self) -> FamilyResolution:
+        """The model's token-count family and how it was resolved (:func:`app.tokens.families.family_of_spec`)."""
+        return family_of_spec(self)
 
 
 def _known(first: bool | None, second: bool | None) -> bool | None:
@@ -168,8 +174,10 @@ def spec_from_custom(
     """Validate one ``custom_models`` entry (the caller's dicts are copied, never mutated).
 
     ``metadata`` may hold ``context_window`` (input tokens), ``max_output_tokens`` (or ``max_tokens``),
-    ``provider``, ``capabilities`` (``{"tools": bool, "vision": bool, "json": bool}``) and ``quality``
-    (``{"code_generation": 0.9, ...}``, scores in [0, 1]); other keys are kept as free-form metadata.
+    ``provider``, ``capabilities`` (``{"tools": bool, "vision": bool, "json": bool}``), ``quality``
+    (``{"code_generation": 0.9, ...}``, scores in [0, 1]) and ``token_family`` (one of
+    :data:`app.tokens.FAMILIES`: the tokenizer family its prompts are billed with, when its names do not say);
+    other keys are kept as free-form metadata.
 
     Raises:
         ConfigurationError: the name, a price, a limit or a window is invalid.
@@ -186,6 +194,9 @@ def spec_from_custom(
     if max_out is None:
         max_out = meta.pop("max_tokens", None)
     provider = meta.pop("provider", None)
+    family = meta.get("token_family")
+    if family is not None and family not in FAMILIES:
+        raise ConfigurationError(f"{name}: metadata.token_family must be one of {', '.join(FAMILIES)}, got {family!r}")
     capabilities = _custom_capabilities(name, meta.pop("capabilities", None))
     quality = _custom_quality(name, meta.pop("quality", None))
     return ModelSpec(

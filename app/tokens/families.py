@@ -331,8 +331,9 @@ def resolve_family(
 ) -> FamilyResolution:
     """The family of a model known by ``names`` (most specific first: base model, LiteLLM model, catalog entry, its
     own name) served by ``provider``; ``declared`` (a :data:`FAMILIES` name) wins when valid."""
-    if declared in FAMILIES:
-        return FamilyResolution(declared, "declared")  # type: ignore[arg-type]
+    for family in FAMILIES:
+        if declared == family:
+            return FamilyResolution(family, "declared")
     for name in names:
         if not name:
             continue
@@ -340,10 +341,9 @@ def resolve_family(
         for family, pattern in NAME_PATTERNS:
             if pattern.search(lowered):
                 return FamilyResolution(family, f"name:{name}")
-    if provider:
-        family = VENDOR_PROVIDERS.get(provider.lower())
-        if family is not None:
-            return FamilyResolution(family, f"provider:{provider}")
+    vendor = VENDOR_PROVIDERS.get(provider.lower()) if provider else None
+    if vendor is not None:
+        return FamilyResolution(vendor, f"provider:{provider}")
     return FamilyResolution("unknown", "default")
 
 

@@ -1,0 +1,314 @@
+"""Prompt bounds learned from what the proxy bills: per model and text group, how the billed ``usage.prompt_tokens``
+compares with the family's estimate, and the bound the cap is then checked with.
+
+Every answered call gives one observation: the request's point estimate, prior upper estimate and strict bound under
+the model's family (:func:`~app.tokens.families.family_counts`), and the prompt tokens billed. The learner keeps, per
+model, bounded windows of recent ratios (:class:`BoundStore`):
+
+* per text group (the request's dominant group): ``billed / (estimate + offset_tokens)``;
+* per model: ``billed / prior upper`` and ``billed / strict`` (how far the prior and the strict bound fell short, if
+  ever), and ``billed completion / max_tokens sent`` (a check of the completion side).
+
+The bound of a request (:meth:`PromptBoundLearner.bound`), in ``"estimate"`` mode:
+
+* the prior, widened at once by the model's worst ``billed / prior upper`` seen (if above 1);
+* once the request's group has an observation, the learned bound ``ceil((estimate + offset) × q × headroom)``, where
+  ``q`` is a high quantile (:attr:`LearningPolicy.quantile`, nearest rank; the maximum below 200 observations) of the
+  group's window: it replaces the prior after ``min_observations`` of the group (it may then *tighten* it), before
+  that it may only *widen* it;
+* never above the strict bound, itself widened at once by the model's worst ``billed / strict`` seen.
+
+In ``"strict"`` mode the strict bound is only ever widened, never tightened. The state lives behind
+:class:`BoundStore`: :class:`MemoryBoundStore` by default; a store shared by replicas implements the same small
+interface (synchronous, no blocking I/O: a local mirror, exchanged with its backend in the background).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple, Protocol, runtime_checkable
+
+from app.tokens.counting import TEXT_GROUPS
+from app.tokens.families import FamilyCounts
+
+__all__ = [
+    "BoundStore",
+    "LearnedView",
+    "LearningPolicy",
+    "MemoryBoundStore",
+    "PromptBoundLearner",
+    "PromptObservation",
+]
+
+#: The windows kept per model: one per text group, then the prior's, the strict bound's and the completion's.
+GROUP_SERIES: Final = tuple(f"group:{name}" for name in TEXT_GROUPS)
+PRIOR_SERIES: Final = "prior"
+STRICT_SERIES: Final = "strict"
+COMPLETION_SERIES: Final = "completion"
+SERIES: Final = (*GROUP_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
+
+
+@runtime_checkable
+class BoundStore(Protocol):
+    """Bounded windows of recent observations per (model key, series), and revisions to notice changes.
+
+    Async-safe by construction: every method is synchronous and does no blocking I/O, so on an event loop each call
+    is atomic. A store shared by replicas (e.g. Redis) keeps a local mirror that these methods read and write, and
+    exchanges appended values with its backend in the background; the learner notices remote changes through
+    :meth:`revision`.
+    """
+
+    def append(self, key: str, series: str, value: float) -> None:
+        """Add ``value`` to the window of ``(key, series)`` (dropping the oldest beyond the window's size)."""
+
+    def window(self, key: str, series: str) -> Sequence[float]:
+        """The window of ``(key, series)``, oldest first (empty when unknown)."""
+
+    def revision(self, key: str | None = None) -> int:
+        """A number that changes whenever ``key``'s windows change (``None``: any key's)."""
+
+    def models(self) -> list[str]:
+        """Every key with observations."""
+
+
+class MemoryBoundStore:
+    """The in-process :class:`BoundStore`: ``window`` values per series, at most ``max_keys`` models (the least
+    recently updated is forgotten first), so memory stays bounded whatever model names calls use."""
+
+    def __init__(self, *, window: int = 256, max_keys: int = 2_000) -> None:
+        if window < 1 or max_keys < 1:
+            raise ValueError("window and max_keys must be positive")
+        self.window_size = window
+        self.max_keys = max_keys
+        self._windows: OrderedDict[str, dict[str, deque[float]]] = OrderedDict()
+        self._revisions: dict[str, int] = {}
+        self._revision = 0
+
+    def append(self, key: str, series: str, value: float) -> None:
+        windows = self._windows.get(key)
+        if windows is None:
+            if len(self._windows) >= self.max_keys:
+                forgotten, _ = self._windows.popitem(last=False)
+                self._revisions.pop(forgotten, None)
+            windows = self._windows[key] = {}
+        else:
+            self._windows.move_to_end(key)
+        window = windows.get(series)
+        if window is None:
+            window = windows[series] = deque(maxlen=self.window_size)
+        window.append(value)
+        self._revision += 1
+        self._revisions[key] = self._revision
+
+    def window(self, key: str, series: str) -> Sequence[float]:
+        windows = self._windows.get(key)
+        return () if windows is None else tuple(windows.get(series, ()))
+
+    def revision(self, key: str | None = None) -> int:
+        return self._revision if key is None else self._revisions.get(key, 0)
+
+    def models(self) -> list[str]:
+        return list(self._windows)
+
+
+@dataclass(frozen=True, slots=True)
+class LearningPolicy:
+    """How observations become bounds.
+
+    Attributes:
+        min_observations: observations of a text group before its learned bound may replace (tighten) the prior.
+        quantile: the quantile of a group's ratios the bound uses (nearest rank: the maximum below
+            ``1 / (1 - quantile)`` observations).
+        headroom: the learned bound's multiplier on top of that quantile.
+        offset_tokens: added to the estimate in every ratio, tokens (keeps short prompts' noisy ratios from
+            inflating long prompts' bounds).
+    """
+
+    min_observations: int = 20
+    quantile: float = 0.995
+    headroom: float = 1.05
+    offset_tokens: int = 16
+
+    def __post_init__(self) -> None:
+        valid = 0.5 <= self.quantile <= 1.0 and self.headroom >= 1.0 and self.offset_tokens >= 0
+        if self.min_observations < 1 or not valid:
+            raise ValueError("min_observations >= 1, 0.5 <= quantile <= 1, headroom >= 1, offset_tokens >= 0")
+
+
+class LearnedView(NamedTuple):
+    """What was learned of one model (computed from its windows when they change).
+
+    ``factors[g]``: the quantile of group ``g``'s ratios (``None`` without observations); ``counts[g]``: its
+    observations; ``prior_excess`` / ``strict_excess``: the worst ``billed / prior upper`` and ``billed / strict``
+    seen, at least 1; ``completion_excess``: the worst ``billed completion / max_tokens sent`` (above 1: the
+    upstream billed more output than ``max_tokens`` allowed; ``None`` without a call that sent ``max_tokens``);
+    ``observations``: in all groups."""
+
+    factors: tuple[float | None, ...]
+    counts: tuple[int, ...]
+    prior_excess: float
+    strict_excess: float
+    completion_excess: float | None
+    observations: int
+
+
+class PromptObservation(NamedTuple):
+    """One answered call, as recorded: the model, the request's group, its family figures and what was billed."""
+
+    model: str
+    group: int
+    estimate_tokens: int
+    upper_tokens: int
+    strict_tokens: int
+    billed_prompt_tokens: int
+    billed_completion_tokens: int | None
+    max_tokens: int | None
+
+
+Mode = Literal["estimate", "strict", "exact"]
+
+
+class PromptBoundLearner:
+    """Learns per-model prompt bounds from billed usage (see the module doc); one per provider.
+
+    Args:
+        store: where the windows live (default: a new :class:`MemoryBoundStore`).
+        policy: how observations become bounds.
+    """
+
+    def __init__(self, store: BoundStore | None = None, policy: LearningPolicy | None = None) -> None:
+        self.store: BoundStore = store if store is not None else MemoryBoundStore()
+        self.policy = policy or LearningPolicy()
+        self._views: dict[str, LearnedView] = {}
+        self._seen: dict[str, int] = {}
+        self._seen_all = -1
+
+    # -- recording ---------------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        model: str,
+        counts: FamilyCounts,
+        billed_prompt_tokens: int,
+        *,
+        billed_completion_tokens: int | None = None,
+        max_tokens: int | None = None,
+    ) -> PromptObservation:
+        """Record one answered call of ``model`` (``counts``: the request under the model's family; the billed
+        prompt and completion tokens; the ``max_tokens`` sent, if any)."""
+        store, offset = self.store, self.policy.offset_tokens
+        billed = max(0, int(billed_prompt_tokens))
+        store.append(model, GROUP_SERIES[counts.group], billed / (counts.estimate_tokens + offset))
+        store.append(model, PRIOR_SERIES, billed / max(counts.upper_tokens, 1))
+        store.append(model, STRICT_SERIES, billed / max(counts.strict_tokens, 1))
+        if max_tokens and billed_completion_tokens is not None:
+            store.append(model, COMPLETION_SERIES, billed_completion_tokens / max_tokens)
+        self._refresh(model)
+        return PromptObservation(
+            model,
+            counts.group,
+            counts.estimate_tokens,
+            counts.upper_tokens,
+            counts.strict_tokens,
+            billed,
+            billed_completion_tokens,
+            max_tokens,
+        )
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def views(self) -> dict[str, LearnedView]:
+        """Every model's view (a dict read on the routing path: refreshed only when the store changed)."""
+        store = self.store
+        if store.revision() != self._seen_all:
+            for key in store.models():
+                if store.revision(key) != self._seen.get(key):
+                    self._refresh(key)
+            self._seen_all = store.revision()
+        return self._views
+
+    def view(self, model: str) -> LearnedView | None:
+        """What was learned of ``model`` (``None``: nothing yet)."""
+        return self.views().get(model)
+
+    def bound(self, model: str, counts: FamilyCounts, mode: Mode = "estimate") -> int:
+        """The prompt bound of a request to ``model`` whose family figures are ``counts``, tokens (module doc)."""
+        view = self.views().get(model)
+        if view is None:
+            return counts.strict_tokens if mode != "estimate" else counts.upper_tokens
+        return learned_bound(view, counts, mode, self.policy)
+
+    def describe(self, model: str) -> dict[str, object]:
+        """A JSON-ready summary of what was learned of ``model``."""
+        view = self.view(model)
+        if view is None:
+            return {"observations": 0, "groups": {}, "prior_excess": 1.0, "strict_excess": 1.0}
+        groups = {
+            name: {
+                "observations": n,
+                "factor": round(factor, 4),
+                "tightens_prior": n >= self.policy.min_observations,
+            }
+            for name, n, factor in zip(TEXT_GROUPS, view.counts, view.factors, strict=True)
+            if factor is not None
+        }
+        summary: dict[str, object] = {
+            "observations": view.observations,
+            "groups": groups,
+            "prior_excess": round(view.prior_excess, 4),
+            "strict_excess": round(view.strict_excess, 4),
+        }
+        if view.completion_excess is not None:
+            summary["completion_over_max_tokens"] = round(view.completion_excess, 4)
+        return summary
+
+    def _refresh(self, model: str) -> None:
+        store, q = self.store, self.policy.quantile
+        factors: list[float | None] = []
+        counts: list[int] = []
+        for series in GROUP_SERIES:
+            window = store.window(model, series)
+            counts.append(len(window))
+            factors.append(high_quantile(window, q) if window else None)
+        prior = store.window(model, PRIOR_SERIES)
+        strict = store.window(model, STRICT_SERIES)
+        completion = store.window(model, COMPLETION_SERIES)
+        self._views[model] = LearnedView(
+            tuple(factors),
+            tuple(counts),
+            max(1.0, max(prior, default=1.0)),
+            max(1.0, max(strict, default=1.0)),
+            max(completion) if completion else None,
+            sum(counts),
+        )
+        self._seen[model] = store.revision(model)
+
+
+def high_quantile(values: Sequence[float], quantile: float) -> float:
+    """The nearest-rank ``quantile`` of ``values`` (not empty): the ``ceil(quantile × n)``-th smallest."""
+    ordered = sorted(values)
+    rank = math.ceil(quantile * len(ordered))
+    return ordered[min(max(rank, 1), len(ordered)) - 1]
+
+
+def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: LearningPolicy) -> int:
+    """The bound of the module doc for a model with ``view``, tokens."""
+    strict = counts.strict_tokens
+    if view.strict_excess > 1.0:
+        strict = math.ceil(strict * view.strict_excess)
+    if mode != "estimate":
+        return strict
+    prior = counts.upper_tokens
+    if view.prior_excess > 1.0:
+        prior = math.ceil(prior * view.prior_excess)
+    group = counts.group
+    factor = view.factors[group]
+    if factor is None:
+        bound = prior
+    else:
+        learned = math.ceil((counts.estimate_tokens + policy.offset_tokens) * factor * policy.headroom)
+        bound = learned if view.counts[group] >= policy.min_observations else max(prior, learned)
+    return bound if bound < strict else strict
