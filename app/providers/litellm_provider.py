@@ -42,7 +42,7 @@ from app.providers.retry import RetryPolicy
 from app.providers.streaming import ChatStream, OpenedStream
 from app.providers.transport import ProxyTransport, json_body, normalize_base_url
 from app.settings import CostTracking, ProviderSettings
-from app.tokens import TEXT_GROUPS, count_prompt_tokens
+from app.tokens import TEXT_GROUPS, TokenCounts, count_prompt_tokens
 from app.tokens.families import PRIORS, FamilyResolution, family_counts
 from app.tokens.learning import PromptBoundLearner
 
@@ -246,17 +246,24 @@ class LiteLLMProvider:
                 families[model] = found
         return found
 
-    def _learn(self, model: str, body: Mapping[str, Any], usage: Usage | None) -> None:
+    def _learn(
+        self, model: str, body: Mapping[str, Any], usage: Usage | None, counted: list[TokenCounts] | None = None
+    ) -> None:
         """Record an answered call's billed prompt tokens against its estimate under the model's family (and check
         that the billed completion stayed within the ``max_tokens`` sent). A usage without prompt tokens teaches
-        nothing: skipped."""
+        nothing: skipped. The prompt is counted once per call: ``counted`` holds the admission's count, if it made
+        one."""
         if usage is None or usage.prompt_tokens <= 0:
             return
         family = self.token_family(model).family
-        counts = family_counts(
-            count_prompt_tokens(body["messages"], tools=body.get("tools"), response_format=body.get("response_format")),
-            PRIORS[family],
+        prompt = (
+            counted[0]
+            if counted
+            else count_prompt_tokens(
+                body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
+            )
         )
+        counts = family_counts(prompt, PRIORS[family])
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         max_tokens = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
         learner = self.prompt_bounds
@@ -505,9 +512,10 @@ class LiteLLMProvider:
         body = request_body(messages, model, max_tokens, temperature, params, limit_field=self._limit_field(model))
         await self.ensure_model_info()
         started = self._clock()
+        counted: list[TokenCounts] = []
         try:
             self._require_price(model)
-            admission = await self._admit(model, body, rate_limit_timeout_s)
+            admission = await self._admit(model, body, rate_limit_timeout_s, counted)
         except BaseException as exc:
             self._report(model, started, error=exc)
             raise
@@ -527,7 +535,7 @@ class LiteLLMProvider:
         completion.cost_source = source
         completion.call_id = response.headers.get("x-litellm-call-id")
         self._report(model, started, usage=completion.usage, cost_usd=cost)
-        self._learn(model, body, completion.usage)
+        self._learn(model, body, completion.usage, counted)
         return completion
 
     def _report(
@@ -558,18 +566,25 @@ class LiteLLMProvider:
             )
         )
 
-    async def _admit(self, model: str, body: Mapping[str, Any], timeout_s: float | None) -> Admission:
+    async def _admit(
+        self, model: str, body: Mapping[str, Any], timeout_s: float | None, counted: list[TokenCounts] | None = None
+    ) -> Admission:
         """Pass the circuit breaker and reserve the rate limits for one call. Tokens charged up front: an upper
         estimate of the prompt plus ``min(max_tokens, 256)`` of output; the actual usage corrects it after the call
         (charging a whole ``max_tokens`` would starve a tokens-per-minute limit for output that rarely comes).
-        The estimate is only made for a model with a tokens-per-minute limit."""
+        The estimate is only made for a model with a tokens-per-minute limit (and kept in ``counted``, for the
+        learning after the answer)."""
 
         def tokens() -> int:
-            prompt = count_prompt_tokens(
+            counts = count_prompt_tokens(
                 body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
-            ).upper_estimate_tokens
+            )
+            if counted is not None:
+                counted.append(counts)
             limit = body.get("max_tokens") or body.get("max_completion_tokens")
-            return prompt + min(limit or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS)
+            return counts.upper_estimate_tokens + min(
+                limit or _DEFAULT_OUTPUT_ALLOWANCE_TOKENS, _DEFAULT_OUTPUT_ALLOWANCE_TOKENS
+            )
 
         wait_s = self.rate_limit_timeout_s if timeout_s is None else timeout_s
         return await self.guard.admit(model, tokens, provider=self.name, timeout_s=wait_s)
@@ -596,6 +611,7 @@ class LiteLLMProvider:
         body["stream_options"] = {**caller_options, "include_usage": True}
 
         admitted: list[Admission] = []
+        counted: list[TokenCounts] = []
         timing: list[float] = []  # when the call started, when its first chunk came
         final_cost: list[Decimal | None] = [None]
 
@@ -604,7 +620,7 @@ class LiteLLMProvider:
             timing.append(self._clock())
             try:
                 self._require_price(model)
-                admission = await self._admit(model, body, rate_limit_timeout_s)
+                admission = await self._admit(model, body, rate_limit_timeout_s, counted)
             except BaseException as exc:
                 self._report(model, timing[0], error=exc, stream=True)
                 raise
@@ -632,7 +648,7 @@ class LiteLLMProvider:
             ttft_s = timing[1] - timing[0]
             self._report(model, timing[0], error=error, usage=usage, cost_usd=final_cost[0], stream=True, ttft_s=ttft_s)
             if error is None:  # complete: the usage chunk, when the proxy sent one
-                self._learn(model, body, usage)
+                self._learn(model, body, usage, counted)
 
         return ChatStream(
             open_stream,

@@ -75,7 +75,7 @@ from typing import Any, Final, NamedTuple
 
 from app.catalog.reasoning import ReasoningRequest
 from app.tasks import TaskType
-from app.tokens import EncodingName, count_prompt_tokens
+from app.tokens import EncodingName, TokenCounts, count_prompt_tokens
 
 __all__ = [
     "CODE_SIGNAL_THRESHOLD",
@@ -109,6 +109,7 @@ class PromptAnalysis(NamedTuple):
     required_context_tokens: int  # upper_estimate_tokens + requested_output_tokens
     reasons: tuple[str, ...]  # one plain-words line per feature
     reasoning: ReasoningRequest | None = None  # reasoning_effort / thinking budget the request asks of reasoning models
+    token_counts: TokenCounts | None = None  # the counts behind the token figures (per-family bounds start here)
 
 
 # ------------------------------------------------------------------------------------------ constants
@@ -773,4 +774,5 @@ def analyze(
         required_context_tokens=required,
         reasons=tuple(reasons),
         reasoning=reasoning,
+        token_counts=counts,
     )

@@ -42,6 +42,8 @@ class CandidateVerdict(NamedTuple):
     case). ``None`` costs mean the model is unpriced (or was rejected before it was costed).
     ``may_truncate`` is true when the cap leaves the model fewer output tokens than a typical answer needs.
     ``detail`` says why in words (rendered on first read from ``note``, since most verdicts are never read).
+    ``token_family`` is the model's tokenizer family and ``prompt_bound_tokens`` the prompt bound its worst case was
+    computed with (by family, learned from billed usage, or exact; ``None`` when rejected before it was costed).
     """
 
     provider: str
@@ -56,6 +58,8 @@ class CandidateVerdict(NamedTuple):
     may_truncate: bool
     key: str
     note: tuple[str, tuple[object, ...]]
+    token_family: str = "unknown"
+    prompt_bound_tokens: int | None = None
 
     @property
     def estimated_cost_usd(self) -> Decimal | None:
@@ -89,7 +93,10 @@ class CandidateVerdict(NamedTuple):
         if self.worst_case_cost_usd is not None and self.estimated_cost_usd is not None:
             costs = f" (est. ${decimal_str(self.estimated_cost_usd)}, worst ${decimal_str(self.worst_case_cost_usd)})"
         status = "kept" if self.kept else f"rejected: {self.reason}"
-        return f"{self.key}: {status} — {self.detail}{costs}"
+        prompt = f"{self.token_family} tokens"
+        if self.prompt_bound_tokens is not None:
+            prompt = f"prompt ≤ {self.prompt_bound_tokens:,} {prompt}"
+        return f"{self.key}: {status} — {self.detail} [{prompt}]{costs}"
 
 
 class RoutingDecision(NamedTuple):

@@ -275,7 +275,7 @@ class AttemptLedger:
             if decision.max_cost_usd is None or self.spent == 0:
                 plan_max_tokens, worst = verdict.max_tokens, verdict.worst_case_cost_usd or Decimal(0)
             else:
-                bound = (self.bounds or {}).get(verdict.key, self.prompt_bound)
+                bound = (self.bounds or {}).get(verdict.key, verdict.prompt_bound_tokens or self.prompt_bound)
                 replanned = _replan(
                     router,
                     verdict,

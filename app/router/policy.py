@@ -45,7 +45,8 @@ class RequestLimits(NamedTuple):
         caller_max_tokens: the caller's ``max_tokens``, never raised.
         prompt_bound_tokens: upper bound of the prompt for the cap (by budget mode), tokens.
         exclude: ``provider/model`` keys or bare model names not to use.
-        prompt_bounds: per ``provider/model`` exact prompt counts that replace ``prompt_bound_tokens``.
+        prompt_bounds: per ``provider/model`` prompt bounds that replace ``prompt_bound_tokens`` (by token family and
+            learned from billed usage, or exact counts).
         cap_whole_atto, cap_exact_atto: the cap in atto-USD for models with whole-atto prices (its floor) and for
             the others (exact); see :func:`~app.router.budget.cap_in_atto`.
     """
@@ -129,6 +130,7 @@ class BudgetPolicy:
         per_model_checks = self.availability is not None or provider_check is not None
         for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
             provider, model, key, missing, input_atto, output_atto, whole_prices, max_output, window = profile.row
+            family = profile.token_family
             if (
                 per_model_checks
                 or (exclude and (key in exclude or model in exclude))
@@ -158,6 +160,8 @@ class BudgetPolicy:
                                 False,
                                 key,
                                 rejection[1],
+                                family,
+                                None,
                             ),
                         )
                     )
@@ -167,10 +171,11 @@ class BudgetPolicy:
             least = min_output
             if asked_reasoning is not None and profile.reasoning is not None:  # the limit must exceed a thinking budget
                 least += profile.reasoning.minimum_limit_tokens(asked_reasoning)
+            prompt_bound = bound if bounds is None else bounds.get(key, bound)
             feasible, max_tokens, worst, plan_note = plan_atto(
                 input_atto,
                 output_atto,
-                bound if bounds is None else bounds.get(key, bound),
+                prompt_bound,
                 cap_whole if whole_prices else cap_exact,
                 caller_max,
                 max_output or default_max,
@@ -193,6 +198,8 @@ class BudgetPolicy:
                             False,
                             key,
                             plan_note,
+                            family,
+                            prompt_bound,
                         ),
                     )
                 )
@@ -215,6 +222,8 @@ class BudgetPolicy:
                     may_truncate,
                     key,
                     (KEPT_NOTE, (task_type, plan_note, output_tokens)),
+                    family,
+                    prompt_bound,
                 ),
             )
             append(verdict)

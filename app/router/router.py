@@ -29,6 +29,9 @@ from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy
+from app.tokens import TokenCounts
+from app.tokens.families import PRIORS, FamilyCounts, family_counts
+from app.tokens.learning import LearnedView, learned_bound
 
 if TYPE_CHECKING:
     from app.router.execution import SpendGuard
@@ -44,9 +47,11 @@ class Router:
 
     Args:
         strategy: a registered strategy name or a :class:`RoutingStrategy`; default ``default_strategy``.
-        budget_mode: how the prompt is bounded for the cap: ``"estimate"`` (default; calibrated upper estimate,
-            ≥ the real count for ≥ 99% of prompts), ``"strict"`` (provable bound: UTF-8 bytes + framing), or
-            ``"exact"`` (the proxy's ``/utils/token_counter``; only in ``route_request``).
+        budget_mode: how the prompt is bounded for the cap: ``"estimate"`` (default; per model, its token family's
+            calibrated upper estimate, ≥ the real count for ≥ 99.9% of prompts, then what the provider learned from
+            the usage it billed), ``"strict"`` (provable for byte-level tokenizers: UTF-8 bytes + framing, widened if
+            a model ever billed more), or ``"exact"`` (the proxy's ``/utils/token_counter``; only in
+            ``route_request``).
         min_output_tokens: a model the cap allows fewer output tokens than this is infeasible.
         default_max_output_tokens: maximum output assumed for models whose limit is unknown, tokens.
         max_attempts: models tried by ``route_request`` (the choice plus fallbacks).
@@ -138,7 +143,7 @@ class Router:
         )
         bound = prompt_bound_tokens(analysis, mode)
         verdicts, kept = self._judge_all(
-            providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {}
+            providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {}, mode
         )
         strategy_name = ranker.name or type(ranker).__name__
         if not kept:
@@ -185,25 +190,59 @@ class Router:
         bound: int,
         exclude: Collection[str],
         prompt_bounds: Mapping[str, int],
+        mode: BudgetMode = "estimate",
     ) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
-        """Every candidate's verdict and the kept ones, provider by provider."""
+        """Every candidate's verdict and the kept ones, provider by provider, each model's worst case computed with
+        its own prompt bound (:meth:`_model_prompt_bounds`; exact counts in ``prompt_bounds`` win)."""
         if not providers:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
-        limits = RequestLimits.of(
-            cap, caller_max_tokens, bound, exclude, dict(prompt_bounds) if prompt_bounds else None
-        )
         verdicts: list[CandidateVerdict] = []
         kept: list[CandidateVerdict] = []
         prompt_tokens = analysis.upper_estimate_tokens
+        counts = analysis.token_counts
+        families: dict[str, FamilyCounts] = {}
         for provider_name, provider in providers.items():
             profiles = self._profiles_of(provider_name, provider)
+            bounds = self._model_prompt_bounds(provider, profiles, counts, mode, families) if counts else {}
+            if prompt_bounds:
+                bounds.update(prompt_bounds)
+            limits = RequestLimits.of(cap, caller_max_tokens, bound, exclude, bounds or None)
             unavailable, check = _availability_of(provider, prompt_tokens)
             scores = score_all(profiles, analysis, output_tokens)
             judged, kept_here = self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
             verdicts += judged
             kept += kept_here
         return verdicts, kept
+
+    @staticmethod
+    def _model_prompt_bounds(
+        provider: Provider,
+        profiles: Sequence[ModelProfile],
+        counts: TokenCounts,
+        mode: BudgetMode,
+        families: dict[str, FamilyCounts],
+    ) -> dict[str, int]:
+        """Each model's prompt bound for the cap, per ``provider/model`` (tokens): its family's figures, computed once
+        per family per request (``families`` caches them across providers), then what the provider's learner has
+        learned of the model from billed usage (``provider.prompt_bounds``, optional); see
+        :mod:`app.tokens.learning`."""
+        learner = getattr(provider, "prompt_bounds", None)
+        views: Mapping[str, LearnedView] = learner.views() if learner is not None else {}
+        policy = learner.policy if learner is not None else None
+        upper = mode == "estimate"
+        bounds: dict[str, int] = {}
+        for profile in profiles:
+            family = profile.token_family
+            figures = families.get(family)
+            if figures is None:
+                figures = families[family] = family_counts(counts, PRIORS[family])
+            view = views.get(profile.model) if views else None
+            if view is None or policy is None:
+                bounds[profile.key] = figures.upper_tokens if upper else figures.strict_tokens
+            else:
+                bounds[profile.key] = learned_bound(view, figures, mode, policy)
+        return bounds
 
     def _profiles_of(self, provider_name: str, provider: Provider) -> tuple[ModelProfile, ...]:
         """The provider's models as routing profiles, rebuilt only when its ``models_version`` changes."""

@@ -15,6 +15,7 @@ from app.pricing import AttoUsd, to_atto_usd
 from app.providers import ModelSpec
 from app.router.analysis import PromptAnalysis
 from app.tasks import TaskType
+from app.tokens import TokenFamily
 
 __all__ = [
     "DEFAULT_QUALITY",
@@ -81,6 +82,7 @@ class ModelProfile:
     """What routing needs of one (provider, model), precomputed from its spec once per model-knowledge version.
 
     ``quality`` holds one score per :class:`TaskType` (in declaration order), ``None`` where the spec has none.
+    ``token_family`` is the tokenizer family the model's prompts are counted with (:mod:`app.tokens.families`).
     Prices are kept in USD per token and in atto-USD per token (``input_atto``; see :mod:`app.pricing`), the unit
     the router computes in; ``whole_prices`` says both are ints. ``missing_capabilities`` has the bits of the
     capabilities the model is known not to have (unknown counts as supported). ``assumed`` says, per task, whether the
@@ -102,6 +104,7 @@ class ModelProfile:
     quality: tuple[float | None, ...]
     assumed: tuple[bool, ...] = ()
     reasoning: Reasoning | None = None
+    token_family: TokenFamily = "unknown"
     row: ProfileRow = field(init=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +148,7 @@ class ModelProfile:
             quality=tuple(quality.get(task) for task in TASK_ORDER),
             assumed=tuple(task not in quality or task in spec.assumed_quality for task in TASK_ORDER),
             reasoning=spec.reasoning,
+            token_family=spec.token_family().family,
         )
 
 

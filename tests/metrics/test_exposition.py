@@ -44,6 +44,8 @@ METRICS = {
     "costmux_spend_usd": "counter",
     "costmux_spend_refusals": "counter",
     "costmux_store_errors": "counter",
+    "costmux_prompt_bound_factor": "gauge",
+    "costmux_bound_misses": "counter",
 }
 SUCCESS = RequestFinished("litellm", "m", False, "success", 0.5, prompt_tokens=10, completion_tokens=20)
 REQUESTS = {"provider": "litellm", "model": "m", "outcome": "success"}

@@ -86,7 +86,11 @@ def test_max_tokens_sent_is_what_the_cap_affords() -> None:
     decision = HeuristicRouter().decide(CODE, {"litellm": make_provider(FLEET)}, max_cost=0.02)
     assert decision.model == "frontier" and decision.max_tokens is not None
     assert decision.worst_case_cost_usd is not None and decision.worst_case_cost_usd <= Decimal("0.02")
-    prompt = decision.analysis.upper_estimate_tokens
+    # the prompt bound of the model's family ("frontier" is no known model: the unknown family's prior, above the
+    # OpenAI-calibrated upper estimate)
+    prompt = decision.chosen.prompt_bound_tokens
+    assert decision.chosen.token_family == "unknown" and prompt is not None
+    assert prompt > decision.analysis.upper_estimate_tokens
     assert decision.max_tokens == min(4096, int((Decimal("0.02") - prompt * Decimal("5e-6")) / Decimal("15e-6")))
 
 

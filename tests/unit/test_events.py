@@ -32,6 +32,7 @@ from app.events import (
     EventBus,
     Fallback,
     HealthChanged,
+    PromptUsageLearned,
     RateLimitHeld,
     RateLimitWaited,
     RequestFinished,
@@ -109,7 +110,8 @@ async def test_a_chat_success_is_one_request_with_tokens_and_exact_cost(
     make: Callable[..., LiteLLMProvider], events: list[Event]
 ) -> None:
     await make().chat_completion(MESSAGES, "m")
-    assert events == [
+    assert [type(e) for e in events] == [RequestFinished, PromptUsageLearned]  # the billed usage is learned from
+    assert of(events, RequestFinished) == [
         RequestFinished(
             provider="litellm",
             model="m",
@@ -142,7 +144,7 @@ async def test_retries_are_reported_with_their_waits_and_the_request_once(
     assert [r.wait_s for r in retries] == clock.slept and len(clock.slept) == 2
     (finished,) = of(events, RequestFinished)
     assert finished.outcome == "success" and finished.duration_s == pytest.approx(3 * CALL_S + sum(clock.slept))
-    assert events.index(finished) == len(events) - 1  # reported after its retries
+    assert events.index(finished) > max(events.index(r) for r in retries)  # reported after its retries
 
 
 async def test_a_request_refused_by_the_rate_limiter_is_reported_without_being_sent(
@@ -235,7 +237,10 @@ async def test_a_stream_is_one_request_with_ttft_tokens_and_cost(
     stream = make().stream_chat_completion(MESSAGES, "m")
     async for _ in stream:
         clock.now += 0.5  # the consumer takes its time; the first chunk came after CALL_S
-    assert events == [
+    assert [type(e) for e in events] == [RequestFinished, PromptUsageLearned]  # learned from the usage chunk
+    (learned,) = of(events, PromptUsageLearned)
+    assert (learned.model, learned.billed_prompt_tokens, learned.billed_completion_tokens) == ("m", 12, 3)
+    assert of(events, RequestFinished) == [
         RequestFinished(
             provider="litellm",
             model="m",
@@ -400,8 +405,9 @@ async def test_an_observer_that_raises_breaks_nothing(
     with caplog.at_level(logging.ERROR, logger="costmux.events"):
         routed = await router.route_request(CODE, max_cost=0.05)
     assert routed.content == "hi"
-    assert [type(e) for e in events] == [RoutingDecided, RequestFinished]  # later observers still get each event
-    assert sum("observer" in record.getMessage() for record in caplog.records) == 2
+    # later observers still get each event
+    assert [type(e) for e in events] == [RoutingDecided, RequestFinished, PromptUsageLearned]
+    assert sum("observer" in record.getMessage() for record in caplog.records) == 3  # once per event
 
 
 def test_the_bus_subscribes_once_unsubscribes_and_keeps_order() -> None:

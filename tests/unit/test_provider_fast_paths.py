@@ -1,5 +1,6 @@
 """The provider's hot-path shortcuts keep its behaviour: plain messages skip pydantic but come out the same, the
-token estimate is made only for models with a tokens-per-minute limit (also when one appears during a wait),
+token estimate is made before sending only for models with a tokens-per-minute limit (also when one appears during a
+wait; every answered call is counted once, for learning its prompt bound from the billed usage),
 completions in any JSON encoding still parse, and a first attempt run outside tenacity still leads to the same
 retries."""
 
@@ -48,9 +49,19 @@ def estimates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_a_model_without_a_token_limit_is_admitted_without_counting_the_prompt(
     make_provider: Make, estimates: list[int]
 ) -> None:
-    provider = make_provider(chat, custom_models={"m": {"pricing": PRICING, "rate_limits": {"requests_per_minute": 5}}})
+    counted_before_sending: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/chat/completions":
+            counted_before_sending.append(len(estimates))
+        return chat(request)
+
+    provider = make_provider(
+        handler, custom_models={"m": {"pricing": PRICING, "rate_limits": {"requests_per_minute": 5}}}
+    )
     await provider.chat_completion(MESSAGES, "m")
-    assert estimates == []
+    assert counted_before_sending == [0]
+    assert len(estimates) == 1  # once, after the answer: learning the prompt bound from the billed usage
     assert provider.get_model_info("m")["rate_limit"]["requests_available"] == pytest.approx(4, abs=0.01)
 
 
@@ -69,7 +80,7 @@ async def test_a_model_with_a_token_limit_is_charged_the_estimate_before_sending
         handler, custom_models={"m": {"pricing": PRICING, "rate_limits": {"tokens_per_minute": 10_000}}}
     )
     await provider.chat_completion(MESSAGES, "m", max_tokens=50)
-    (estimate,) = estimates
+    (estimate,) = estimates  # counted once: the learning after the answer reuses the admission's count
     assert seen == [pytest.approx(10_000 - (estimate + 50), abs=1)]
     # after the call the actual usage (15 tokens) replaces the estimate
     assert provider.get_model_info("m")["rate_limit"]["tokens_available"] == pytest.approx(10_000 - 15, abs=1)
