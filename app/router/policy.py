@@ -45,10 +45,12 @@ class RequestLimits(NamedTuple):
         caller_max_tokens: the caller's ``max_tokens``, never raised.
         prompt_bound_tokens: upper bound of the prompt for the cap (by budget mode), tokens.
         exclude: ``provider/model`` keys or bare model names not to use.
-        prompt_bounds: per ``provider/model`` prompt bounds that replace ``prompt_bound_tokens`` (by token family and
-            learned from billed usage, or exact counts).
+        prompt_bounds: per ``provider/model`` prompt bounds that replace the others (learned from billed usage, or
+            exact counts).
         cap_whole_atto, cap_exact_atto: the cap in atto-USD for models with whole-atto prices (its floor) and for
             the others (exact); see :func:`~app.router.budget.cap_in_atto`.
+        family_bounds: per token family, the prompt bound of a model of that family with nothing learned (replaces
+            ``prompt_bound_tokens``; see :mod:`app.tokens.families`).
     """
 
     max_cost_usd: Decimal | None
@@ -58,6 +60,7 @@ class RequestLimits(NamedTuple):
     prompt_bounds: dict[str, int] | None
     cap_whole_atto: AttoUsd | None
     cap_exact_atto: AttoUsd | None
+    family_bounds: Mapping[str, int] | None = None
 
     @classmethod
     def of(
@@ -67,10 +70,13 @@ class RequestLimits(NamedTuple):
         prompt_bound_tokens: int,
         exclude: Collection[str] = (),
         prompt_bounds: dict[str, int] | None = None,
+        family_bounds: Mapping[str, int] | None = None,
     ) -> RequestLimits:
         """The limits of one request, with the cap converted to atto-USD once."""
         whole, exact = caps_in_atto(max_cost_usd)
-        return cls(max_cost_usd, caller_max_tokens, prompt_bound_tokens, exclude, prompt_bounds, whole, exact)
+        return cls(
+            max_cost_usd, caller_max_tokens, prompt_bound_tokens, exclude, prompt_bounds, whole, exact, family_bounds
+        )
 
 
 _EXCLUDED: Note = ("excluded by the caller", ())
@@ -117,7 +123,7 @@ class BudgetPolicy:
         needs = needed_capabilities(analysis)
         prompt_tokens = analysis.upper_estimate_tokens
         context_needed = prompt_tokens + min(self.min_output_tokens, analysis.requested_output_tokens)
-        bound, bounds = limits.prompt_bound_tokens, limits.prompt_bounds
+        bound, bounds, family_bounds = limits.prompt_bound_tokens, limits.prompt_bounds, limits.family_bounds
         caller_max, min_output, default_max = (
             limits.caller_max_tokens,
             self.min_output_tokens,
@@ -171,7 +177,9 @@ class BudgetPolicy:
             least = min_output
             if asked_reasoning is not None and profile.reasoning is not None:  # the limit must exceed a thinking budget
                 least += profile.reasoning.minimum_limit_tokens(asked_reasoning)
-            prompt_bound = bound if bounds is None else bounds.get(key, bound)
+            prompt_bound = bounds.get(key) if bounds else None  # learned or exact
+            if prompt_bound is None:
+                prompt_bound = family_bounds.get(family, bound) if family_bounds else bound
             feasible, max_tokens, worst, plan_note = plan_atto(
                 input_atto,
                 output_atto,

@@ -29,7 +29,7 @@ from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy
-from app.tokens import TokenCounts
+from app.tokens import TokenCounts, TokenFamily
 from app.tokens.families import PRIORS, FamilyCounts, family_counts
 from app.tokens.learning import LearnedView, learned_bound
 
@@ -193,7 +193,7 @@ class Router:
         mode: BudgetMode = "estimate",
     ) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
         """Every candidate's verdict and the kept ones, provider by provider, each model's worst case computed with
-        its own prompt bound (:meth:`_model_prompt_bounds`; exact counts in ``prompt_bounds`` win)."""
+        its own prompt bound (:func:`_prompt_bounds`; exact counts in ``prompt_bounds`` win)."""
         if not providers:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
@@ -202,47 +202,21 @@ class Router:
         prompt_tokens = analysis.upper_estimate_tokens
         counts = analysis.token_counts
         families: dict[str, FamilyCounts] = {}
+        family_bounds: dict[str, int] = {}
         for provider_name, provider in providers.items():
             profiles = self._profiles_of(provider_name, provider)
-            bounds = self._model_prompt_bounds(provider, profiles, counts, mode, families) if counts else {}
+            learned: dict[str, int] | None = None
+            if counts is not None:
+                learned = _prompt_bounds(provider, profiles, counts, mode, families, family_bounds)
             if prompt_bounds:
-                bounds.update(prompt_bounds)
-            limits = RequestLimits.of(cap, caller_max_tokens, bound, exclude, bounds or None)
+                learned = {**learned, **prompt_bounds} if learned else dict(prompt_bounds)
+            limits = RequestLimits.of(cap, caller_max_tokens, bound, exclude, learned, family_bounds)
             unavailable, check = _availability_of(provider, prompt_tokens)
             scores = score_all(profiles, analysis, output_tokens)
             judged, kept_here = self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
             verdicts += judged
             kept += kept_here
         return verdicts, kept
-
-    @staticmethod
-    def _model_prompt_bounds(
-        provider: Provider,
-        profiles: Sequence[ModelProfile],
-        counts: TokenCounts,
-        mode: BudgetMode,
-        families: dict[str, FamilyCounts],
-    ) -> dict[str, int]:
-        """Each model's prompt bound for the cap, per ``provider/model`` (tokens): its family's figures, computed once
-        per family per request (``families`` caches them across providers), then what the provider's learner has
-        learned of the model from billed usage (``provider.prompt_bounds``, optional); see
-        :mod:`app.tokens.learning`."""
-        learner = getattr(provider, "prompt_bounds", None)
-        views: Mapping[str, LearnedView] = learner.views() if learner is not None else {}
-        policy = learner.policy if learner is not None else None
-        upper = mode == "estimate"
-        bounds: dict[str, int] = {}
-        for profile in profiles:
-            family = profile.token_family
-            figures = families.get(family)
-            if figures is None:
-                figures = families[family] = family_counts(counts, PRIORS[family])
-            view = views.get(profile.model) if views else None
-            if view is None or policy is None:
-                bounds[profile.key] = figures.upper_tokens if upper else figures.strict_tokens
-            else:
-                bounds[profile.key] = learned_bound(view, figures, mode, policy)
-        return bounds
 
     def _profiles_of(self, provider_name: str, provider: Provider) -> tuple[ModelProfile, ...]:
         """The provider's models as routing profiles, rebuilt only when its ``models_version`` changes."""
@@ -375,6 +349,62 @@ def _availability_of(
     if batch is not None:
         return batch(prompt_tokens), None
     return None, getattr(provider, "model_availability", None)
+
+
+def _prompt_bounds(
+    provider: Provider,
+    profiles: Sequence[ModelProfile],
+    counts: TokenCounts,
+    mode: BudgetMode,
+    families: dict[str, FamilyCounts],
+    family_bounds: dict[str, int],
+) -> dict[str, int] | None:
+    """The prompt bounds of one provider's models for the cap (tokens): ``family_bounds`` gets each family's bound
+    (its upper estimate, or strict bound in strict modes: computed once per family per request, shared by providers
+    through ``families``); returned are the bounds of the models the provider's learner has seen, per
+    ``provider/model`` (``provider.prompt_bounds``, optional; see :mod:`app.tokens.learning`), or ``None``."""
+    upper = mode == "estimate"
+    for family in _families_of(profiles):
+        if family not in family_bounds:
+            figures = families[family] = family_counts(counts, PRIORS[family])
+            family_bounds[family] = figures[1] if upper else figures[2]
+    learner = getattr(provider, "prompt_bounds", None)
+    if learner is None:
+        return None
+    views: Mapping[str, LearnedView] = learner.views()
+    if not views:
+        return None
+    policy = learner.policy
+    offset, group = policy.offset_tokens, counts.dominant_group
+    learned: dict[str, int] = {}
+    get = views.get
+    for profile in profiles:
+        view = get(profile.model)
+        if view is None:
+            continue
+        figures = families[profile.token_family]
+        scale = view.settled[group] if upper else 0.0
+        if scale:  # the common case after warm-up: (estimate + offset) x the learned quantile, within strict
+            bound = math.ceil((figures[0] + offset) * scale)
+            learned[profile.key] = bound if bound < figures[2] else figures[2]
+        else:
+            learned[profile.key] = learned_bound(view, figures, mode, policy)
+    return learned
+
+
+_FAMILIES_OF: dict[int, tuple[Sequence[ModelProfile], tuple[TokenFamily, ...]]] = {}
+
+
+def _families_of(profiles: Sequence[ModelProfile]) -> tuple[TokenFamily, ...]:
+    """The distinct token families of ``profiles`` (a router's cached profile tuple: remembered by identity)."""
+    cached = _FAMILIES_OF.get(id(profiles))
+    if cached is not None and cached[0] is profiles:
+        return cached[1]
+    families = tuple(dict.fromkeys(profile.token_family for profile in profiles))
+    if len(_FAMILIES_OF) >= _PROFILE_CACHE_SIZE:
+        _FAMILIES_OF.clear()
+    _FAMILIES_OF[id(profiles)] = (profiles, families)
+    return families
 
 
 def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str], ...]:

@@ -303,8 +303,9 @@ class TokenCounts(NamedTuple):
     ``group_features`` (every counted text, full weight), ``discounted_features`` (the texts whose point estimate
     counts only :data:`TOOLS_JSON_ESTIMATE_SCALE` of them: tool definitions; ``None`` without tools),
     ``framing_tokens`` (OpenAI's chat framing, reply priming included, tokens), ``high_detail_images`` /
-    ``low_detail_images``, ``text_count`` (texts counted) and ``dominant_group`` (the index in :data:`TEXT_GROUPS`
-    of the group with the largest point estimate: the request's text group).
+    ``low_detail_images``, ``text_count`` (texts counted), ``dominant_group`` (the index in :data:`TEXT_GROUPS`
+    of the group with the largest point estimate: the request's text group) and ``active_groups`` (the groups with
+    texts).
     """
 
     estimate_tokens: int
@@ -319,6 +320,7 @@ class TokenCounts(NamedTuple):
     low_detail_images: int = 0
     text_count: int = 0
     dominant_group: int = 0
+    active_groups: tuple[int, ...] = ()
 
 
 class _Accumulator:
@@ -500,6 +502,7 @@ def count_prompt_tokens(
         low_detail_images=acc.images_low,
         text_count=sums[0][7] + sums[1][7] + sums[2][7] + sums[3][7],
         dominant_group=dominant,
+        active_groups=tuple(group for group in range(4) if sums[group][7]),
     )
 
 

@@ -110,30 +110,55 @@ class FamilyCounts(NamedTuple):
 def family_counts(counts: TokenCounts, prior: FamilyPrior) -> FamilyCounts:
     """The request's point estimate, upper estimate and strict bound under ``prior`` (tokens).
 
-    Computed from the request's per-group feature sums (a few dot products: no second pass over the texts). The
-    upper estimate is capped by the strict bound, as in :func:`~app.tokens.counting.count_prompt_tokens`.
+    Computed from the request's per-group feature sums (a dot product per group with texts: no second pass over the
+    texts; the routing path calls this once per family per request). The upper estimate is capped by the strict
+    bound, as in :func:`~app.tokens.counting.count_prompt_tokens`.
     """
-    estimate_text, upper_text, _ = text_estimates(prior.calibration, counts.group_features, counts.discounted_features)
-    messages = counts.message_count
-    high, low = counts.high_detail_images, counts.low_detail_images
-    if prior.tile_images:  # OpenAI's tile formula
+    cal = prior.calibration
+    weights, margins, sums = cal.weights, cal.margins, counts.group_features
+    estimate_text = 0.0
+    upper_text = cal.per_text_slack * counts.text_count
+    for group in counts.active_groups:
+        f, w = sums[group], weights[group]
+        est = w[0] * f[0] + w[1] * f[1] + w[2] * f[2] + w[3] * f[3]
+        est += w[4] * f[4] + w[5] * f[5] + w[6] * f[6] + w[7] * f[7]
+        estimate_text += est
+        upper_text += est * margins[group]
+    if counts.discounted_features is not None:
+        estimate_text = text_estimates(cal, sums, counts.discounted_features)[0]
+    (
+        _,
+        _,
+        strict,
+        messages,
+        images,
+        _,
+        _,
+        framing,
+        high,
+        low,
+        texts,
+        group,
+        _,
+    ) = counts
+    if not images:
+        images_estimate = images_upper = 0
+    elif prior.tile_images:  # OpenAI's tile formula
         images_estimate = ESTIMATE_IMAGE_TOKENS * high + LOW_DETAIL_IMAGE_TOKENS * low
         images_upper = UPPER_IMAGE_TOKENS * high + LOW_DETAIL_IMAGE_TOKENS * low
     else:
-        images_estimate = ESTIMATE_IMAGE_TOKENS * (high + low)
-        images_upper = prior.upper_image_tokens * (high + low)
+        images_estimate = ESTIMATE_IMAGE_TOKENS * images
+        images_upper = prior.upper_image_tokens * images
     hidden = prior.upper_message_tokens * messages + prior.upper_request_tokens  # the family's own template
-    strict = counts.strict_tokens + prior.strict_text_tokens * counts.text_count + hidden
-    upper = min(math.ceil(upper_text) + counts.framing_tokens + hidden + images_upper, strict)
-    estimate = min(
-        round(estimate_text)
-        + counts.framing_tokens
-        + prior.message_tokens * messages
-        + prior.request_tokens
-        + images_estimate,
-        upper,
-    )
-    return FamilyCounts(estimate, upper, strict, counts.dominant_group)
+    strict += prior.strict_text_tokens * texts + hidden
+    upper = math.ceil(upper_text) + framing + hidden + images_upper
+    if upper > strict:
+        upper = strict
+    estimate = round(estimate_text) + framing + prior.message_tokens * messages + prior.request_tokens + images_estimate
+    return _new_counts(FamilyCounts, (estimate if estimate < upper else upper, upper, strict, group))
+
+
+_new_counts: Final = tuple.__new__  # a FamilyCounts from its values without the named tuple's Python-level __new__
 
 
 # ---------------------------------------------------------------------------------------------------- priors

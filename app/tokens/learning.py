@@ -143,9 +143,12 @@ class LearnedView(NamedTuple):
 
     ``factors[g]``: the quantile of group ``g``'s ratios (``None`` without observations); ``counts[g]``: its
     observations; ``prior_excess`` / ``strict_excess``: the worst ``billed / prior upper`` and ``billed / strict``
-    seen, at least 1; ``completion_excess``: the worst ``billed completion / max_tokens sent`` (above 1: the
-    upstream billed more output than ``max_tokens`` allowed; ``None`` without a call that sent ``max_tokens``);
-    ``observations``: in all groups."""
+    seen, at least 1; ``completion_excess``: the worst ``billed completion / max_tokens sent`` (above 1: the upstream
+    billed more output than ``max_tokens`` allowed; ``None`` without a call that sent ``max_tokens``);
+    ``observations``: in all groups; ``scales[g]``: ``factors[g] × headroom`` (0 without observations) and
+    ``tight[g]``: whether group ``g`` has the observations to tighten the prior; ``settled[g]``: ``scales[g]`` when
+    the bound of group ``g`` is simply ``ceil((estimate + offset) × scales[g])`` capped by the strict bound (tight,
+    and the strict bound never exceeded), else 0 (all precomputed for the routing path)."""
 
     factors: tuple[float | None, ...]
     counts: tuple[int, ...]
@@ -153,6 +156,9 @@ class LearnedView(NamedTuple):
     strict_excess: float
     completion_excess: float | None
     observations: int
+    scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    tight: tuple[bool, ...] = (False, False, False, False)
+    settled: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
 
 class PromptObservation(NamedTuple):
@@ -276,6 +282,8 @@ class PromptBoundLearner:
         prior = store.window(model, PRIOR_SERIES)
         strict = store.window(model, STRICT_SERIES)
         completion = store.window(model, COMPLETION_SERIES)
+        headroom, enough = self.policy.headroom, self.policy.min_observations
+        strict_ok = max(strict, default=1.0) <= 1.0
         self._views[model] = LearnedView(
             tuple(factors),
             tuple(counts),
@@ -283,6 +291,9 @@ class PromptBoundLearner:
             max(1.0, max(strict, default=1.0)),
             max(completion) if completion else None,
             sum(counts),
+            scales := tuple(0.0 if factor is None else factor * headroom for factor in factors),
+            tight := tuple(n >= enough for n in counts),
+            tuple(scale if ok and strict_ok else 0.0 for scale, ok in zip(scales, tight, strict=True)),
         )
         self._seen[model] = store.revision(model)
 
@@ -295,20 +306,23 @@ def high_quantile(values: Sequence[float], quantile: float) -> float:
 
 
 def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: LearningPolicy) -> int:
-    """The bound of the module doc for a model with ``view``, tokens."""
+    """The bound of the module doc for a model with ``view``, tokens (on the routing path: one call per model that
+    has observations, per request)."""
     strict = counts.strict_tokens
     if view.strict_excess > 1.0:
         strict = math.ceil(strict * view.strict_excess)
     if mode != "estimate":
         return strict
-    prior = counts.upper_tokens
-    if view.prior_excess > 1.0:
-        prior = math.ceil(prior * view.prior_excess)
     group = counts.group
-    factor = view.factors[group]
-    if factor is None:
-        bound = prior
+    scale = view.scales[group]
+    if scale and view.tight[group]:
+        bound = math.ceil((counts.estimate_tokens + policy.offset_tokens) * scale)
     else:
-        learned = math.ceil((counts.estimate_tokens + policy.offset_tokens) * factor * policy.headroom)
-        bound = learned if view.counts[group] >= policy.min_observations else max(prior, learned)
+        bound = counts.upper_tokens
+        if view.prior_excess > 1.0:
+            bound = math.ceil(bound * view.prior_excess)
+        if scale:
+            learned = math.ceil((counts.estimate_tokens + policy.offset_tokens) * scale)
+            if learned > bound:
+                bound = learned
     return bound if bound < strict else strict
