@@ -384,8 +384,8 @@ def _prompt_bounds(
             continue
         figures = families[profile.token_family]
         scale = view.settled[group] if upper else 0.0
-        if scale:  # the common case after warm-up: (estimate + offset) x the learned quantile, within strict
-            bound = math.ceil((figures[0] + offset) * scale)
+        if scale:  # the common case after warm-up: estimate x the learned quantile + offset, within strict
+            bound = math.ceil(figures[0] * scale + offset)
             learned[profile.key] = bound if bound < figures[2] else figures[2]
         else:
             learned[profile.key] = learned_bound(view, figures, mode, policy)

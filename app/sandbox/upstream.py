@@ -315,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "max_tokens must be a positive integer")
             return
         owner._record_limit(req)
-        prompt = prompt_tokens_for(messages)
+        prompt = owner._billed_prompt_tokens(messages, req["model"])
         natural = owner._natural_completion_tokens(messages, req["model"], prompt)
         # a reasoning model thinks first, within the same limit, and bills its reasoning as completion tokens
         reasoning = owner._reasoning_tokens_for(req)
@@ -477,6 +477,8 @@ class FakeUpstream:
             ``reasoning_effort``); ``None``: none. They come out of the same limit (``max_completion_tokens`` or
             ``max_tokens``) first, are billed in ``completion_tokens`` and reported in
             ``usage.completion_tokens_details.reasoning_tokens``, as OpenAI's reasoning models do.
+        prompt_tokens: the prompt tokens billed for a request, from its ``(messages, model)`` (``None`` from it, or
+            no function: :func:`prompt_tokens_for`): e.g. each model's own tokenizer, as real upstreams bill.
     """
 
     def __init__(
@@ -489,10 +491,12 @@ class FakeUpstream:
         record_usage: bool = False,
         completion_tokens: Callable[[list[dict[str, Any]], str], int | None] | None = None,
         reasoning_tokens: Callable[[dict[str, Any]], int | None] | None = None,
+        prompt_tokens: Callable[[list[dict[str, Any]], str], int | None] | None = None,
     ) -> None:
         self.host = host
         self.completion_tokens = completion_tokens
         self.reasoning_tokens = reasoning_tokens
+        self.prompt_tokens = prompt_tokens
         self.limit_log: deque[tuple[str, str | None, int | None]] = deque(maxlen=1000)
         """``(model, limit field, value)`` of the most recent chat requests: which output limit the upstream was
         sent (``max_completion_tokens`` wins when both are), ``(model, None, None)`` for none."""
@@ -639,6 +643,14 @@ class FakeUpstream:
     def _record_chat(self) -> None:
         with self._lock:
             self._chat_count += 1
+
+    def _billed_prompt_tokens(self, messages: list[dict[str, Any]], model: str) -> int:
+        """Prompt tokens billed for a request: see ``prompt_tokens``."""
+        if self.prompt_tokens is not None:
+            billed = self.prompt_tokens(messages, model)
+            if billed is not None:
+                return max(0, int(billed))
+        return prompt_tokens_for(messages)
 
     def _natural_completion_tokens(self, messages: list[dict[str, Any]], model: str, prompt_tokens: int) -> int:
         """Tokens of the full answer (before ``max_tokens``): see ``completion_tokens``."""
