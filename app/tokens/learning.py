@@ -17,10 +17,11 @@ The bound of a request (:meth:`PromptBoundLearner.bound`), in ``"estimate"`` mod
   ``q`` is a high quantile (:attr:`LearningPolicy.quantile`, nearest rank; the maximum below 200 observations) of the
   group's window: it replaces the prior after ``min_observations`` of the group (it may then *tighten* it), before
   that it may only *widen* it;
-* a group with fewer than ``min_observations`` of its own, of a model with that many in all its groups, is bounded
-  by the prior scaled by the quantile of ``billed / prior upper`` over all the model's calls × ``pooled_headroom``
-  (the prior's per-group margins keep the groups' shape), or by its own learned bound if larger: after
-  ``min_observations`` calls a model's prior is replaced (tightened or widened) in every group;
+* once a model has ``min_observations`` calls in all its groups, its prior is replaced (tightened or widened) in every
+  group: a group with fewer observations of its own is bounded by the larger of its own quantile (with the
+  small-sample headroom below) and the quantile of all the model's ratios × ``pooled_headroom``; one with none by its
+  prior scaled by the quantile of ``billed / prior upper`` over all the model's calls × ``pooled_headroom`` (the
+  prior's per-group margins keep the groups' shape);
 * never above the strict bound, itself widened at once by the model's worst ``billed / strict`` seen.
 
 In ``"strict"`` mode the strict bound is only ever widened, never tightened. The state lives behind
@@ -56,6 +57,9 @@ PRIOR_SERIES: Final = "prior"
 STRICT_SERIES: Final = "strict"
 COMPLETION_SERIES: Final = "completion"
 SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
+#: Below this many observations of its own, a group of a model seen enough is also bounded by its scaled prior (one or
+#: two texts of a group do not show its spread: accented Latin and Cyrillic share a group, and bill very differently).
+FEW_OBSERVATIONS: Final = 3
 
 
 @runtime_checkable
@@ -134,12 +138,12 @@ class LearningPolicy:
             falls short of the tail more often: 1.16 at 20, 1.10 at 100, 1.08 at 256 by default).
         offset_tokens: taken off the billed count in every ratio and added back to every learned bound, tokens
             (short prompts' framing noise then neither inflates nor dilutes what long prompts show).
-        pooled_headroom: the multiplier on the quantile of ``billed / prior upper`` over a model's calls in every
-            group, which scales the prior of a group with fewer than ``min_observations`` of its own once the model
-            has that many in all (text groups differ: a wider margin than ``headroom``).
+        pooled_headroom: the multiplier on the quantiles over a model's calls in every group, which bound a group
+            with fewer than ``min_observations`` of its own once the model has that many in all (text groups differ:
+            a wider margin than ``headroom``).
     """
 
-    min_observations: int = 20
+    min_observations: int = 10
     quantile: float = 0.995
     headroom: float = 1.05
     small_sample_headroom: float = 0.5
@@ -166,8 +170,9 @@ class LearnedView(NamedTuple):
     ``observations``: in all groups. Precomputed for the routing path, per group ``g``: ``scales[g]``, the
     multiplier of the estimate (``factors[g]`` × the policy's headroom; 0 without observations); ``prior_scales[g]``,
     the multiplier of the prior's upper estimate for a group bounded by the model's pooled observations (0 when
-    not); ``tight[g]``: whether these replace the prior (else they may only widen it); ``settled[g]``: ``scales[g]``
-    when the bound is just ``ceil(estimate × scales[g] + offset)`` within the strict bound, else 0."""
+    not); ``tight[g]``: whether these replace the prior (else the group's quantile × ``headroom``, ``widen_scales[g]``,
+    may only widen it); ``settled[g]``: ``scales[g]`` when the bound is just ``ceil(estimate × scales[g] + offset)``
+    within the strict bound, else 0."""
 
     factors: tuple[float | None, ...]
     counts: tuple[int, ...]
@@ -179,6 +184,7 @@ class LearnedView(NamedTuple):
     tight: tuple[bool, ...] = (False, False, False, False)
     settled: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     prior_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    widen_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
 
 
 class PromptObservation(NamedTuple):
@@ -311,15 +317,24 @@ class PromptBoundLearner:
         pooled = store.window(model, ALL_SERIES)
         policy = self.policy
         enough = policy.min_observations
-        # a model seen enough in all groups: the prior of a group it has seen little, scaled by how far the model's
-        # bills fell below (or above) its prior in every group (the prior's per-group margins keep the groups' shape)
-        deflate = high_quantile(prior, q) * policy.pooled_headroom if len(pooled) >= enough else 0.0
+        # a model seen enough in all groups: a group it has seen a few times is bounded by its own quantile (with the
+        # small-sample headroom) or the quantile of all its groups (wider), whichever is larger; one it has never seen
+        # by its prior scaled by how far the model's bills fell below (or above) the prior in every group (the
+        # prior's per-group margins keep the groups' shape)
+        seen_enough = len(pooled) >= enough
+        deflate = high_quantile(prior, q) * policy.pooled_headroom if seen_enough else 0.0
+        pooled_scale = high_quantile(pooled, q) * policy.pooled_headroom if seen_enough else 0.0
         scales = tuple(
-            0.0 if factor is None else factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n))
+            0.0
+            if factor is None
+            else max(
+                factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n)),
+                pooled_scale if n < enough else 0.0,
+            )
             for factor, n in zip(factors, counts, strict=True)
         )
-        tight = tuple(n >= enough or bool(deflate) for n in counts)
-        prior_scales = tuple(0.0 if n >= enough else deflate for n in counts)
+        tight = tuple(n >= enough or seen_enough for n in counts)
+        prior_scales = tuple(deflate if n < FEW_OBSERVATIONS else 0.0 for n in counts)
         strict_ok = max(strict, default=1.0) <= 1.0
         self._views[model] = LearnedView(
             tuple(factors),
@@ -335,6 +350,7 @@ class PromptBoundLearner:
                 for scale, ok, prior_scale in zip(scales, tight, prior_scales, strict=True)
             ),
             prior_scales,
+            tuple(0.0 if factor is None else factor * policy.headroom for factor in factors),
         )
         self._seen[model] = store.revision(model)
 
@@ -355,10 +371,9 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
     if mode != "estimate":
         return strict
     group = counts.group
-    scale = view.scales[group]
-    learned = math.ceil(counts.estimate_tokens * scale + policy.offset_tokens) if scale else 0
+    estimate, offset = counts.estimate_tokens, policy.offset_tokens
     if view.tight[group]:
-        bound = learned
+        bound = math.ceil(estimate * view.scales[group] + offset)
         prior_scale = view.prior_scales[group]
         if prior_scale:
             scaled = math.ceil(counts.upper_tokens * prior_scale)
@@ -368,6 +383,9 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
         bound = counts.upper_tokens
         if view.prior_excess > 1.0:
             bound = math.ceil(bound * view.prior_excess)
-        if learned > bound:
-            bound = learned
+        scale = view.widen_scales[group]
+        if scale:
+            learned = math.ceil(estimate * scale + offset)
+            if learned > bound:
+                bound = learned
     return bound if bound < strict else strict
