@@ -192,6 +192,8 @@ class Outcome:
     refused: int = 0
     fitting_pairs: int = 0
     needless: int = 0
+    price_mismatches: int = 0  # answers whose reported cost differs from usage x the configured prices
+    completion_over_max_tokens: int = 0  # answers that billed more completion tokens than the max_tokens sent
     calls: Counter[str] = field(default_factory=Counter)
     needless_by_model: Counter[str] = field(default_factory=Counter)
 
@@ -235,6 +237,12 @@ async def _send(
     cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
     outcome.served += 1
     outcome.calls[routed.model] += 1
+    reported = routed.response.cost_usd
+    if reported is not None and abs(reported - float(cost)) > 1e-12 + 1e-9 * float(cost):
+        outcome.price_mismatches += 1
+    sent = routed.attempts[-1].max_tokens
+    if sent is not None and usage.completion_tokens > sent:
+        outcome.completion_over_max_tokens += 1
     outcome.worst_over = max(outcome.worst_over, float(cost / request.max_cost))
     if cost > request.max_cost:
         outcome.over_cap += 1
