@@ -109,7 +109,7 @@ async def _models(args: argparse.Namespace) -> int:
         names = (await provider.get_available_models()).ids
         print(
             f"{'model':24s} {'$/1M in':>9s} {'$/1M out':>9s} {'context':>9s} {'max out':>8s} {'rpm':>7s} "
-            f"{'tpm':>9s}  {'health':8s} resolved as"
+            f"{'tpm':>9s}  {'health':8s} {'token family':14s} {'resolved as':28s} prompt bound"
         )
         for name in names:
             info = provider.get_model_info(name)
@@ -119,7 +119,8 @@ async def _models(args: argparse.Namespace) -> int:
                 f"{name:24s} {price.get('input_usd_per_1m', '-'):>9s} {price.get('output_usd_per_1m', '-'):>9s} "
                 f"{info['context_window'] or '-':>9} {info['max_output_tokens'] or '-':>8} "
                 f"{limits['requests_per_minute'] or '-':>7} {limits['tokens_per_minute'] or '-':>9}  "
-                f"{info['health']['state']:8s} {resolution(info)}"
+                f"{info['health']['state']:8s} {info['token_family']['family']:14s} {resolution(info):28s} "
+                f"{_prompt_bound(info)}"
             )
         return 0
 
@@ -136,6 +137,17 @@ def resolution(info: Mapping[str, Any]) -> str:
         reference = str(prior).removeprefix("assumed from ").split(",", 1)[0]
         return f"unknown: quality assumed from {reference}"
     return "unknown: no quality data"
+
+
+def _prompt_bound(info: Mapping[str, Any]) -> str:
+    """What the provider learned of a model's prompt bills, in a few words: ``prior`` when nothing yet."""
+    learned = info.get("prompt_bounds") or {}
+    seen = learned.get("observations", 0)
+    if not seen:
+        return "prior (no calls yet)"
+    groups = learned.get("groups", {})
+    factors = ", ".join(f"{g} x{v['factor']:.2f}" for g, v in groups.items() if v.get("factor") is not None)
+    return f"learned from {seen} calls ({factors})"
 
 
 def run_models(args: argparse.Namespace) -> int:

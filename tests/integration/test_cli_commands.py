@@ -48,12 +48,19 @@ def test_route_refused_by_the_budget_exits_3(connect: list[str], capsys: pytest.
     assert err.startswith("costmux: no model fits max_cost $0.0000001") and "\n" not in err
 
 
-def test_models_lists_prices_windows_limits_and_health(connect: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_lists_prices_windows_limits_health_and_token_family(
+    connect: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["models", *connect]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed\s+gpt-4o$", out, re.MULTILINE)
+    assert re.search(
+        r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed\s+openai_o200k\s+gpt-4o\s+prior \(no calls yet\)$",
+        out,
+        re.MULTILINE,
+    )
     # what each name resolved to: mock-gpt serves openai/gpt-4o-mini
-    assert re.search(r"^mock-gpt\s.*closed\s+gpt-4o-mini$", out, re.MULTILINE)
+    assert re.search(r"^mock-gpt\s.*closed\s+openai_o200k\s+gpt-4o-mini\s", out, re.MULTILINE)
+    assert re.search(r"^claude-3-haiku\s.*\santhropic\s", out, re.MULTILINE)
     assert re.search(r"^llama-3-8b\s+0\s+0\s", out, re.MULTILINE)
 
 
