@@ -56,6 +56,7 @@ from app.router import CostOptimizedRouter, HeuristicRouter, Router, analyze
 from app.router.budget import caps_in_atto, validate_max_cost
 from app.router.scoring import ModelProfile, expected_output_tokens
 from app.tasks import TaskType
+from app.tokens import PRIORS, count_prompt_tokens, family_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_COST_USD = 0.01
@@ -74,6 +75,8 @@ MODEL_COUNTS = (10, 20, 100, 1_000)
 SCALING_SIZE = "2 KB"
 
 GOAL_P50_US = 50.0
+GOAL_BOUNDS_EXTRA_US = 20.0  # issue 13: per-family prompt bounds cost at most this much more per decision
+BOUNDS_CASES = ("one bound per request", "per family", "per family + learned")
 GOAL_1000_US = 1_000.0
 GOAL_RATIO = 10.0
 LOAD: list[float] = []  # 1-minute load average at the start and at the end of the run
@@ -169,6 +172,37 @@ def catalog_fleet() -> Fleet:
             }
         )
     return Fleet(provider, names, deployments)
+
+
+def _one_bound(*_: Any) -> None:
+    """The router's per-model prompt bounds switched off: every model gets the request's one bound (before issue 13)."""
+    return None
+
+
+def taught_fleet(messages: list[dict[str, Any]]) -> LiteLLMProvider:
+    """The catalog fleet with 30 billed calls learned for every model (what a running gateway soon has)."""
+    provider = catalog_fleet().provider
+    counts = count_prompt_tokens(messages)
+    for name in provider.get_supported_models():
+        figures = family_counts(counts, PRIORS[provider.token_family(name).family])
+        for step in range(30):
+            provider.prompt_bounds.record(name, figures, round(figures.estimate_tokens * (0.9 + step / 150)))
+    return provider
+
+
+def bounds_cases(messages: list[dict[str, Any]], provider: LiteLLMProvider) -> dict[str, Case]:
+    """The 20-model, 2 KB decision with one prompt bound per request, per family, and per family with every model
+    learned: the cost of issue 13's bounds, side by side."""
+    before = CostOptimizedRouter()
+    before._bounds_of = _one_bound
+    taught = {"litellm": taught_fleet(messages)}
+    after = CostOptimizedRouter()
+    where = {"litellm": provider}
+    return {
+        "one bound per request": Case(lambda: before.select_model(messages, where, max_cost=MAX_COST_USD)),
+        "per family": Case(lambda: after.select_model(messages, where, max_cost=MAX_COST_USD)),
+        "per family + learned": Case(lambda: after.select_model(messages, taught, max_cost=MAX_COST_USD)),
+    }
 
 
 def synthetic_provider(count: int, seed: int) -> LiteLLMProvider:
@@ -639,6 +673,7 @@ def report(
     )
     out.append("")
     out.extend(floor_section(results["floor"], p50_2kb, p50_1000))
+    out.extend(bounds_section(results["bounds"]))
     out.append("### Profile: cost_optimized, 20 models, 2 KB prompt")
     out.append("")
     out.append("```text")
@@ -662,6 +697,37 @@ def report(
     out.append(command)
     out.append("```")
     return "\n".join(out) + "\n"
+
+
+def bounds_section(cases: dict[str, Case]) -> list[str]:
+    """The table of issue 13's per-model prompt bounds: each model's family figures (and learned bound) against one
+    bound per request, same decision, same run."""
+    stats = {name: summarize(case.runs) for name, case in cases.items()}
+    before = stats[BOUNDS_CASES[0]]["p50_us"]
+    out = [
+        "### Per-model prompt bounds (token families, learned bounds)",
+        "",
+        "cost_optimized, 20 catalog models (6 token families), 2 KB prompt, `max_cost=$0.01`, in the same run: the "
+        "router as before issue 13 (one prompt bound per request, for every model), with each model's family bound "
+        "(computed once per family per request), and with every model's bound learned from 30 billed calls.",
+        "",
+        "| prompt bounds | p50 µs | p99 µs | p50 more than one bound per request |",
+        "|---|---:|---:|---:|",
+    ]
+    worst = 0.0
+    for name in BOUNDS_CASES:
+        extra = stats[name]["p50_us"] - before
+        worst = max(worst, extra)
+        more = "" if name == BOUNDS_CASES[0] else f"{extra:+.1f} µs"
+        out.append(f"| {name} | {fmt(stats[name]['p50_us'])} | {fmt(stats[name]['p99_us'])} | {more} |")
+    out.append("")
+    met = worst <= GOAL_BOUNDS_EXTRA_US
+    out.append(
+        f"Goal (issue 13): the bounds cost ≤ {GOAL_BOUNDS_EXTRA_US:.0f} µs more per decision: {worst:+.1f} µs at "
+        f"worst, {goal_verdict(met)}."
+    )
+    out.append("")
+    return out
 
 
 def floor_section(
@@ -775,6 +841,11 @@ def main() -> int:
     calibrate_all(scale_cases, settings)
     run_repeats(scale_cases, settings.repeats)
 
+    print("prompt bounds: one per request, per family, per family + learned ...", file=sys.stderr, flush=True)
+    bounds = bounds_cases(prompts[SCALING_SIZE], fleet.provider)
+    calibrate_all(bounds, settings)
+    run_repeats(bounds, settings.repeats)
+
     print("the floor: prompt analysis alone, reference loop over 20 and 1,000 models ...", file=sys.stderr, flush=True)
     floor = floor_cases(prompts[SCALING_SIZE], {20: fleet.provider, 1_000: scale_providers[1_000]["synthetic"]})
     calibrate_all(floor, settings)
@@ -787,6 +858,7 @@ def main() -> int:
         "fleet": fleet_cases,
         "scale": scale_cases,
         "floor": floor,
+        "bounds": bounds,
         "prompts": prompts,
         "date": datetime.now(UTC).date().isoformat(),
     }

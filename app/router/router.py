@@ -88,6 +88,7 @@ class Router:
         self.max_attempts = max_attempts
         self.policy = BudgetPolicy(min_output_tokens, default_max_output_tokens, availability)
         self._profile_cache: dict[int, tuple[Provider, int, str, tuple[ModelProfile, ...]]] = {}
+        self._bounds_of = _prompt_bounds  # each model's prompt bound (bench/bench_routing.py times without it)
 
     @staticmethod
     def _resolve(strategy: str | RoutingStrategy) -> RoutingStrategy:
@@ -207,7 +208,7 @@ class Router:
             profiles = self._profiles_of(provider_name, provider)
             learned: dict[str, int] | None = None
             if counts is not None:
-                learned = _prompt_bounds(provider, profiles, counts, mode, families, family_bounds)
+                learned = self._bounds_of(provider, profiles, counts, mode, families, family_bounds)
             if prompt_bounds:
                 learned = {**learned, **prompt_bounds} if learned else dict(prompt_bounds)
             limits = RequestLimits.of(cap, caller_max_tokens, bound, exclude, learned, family_bounds)
@@ -364,7 +365,8 @@ def _prompt_bounds(
     through ``families``); returned are the bounds of the models the provider's learner has seen, per
     ``provider/model`` (``provider.prompt_bounds``, optional; see :mod:`app.tokens.learning`), or ``None``."""
     upper = mode == "estimate"
-    for family in _families_of(profiles):
+    families_here, rows = _families_of(profiles)
+    for family in families_here:
         if family not in family_bounds:
             figures = families[family] = family_counts(counts, PRIORS[family])
             family_bounds[family] = figures[1] if upper else figures[2]
@@ -378,33 +380,35 @@ def _prompt_bounds(
     offset, group = policy.offset_tokens, counts.dominant_group
     learned: dict[str, int] = {}
     get = views.get
-    for profile in profiles:
-        view = get(profile.model)
+    for model, key, family_name in rows:
+        view = get(model)
         if view is None:
             continue
-        figures = families[profile.token_family]
+        figures = families[family_name]
         scale = view.settled[group] if upper else 0.0
         if scale:  # the common case after warm-up: estimate x the learned quantile + offset, within strict
             bound = math.ceil(figures[0] * scale + offset)
-            learned[profile.key] = bound if bound < figures[2] else figures[2]
+            learned[key] = bound if bound < figures[2] else figures[2]
         else:
-            learned[profile.key] = learned_bound(view, figures, mode, policy)
+            learned[key] = learned_bound(view, figures, mode, policy)
     return learned
 
 
-_FAMILIES_OF: dict[int, tuple[Sequence[ModelProfile], tuple[TokenFamily, ...]]] = {}
+_FAMILIES_OF: dict[int, tuple[Sequence[ModelProfile], tuple[TokenFamily, ...], tuple[tuple[str, str, str], ...]]] = {}
 
 
-def _families_of(profiles: Sequence[ModelProfile]) -> tuple[TokenFamily, ...]:
-    """The distinct token families of ``profiles`` (a router's cached profile tuple: remembered by identity)."""
+def _families_of(profiles: Sequence[ModelProfile]) -> tuple[tuple[TokenFamily, ...], tuple[tuple[str, str, str], ...]]:
+    """The distinct token families of ``profiles`` and each profile's ``(model, key, family)`` (a router's cached
+    profile tuple: remembered by identity)."""
     cached = _FAMILIES_OF.get(id(profiles))
     if cached is not None and cached[0] is profiles:
-        return cached[1]
+        return cached[1], cached[2]
     families = tuple(dict.fromkeys(profile.token_family for profile in profiles))
+    rows = tuple((profile.model, profile.key, profile.token_family) for profile in profiles)
     if len(_FAMILIES_OF) >= _PROFILE_CACHE_SIZE:
         _FAMILIES_OF.clear()
-    _FAMILIES_OF[id(profiles)] = (profiles, families)
-    return families
+    _FAMILIES_OF[id(profiles)] = (profiles, families, rows)
+    return families, rows
 
 
 def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str], ...]:

@@ -291,7 +291,7 @@ def _json_text(obj: Any) -> str:
 #: Per-group feature sums of a request: for each of :data:`TEXT_GROUPS`, the :func:`text_features` of its texts added
 #: up (``[group][feature]``). The estimates are linear in the features, so any calibration's estimate of the request
 #: is the dot product of its weights with these sums: one pass over the texts serves every token family.
-GroupFeatures = tuple[tuple[int, ...], ...]
+GroupFeatures = Sequence[Sequence[int]]
 _NO_FEATURES: Final[GroupFeatures] = ((0,) * 8,) * 4
 
 
@@ -480,8 +480,8 @@ def count_prompt_tokens(
     if response_format is not None:
         acc.add_response_format(response_format)
 
-    sums = tuple(tuple(group) for group in acc.sums)
-    discounted = tuple(tuple(group) for group in acc.discounted) if acc.discounted is not None else None
+    sums = acc.sums  # read-only from here on (a tuple of each would cost a copy per request)
+    discounted = acc.discounted
     estimate_text, upper_text, dominant = text_estimates(cal, sums, discounted)
     high_images = acc.images - acc.images_low
     low_images = LOW_DETAIL_IMAGE_TOKENS * acc.images_low
@@ -489,21 +489,29 @@ def count_prompt_tokens(
     strict = acc.strict_bytes + acc.framing_strict + REPLY_PRIMING_TOKENS + STRICT_IMAGE_TOKENS * acc.images
     upper = min(math.ceil(upper_text) + framing + UPPER_IMAGE_TOKENS * high_images + low_images, strict)
     estimate = min(round(estimate_text) + framing + ESTIMATE_IMAGE_TOKENS * high_images + low_images, upper)
-    return TokenCounts(
-        estimate_tokens=estimate,
-        upper_estimate_tokens=upper,
-        strict_tokens=strict,
-        message_count=count,
-        image_count=acc.images,
-        group_features=sums,
-        discounted_features=discounted,
-        framing_tokens=framing,
-        high_detail_images=high_images,
-        low_detail_images=acc.images_low,
-        text_count=sums[0][7] + sums[1][7] + sums[2][7] + sums[3][7],
-        dominant_group=dominant,
-        active_groups=tuple(group for group in range(4) if sums[group][7]),
+    active = tuple(group for group in range(4) if sums[group][7])
+    return _new_counts(
+        TokenCounts,
+        (
+            estimate,
+            upper,
+            strict,
+            count,
+            acc.images,
+            sums,
+            discounted,
+            framing,
+            high_images,
+            acc.images_low,
+            sums[0][7] + sums[1][7] + sums[2][7] + sums[3][7],
+            dominant,
+            active,
+        ),
     )
+
+
+#: Builds a TokenCounts from its field values without the named tuple's Python-level ``__new__`` (once per request).
+_new_counts: Final = tuple.__new__
 
 
 def text_estimates(
