@@ -57,9 +57,11 @@ PRIOR_SERIES: Final = "prior"
 STRICT_SERIES: Final = "strict"
 COMPLETION_SERIES: Final = "completion"
 SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
-#: Below this many observations of its own, a group of a model seen enough is also bounded by its scaled prior (one or
-#: two texts of a group do not show its spread: accented Latin and Cyrillic share a group, and bill very differently).
-FEW_OBSERVATIONS: Final = 3
+#: Below this many observations of its own (per group), a group of a model seen enough is also bounded by its scaled
+#: prior: one or two texts do not show a group's spread. The "latin" group mixes accented Latin with Cyrillic and Greek,
+#: which some tokenizers (SentencePiece, Claude's) bill at several times the rate of the others: it keeps its scaled
+#: prior until it has ``min_observations`` of its own (the ``None``).
+FEW_OBSERVATIONS: Final[tuple[int | None, ...]] = (3, 3, None, 3)
 
 
 @runtime_checkable
@@ -334,7 +336,10 @@ class PromptBoundLearner:
             for factor, n in zip(factors, counts, strict=True)
         )
         tight = tuple(n >= enough or seen_enough for n in counts)
-        prior_scales = tuple(deflate if n < FEW_OBSERVATIONS else 0.0 for n in counts)
+        prior_scales = tuple(
+            deflate if n < (enough if few is None else few) else 0.0
+            for n, few in zip(counts, FEW_OBSERVATIONS, strict=True)
+        )
         strict_ok = max(strict, default=1.0) <= 1.0
         self._views[model] = LearnedView(
             tuple(factors),
