@@ -20,7 +20,7 @@ the default is the proxy virtualenv at ``/root/.cache/costmux/proxy-venv``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -976,14 +976,9 @@ def count_real(python: str, texts: list[str], conversations: list[dict[str, Any]
 
 
 def load_tokens_module() -> ModuleType:
-    """Import ``app/tokens.py`` by path (it is stdlib-only), without importing the ``app`` package."""
-    path = ROOT / "app" / "router" / "tokens.py"
-    spec = importlib.util.spec_from_file_location("_costmux_router_tokens", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``app.tokens`` (stdlib-only; importing the ``app`` package imports only its error hierarchy)."""
+    sys.path.insert(0, str(ROOT))
+    return importlib.import_module("app.tokens")
 
 
 # ------------------------------------------------------------------------------------------------- report

@@ -225,7 +225,7 @@ def _create() -> Collectors:
         ),
         prompt_factor=Gauge(
             f"{PREFIX}_prompt_bound_factor",
-            "Learned high quantile of billed prompt tokens / (estimate + offset) per model and text group (the cap's "
+            "Learned high quantile of billed prompt tokens / estimate per model and text group (the cap's "
             "bound is about this times the estimate once enough calls are seen).",
             [*pm, "group"],
             registry=r,

@@ -377,7 +377,7 @@ def _prompt_bounds(
     if not views:
         return None
     policy = learner.policy
-    offset, group = policy.offset_tokens, counts.dominant_group
+    shortest, group = policy.min_estimate_tokens, counts.dominant_group
     learned: dict[str, int] = {}
     get = views.get
     for model, key, family_name in rows:
@@ -385,9 +385,9 @@ def _prompt_bounds(
         if view is None:
             continue
         figures = families[family_name]
-        scale = view.settled[group] if upper else 0.0
-        if scale:  # the common case after warm-up: estimate x the learned quantile + offset, within strict
-            bound = math.ceil(figures[0] * scale + offset)
+        scale = view.settled[group] if upper and figures[0] >= shortest else 0.0
+        if scale:  # the common case after warm-up: estimate x the learned quantile, within strict
+            bound = math.ceil(figures[0] * scale)
             learned[key] = bound if bound < figures[2] else figures[2]
         else:
             learned[key] = learned_bound(view, figures, mode, policy)

@@ -5,15 +5,16 @@ Every answered call gives one observation: the request's point estimate, prior u
 the model's family (:func:`~app.tokens.families.family_counts`), and the prompt tokens billed. The learner keeps, per
 model, bounded windows of recent ratios (:class:`BoundStore`):
 
-* per text group (the request's dominant group): ``(billed - offset_tokens) / estimate`` (at least 0: the offset
-  absorbs the framing noise of short prompts, so they do not dilute what long prompts show);
+* per text group (the request's dominant group): ``billed / estimate``, for prompts of at least
+  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show; short prompts are
+  bounded by their prior, widened by what the model showed);
 * per model: ``billed / prior upper`` and ``billed / strict`` (how far the prior and the strict bound fell short, if
   ever), and ``billed completion / max_tokens sent`` (a check of the completion side).
 
 The bound of a request (:meth:`PromptBoundLearner.bound`), in ``"estimate"`` mode:
 
 * the prior, widened at once by the model's worst ``billed / prior upper`` seen (if above 1);
-* once the request's group has an observation, the learned bound ``ceil(estimate × q × headroom + offset)``, where
+* once the request's group has an observation, the learned bound ``ceil(estimate × q × headroom)``, where
   ``q`` is a high quantile (:attr:`LearningPolicy.quantile`, nearest rank; the maximum below 200 observations) of the
   group's window: it replaces the prior after ``min_observations`` of the group (it may then *tighten* it), before
   that it may only *widen* it;
@@ -138,8 +139,9 @@ class LearningPolicy:
         headroom, small_sample_headroom: the learned bound's multiplier on top of that quantile is
             ``headroom + small_sample_headroom / sqrt(n)`` for ``n`` observations (the maximum of few observations
             falls short of the tail more often: 1.16 at 20, 1.10 at 100, 1.08 at 256 by default).
-        offset_tokens: taken off the billed count in every ratio and added back to every learned bound, tokens
-            (short prompts' framing noise then neither inflates nor dilutes what long prompts show).
+        min_estimate_tokens: the smallest estimate whose ratio is learned, and below which a request keeps its
+            (widened) prior: short prompts' framing noise would distort the ratios of long ones, and they cost
+            little; tokens.
         pooled_headroom: the multiplier on the quantiles over a model's calls in every group, which bound a group
             with fewer than ``min_observations`` of its own once the model has that many in all (text groups differ:
             a wider margin than ``headroom``).
@@ -149,16 +151,17 @@ class LearningPolicy:
     quantile: float = 0.995
     headroom: float = 1.05
     small_sample_headroom: float = 0.5
-    offset_tokens: int = 16
+    min_estimate_tokens: int = 48
     pooled_headroom: float = 1.15
 
     def __post_init__(self) -> None:
         valid = 0.5 <= self.quantile <= 1.0 and min(self.headroom, self.pooled_headroom) >= 1.0
         valid = valid and self.small_sample_headroom >= 0
-        valid = valid and self.offset_tokens >= 0
+        valid = valid and self.min_estimate_tokens >= 1
         if self.min_observations < 1 or not valid:
             raise ValueError(
-                "min_observations >= 1, 0.5 <= quantile <= 1, headrooms >= 1 (small-sample >= 0), offset_tokens >= 0"
+                "min_observations >= 1, 0.5 <= quantile <= 1, headrooms >= 1 (small-sample >= 0), "
+                "min_estimate_tokens >= 1"
             )
 
 
@@ -173,7 +176,7 @@ class LearnedView(NamedTuple):
     multiplier of the estimate (``factors[g]`` × the policy's headroom; 0 without observations); ``prior_scales[g]``,
     the multiplier of the prior's upper estimate for a group bounded by the model's pooled observations (0 when
     not); ``tight[g]``: whether these replace the prior (else the group's quantile × ``headroom``, ``widen_scales[g]``,
-    may only widen it); ``settled[g]``: ``scales[g]`` when the bound is just ``ceil(estimate × scales[g] + offset)``
+    may only widen it); ``settled[g]``: ``scales[g]`` when the bound is just ``ceil(estimate × scales[g])``
     within the strict bound, else 0."""
 
     factors: tuple[float | None, ...]
@@ -233,11 +236,12 @@ class PromptBoundLearner:
     ) -> PromptObservation:
         """Record one answered call of ``model`` (``counts``: the request under the model's family; the billed
         prompt and completion tokens; the ``max_tokens`` sent, if any)."""
-        store, offset = self.store, self.policy.offset_tokens
+        store = self.store
         billed = max(0, int(billed_prompt_tokens))
-        ratio = max(0, billed - offset) / max(counts.estimate_tokens, 1)
-        store.append(model, GROUP_SERIES[counts.group], ratio)
-        store.append(model, ALL_SERIES, ratio)
+        if counts.estimate_tokens >= self.policy.min_estimate_tokens:
+            ratio = billed / counts.estimate_tokens
+            store.append(model, GROUP_SERIES[counts.group], ratio)
+            store.append(model, ALL_SERIES, ratio)
         store.append(model, PRIOR_SERIES, billed / max(counts.upper_tokens, 1))
         store.append(model, STRICT_SERIES, billed / max(counts.strict_tokens, 1))
         if max_tokens and billed_completion_tokens is not None:
@@ -376,9 +380,13 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
     if mode != "estimate":
         return strict
     group = counts.group
-    estimate, offset = counts.estimate_tokens, policy.offset_tokens
-    if view.tight[group]:
-        bound = math.ceil(estimate * view.scales[group] + offset)
+    estimate = counts.estimate_tokens
+    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, widened by what the model showed
+        bound = counts.upper_tokens
+        if view.prior_excess > 1.0:
+            bound = math.ceil(bound * view.prior_excess)
+    elif view.tight[group]:
+        bound = math.ceil(estimate * view.scales[group])
         prior_scale = view.prior_scales[group]
         if prior_scale:
             scaled = math.ceil(counts.upper_tokens * prior_scale)
@@ -390,7 +398,7 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
             bound = math.ceil(bound * view.prior_excess)
         scale = view.widen_scales[group]
         if scale:
-            learned = math.ceil(estimate * scale + offset)
+            learned = math.ceil(estimate * scale)
             if learned > bound:
                 bound = learned
     return bound if bound < strict else strict

@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import tokens
-from app.tokens import counting
 from app.tokens import (
     ENCODINGS,
     ESTIMATE_IMAGE_TOKENS,
@@ -25,6 +24,7 @@ from app.tokens import (
     STRICT_IMAGE_TOKENS,
     UPPER_IMAGE_TOKENS,
     count_prompt_tokens,
+    counting,
     estimate_text_tokens,
     estimate_tokens,
     strict_text_tokens,
