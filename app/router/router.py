@@ -30,7 +30,7 @@ from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailabil
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy
 from app.tokens import TokenCounts, TokenFamily
-from app.tokens.families import PRIORS, FamilyCounts, family_counts
+from app.tokens.families import FamilyCounts, family_figures
 from app.tokens.learning import LearnedView, learned_bound
 
 if TYPE_CHECKING:
@@ -366,9 +366,10 @@ def _prompt_bounds(
     ``provider/model`` (``provider.prompt_bounds``, optional; see :mod:`app.tokens.learning`), or ``None``."""
     upper = mode == "estimate"
     families_here, rows = _families_of(profiles)
-    for family in families_here:
-        if family not in family_bounds:
-            figures = families[family] = family_counts(counts, PRIORS[family])
+    missing = [family for family in families_here if family not in families]
+    if missing:
+        for family, figures in family_figures(counts, missing).items():
+            families[family] = figures
             family_bounds[family] = figures[1] if upper else figures[2]
     learner = getattr(provider, "prompt_bounds", None)
     if learner is None:

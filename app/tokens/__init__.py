@@ -43,6 +43,7 @@ from app.tokens.families import (
     FamilyResolution,
     TokenFamily,
     family_counts,
+    family_figures,
     family_of_spec,
     resolve_family,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "estimate_text_tokens",
     "estimate_tokens",
     "family_counts",
+    "family_figures",
     "family_of_spec",
     "resolve_family",
     "strict_text_tokens",

@@ -149,7 +149,7 @@ class LearningPolicy:
 
     min_observations: int = 10
     quantile: float = 0.995
-    headroom: float = 1.05
+    headroom: float = 1.08
     small_sample_headroom: float = 0.5
     min_estimate_tokens: int = 48
     pooled_headroom: float = 1.15

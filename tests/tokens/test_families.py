@@ -24,6 +24,7 @@ from app.tokens import (
     PRIORS,
     count_prompt_tokens,
     family_counts,
+    family_figures,
     family_of_spec,
     resolve_family,
     text_estimates,
@@ -251,3 +252,17 @@ def test_the_request_group_is_the_dominant_text_group() -> None:
     counts = count_prompt_tokens([{"role": "user", "content": "Translate:"}, {"role": "user", "content": cjk}])
     assert counts.dominant_group == text_group(text_features(cjk)) == 3
     assert family_counts(counts, PRIORS["anthropic"]).group == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(messages=messages_strategy, images=st.booleans(), tools=st.booleans())
+def test_the_routing_path_s_figures_equal_family_counts(
+    messages: list[tuple[str, Row]], images: bool, tools: bool
+) -> None:
+    request: list[dict[str, Any]] = [{"role": role, "content": row["text"]} for role, row in messages]
+    if images:
+        request.append({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]})
+    schema = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}] if tools else None
+    counts = count_prompt_tokens(request, tools=schema)
+    figures = family_figures(counts, FAMILIES)
+    assert figures == {family: family_counts(counts, PRIORS[family]) for family in FAMILIES}
