@@ -109,7 +109,7 @@ async def _models(args: argparse.Namespace) -> int:
         names = (await provider.get_available_models()).ids
         print(
             f"{'model':24s} {'$/1M in':>9s} {'$/1M out':>9s} {'context':>9s} {'max out':>8s} {'rpm':>7s} "
-            f"{'tpm':>9s}  {'health':8s} {'token family':14s} {'resolved as':28s} prompt bound"
+            f"{'tpm':>9s}  {'health':8s} {'token family':14s} {'prompt bound':21s} resolved as"
         )
         for name in names:
             info = provider.get_model_info(name)
@@ -119,8 +119,8 @@ async def _models(args: argparse.Namespace) -> int:
                 f"{name:24s} {price.get('input_usd_per_1m', '-'):>9s} {price.get('output_usd_per_1m', '-'):>9s} "
                 f"{info['context_window'] or '-':>9} {info['max_output_tokens'] or '-':>8} "
                 f"{limits['requests_per_minute'] or '-':>7} {limits['tokens_per_minute'] or '-':>9}  "
-                f"{info['health']['state']:8s} {info['token_family']['family']:14s} {resolution(info):28s} "
-                f"{_prompt_bound(info)}"
+                f"{info['health']['state']:8s} {info['token_family']['family']:14s} {_prompt_bound(info):21s} "
+                f"{resolution(info)}"
             )
         return 0
 

@@ -54,12 +54,12 @@ def test_models_lists_prices_windows_limits_health_and_token_family(
     assert main(["models", *connect]) == 0
     out = capsys.readouterr().out
     assert re.search(
-        r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed\s+openai_o200k\s+gpt-4o\s+prior \(no calls yet\)$",
+        r"^gpt-4o\s+2\.5\s+10\s+128000\s+16384\s+-\s+-\s+closed\s+openai_o200k\s+prior \(no calls yet\)\s+gpt-4o$",
         out,
         re.MULTILINE,
     )
     # what each name resolved to: mock-gpt serves openai/gpt-4o-mini
-    assert re.search(r"^mock-gpt\s.*closed\s+openai_o200k\s+gpt-4o-mini\s", out, re.MULTILINE)
+    assert re.search(r"^mock-gpt\s.*closed\s+openai_o200k\s+prior \(no calls yet\)\s+gpt-4o-mini$", out, re.MULTILINE)
     assert re.search(r"^claude-3-haiku\s.*\santhropic\s", out, re.MULTILINE)
     assert re.search(r"^llama-3-8b\s+0\s+0\s", out, re.MULTILINE)
 
