@@ -6,8 +6,8 @@ the model's family (:func:`~app.tokens.families.family_counts`), and the prompt 
 model, bounded windows of recent ratios (:class:`BoundStore`):
 
 * per text group (the request's dominant group): ``billed / estimate``, for prompts of at least
-  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show; short prompts are
-  bounded by their prior, widened by what the model showed);
+  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show); for shorter prompts
+  ``billed / prior upper``, which scales their prior (× ``pooled_headroom``) after ``min_observations`` of them;
 * per model: ``billed / prior upper`` and ``billed / strict`` (how far the prior and the strict bound fell short, if
   ever), and ``billed completion / max_tokens sent`` (a check of the completion side).
 
@@ -55,14 +55,18 @@ __all__ = [
 GROUP_SERIES: Final = tuple(f"group:{name}" for name in TEXT_GROUPS)
 ALL_SERIES: Final = "group:all"
 PRIOR_SERIES: Final = "prior"
+SHORT_SERIES: Final = "prior:short"
 STRICT_SERIES: Final = "strict"
 COMPLETION_SERIES: Final = "completion"
-SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
+SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, SHORT_SERIES, STRICT_SERIES, COMPLETION_SERIES)
 #: Below this many observations of its own (per group), a group of a model seen enough is also bounded by its scaled
-#: prior: one or two texts do not show a group's spread. The "latin" group mixes accented Latin with Cyrillic and Greek,
-#: which some tokenizers (SentencePiece, Claude's) bill at several times the rate of the others: it keeps its scaled
-#: prior until it has ``min_observations`` of its own (the ``None``).
-FEW_OBSERVATIONS: Final[tuple[int | None, ...]] = (3, 3, None, 3)
+#: prior: one or two texts do not show a group's spread.
+FEW_OBSERVATIONS: Final = 3
+#: The observations a group needs of its own, in multiples of ``min_observations``, before its own quantile alone
+#: bounds it (and until then, its scaled prior too). The "latin" group mixes accented Latin with Cyrillic and Greek,
+#: which some tokenizers (SentencePiece, Qwen's, Claude's) bill at several times the others' rate: it needs three times
+#: as many.
+GROUP_MINIMUM_FACTORS: Final = (1, 1, 3, 1)
 
 
 @runtime_checkable
@@ -190,6 +194,7 @@ class LearnedView(NamedTuple):
     settled: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     prior_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     widen_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    short_scale: float = 0.0
 
 
 class PromptObservation(NamedTuple):
@@ -242,6 +247,8 @@ class PromptBoundLearner:
             ratio = billed / counts.estimate_tokens
             store.append(model, GROUP_SERIES[counts.group], ratio)
             store.append(model, ALL_SERIES, ratio)
+        else:
+            store.append(model, SHORT_SERIES, billed / max(counts.upper_tokens, 1))
         store.append(model, PRIOR_SERIES, billed / max(counts.upper_tokens, 1))
         store.append(model, STRICT_SERIES, billed / max(counts.strict_tokens, 1))
         if max_tokens and billed_completion_tokens is not None:
@@ -321,6 +328,7 @@ class PromptBoundLearner:
         strict = store.window(model, STRICT_SERIES)
         completion = store.window(model, COMPLETION_SERIES)
         pooled = store.window(model, ALL_SERIES)
+        short = store.window(model, SHORT_SERIES)
         policy = self.policy
         enough = policy.min_observations
         # a model seen enough in all groups: a group it has seen a few times is bounded by its own quantile (with the
@@ -330,19 +338,20 @@ class PromptBoundLearner:
         seen_enough = len(pooled) >= enough
         deflate = high_quantile(prior, q) * policy.pooled_headroom if seen_enough else 0.0
         pooled_scale = high_quantile(pooled, q) * policy.pooled_headroom if seen_enough else 0.0
+        needed = tuple(enough * factor for factor in GROUP_MINIMUM_FACTORS)
         scales = tuple(
             0.0
             if factor is None
             else max(
                 factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n)),
-                pooled_scale if n < enough else 0.0,
+                pooled_scale if n < own else 0.0,
             )
-            for factor, n in zip(factors, counts, strict=True)
+            for factor, n, own in zip(factors, counts, needed, strict=True)
         )
-        tight = tuple(n >= enough or seen_enough for n in counts)
+        tight = tuple(n >= own or seen_enough for n, own in zip(counts, needed, strict=True))
         prior_scales = tuple(
-            deflate if n < (enough if few is None else few) else 0.0
-            for n, few in zip(counts, FEW_OBSERVATIONS, strict=True)
+            deflate if n < FEW_OBSERVATIONS or (n < own and own > enough) else 0.0
+            for n, own in zip(counts, needed, strict=True)
         )
         strict_ok = max(strict, default=1.0) <= 1.0
         self._views[model] = LearnedView(
@@ -360,6 +369,7 @@ class PromptBoundLearner:
             ),
             prior_scales,
             tuple(0.0 if factor is None else factor * policy.headroom for factor in factors),
+            high_quantile(short, q) * policy.pooled_headroom if len(short) >= enough else 0.0,
         )
         self._seen[model] = store.revision(model)
 
@@ -381,10 +391,13 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
         return strict
     group = counts.group
     estimate = counts.estimate_tokens
-    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, widened by what the model showed
-        bound = counts.upper_tokens
-        if view.prior_excess > 1.0:
-            bound = math.ceil(bound * view.prior_excess)
+    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, scaled by the model's short prompts' bills
+        if view.short_scale:
+            bound = math.ceil(counts.upper_tokens * view.short_scale)
+        else:
+            bound = counts.upper_tokens
+            if view.prior_excess > 1.0:
+                bound = math.ceil(bound * view.prior_excess)
     elif view.tight[group]:
         bound = math.ceil(estimate * view.scales[group])
         prior_scale = view.prior_scales[group]
