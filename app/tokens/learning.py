@@ -6,8 +6,8 @@ the model's family (:func:`~app.tokens.families.family_counts`), and the prompt 
 model, bounded windows of recent ratios (:class:`BoundStore`):
 
 * per text group (the request's dominant group): ``billed / estimate``, for prompts of at least
-  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show); for shorter prompts
-  ``billed / prior upper``, which scales their prior (× ``pooled_headroom``) after ``min_observations`` of them;
+  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show; short prompts keep
+  their prior, widened by what the model showed);
 * per model: ``billed / prior upper`` and ``billed / strict`` (how far the prior and the strict bound fell short, if
   ever), and ``billed completion / max_tokens sent`` (a check of the completion side).
 
@@ -55,10 +55,9 @@ __all__ = [
 GROUP_SERIES: Final = tuple(f"group:{name}" for name in TEXT_GROUPS)
 ALL_SERIES: Final = "group:all"
 PRIOR_SERIES: Final = "prior"
-SHORT_SERIES: Final = "prior:short"
 STRICT_SERIES: Final = "strict"
 COMPLETION_SERIES: Final = "completion"
-SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, SHORT_SERIES, STRICT_SERIES, COMPLETION_SERIES)
+SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
 #: Below this many observations of its own (per group), a group of a model seen enough is also bounded by its scaled
 #: prior: one or two texts do not show a group's spread.
 FEW_OBSERVATIONS: Final = 3
@@ -142,7 +141,7 @@ class LearningPolicy:
             ``1 / (1 - quantile)`` observations).
         headroom, small_sample_headroom: the learned bound's multiplier on top of that quantile is
             ``headroom + small_sample_headroom / sqrt(n)`` for ``n`` observations (the maximum of few observations
-            falls short of the tail more often: 1.16 at 20, 1.10 at 100, 1.08 at 256 by default).
+            falls short of the tail more often: 1.19 at 20, 1.13 at 100, 1.11 at 256 by default).
         min_estimate_tokens: the smallest estimate whose ratio is learned, and below which a request keeps its
             (widened) prior: short prompts' framing noise would distort the ratios of long ones, and they cost
             little; tokens.
@@ -194,7 +193,6 @@ class LearnedView(NamedTuple):
     settled: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     prior_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     widen_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
-    short_scale: float = 0.0
 
 
 class PromptObservation(NamedTuple):
@@ -247,8 +245,7 @@ class PromptBoundLearner:
             ratio = billed / counts.estimate_tokens
             store.append(model, GROUP_SERIES[counts.group], ratio)
             store.append(model, ALL_SERIES, ratio)
-        else:
-            store.append(model, SHORT_SERIES, billed / max(counts.upper_tokens, 1))
+
         store.append(model, PRIOR_SERIES, billed / max(counts.upper_tokens, 1))
         store.append(model, STRICT_SERIES, billed / max(counts.strict_tokens, 1))
         if max_tokens and billed_completion_tokens is not None:
@@ -328,7 +325,6 @@ class PromptBoundLearner:
         strict = store.window(model, STRICT_SERIES)
         completion = store.window(model, COMPLETION_SERIES)
         pooled = store.window(model, ALL_SERIES)
-        short = store.window(model, SHORT_SERIES)
         policy = self.policy
         enough = policy.min_observations
         # a model seen enough in all groups: a group it has seen a few times is bounded by its own quantile (with the
@@ -369,7 +365,6 @@ class PromptBoundLearner:
             ),
             prior_scales,
             tuple(0.0 if factor is None else factor * policy.headroom for factor in factors),
-            high_quantile(short, q) * policy.pooled_headroom if len(short) >= enough else 0.0,
         )
         self._seen[model] = store.revision(model)
 
@@ -391,13 +386,10 @@ def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: L
         return strict
     group = counts.group
     estimate = counts.estimate_tokens
-    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, scaled by the model's short prompts' bills
-        if view.short_scale:
-            bound = math.ceil(counts.upper_tokens * view.short_scale)
-        else:
-            bound = counts.upper_tokens
-            if view.prior_excess > 1.0:
-                bound = math.ceil(bound * view.prior_excess)
+    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, widened by what the model showed
+        bound = counts.upper_tokens
+        if view.prior_excess > 1.0:
+            bound = math.ceil(bound * view.prior_excess)
     elif view.tight[group]:
         bound = math.ceil(estimate * view.scales[group])
         prior_scale = view.prior_scales[group]
