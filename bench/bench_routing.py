@@ -145,8 +145,9 @@ class Fleet:
 
 def catalog_fleet() -> Fleet:
     provider = LiteLLMProvider("http://proxy.invalid:4000", "k")
-    names = tuple(entry.name for entry in default_catalog() if entry.name not in LEFT_OUT)
-    assert len(names) == 20, names
+    # the first 20 (the catalog has grown since: these are the fleet of every recorded run)
+    names = tuple(entry.name for entry in default_catalog() if entry.name not in LEFT_OUT)[:20]
+    assert len(names) == 20 and names[-1] == "open-mistral-7b", names
     deployments = []
     for name in names:
         spec = provider.get_model_spec(name)
