@@ -238,6 +238,7 @@ class StoreFailed:
     provider: str = ""
 
 
+@dataclass(frozen=True, slots=True)
 class PromptUsageLearned:
     """An answered call's billed usage was recorded against the estimate of its prompt (``app.tokens.learning``).
 
