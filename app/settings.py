@@ -11,6 +11,9 @@ environment variable (first one set wins)                      setting
 ``COSTMUX_MODELS_CACHE_TTL_S``                                  ``/v1/models`` cache lifetime (default 300)
 ``COSTMUX_RATE_LIMIT_TIMEOUT_S``                                how long a direct call waits for a client-side rate
                                                                 limit, seconds (default 30; 0 = refuse at once)
+``COSTMUX_QUALITY_SHARE``                                       routers' cost/quality knob in [0, 1]: the share of
+                                                                the best model's expected quality to keep (default:
+                                                                each strategy's own; docs/routing.md)
 =============================================================  ==========================================
 """
 
@@ -18,12 +21,12 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigurationError
 
-__all__ = ["CostTracking", "ProviderSettings"]
+__all__ = ["CostTracking", "ProviderSettings", "RoutingSettings"]
 
 CostTracking = Literal["strict", "ignore_errors"]
 
@@ -44,6 +47,28 @@ class ProviderSettings(BaseSettings):
     max_retries: int = Field(default=2, ge=0, le=10, validation_alias="COSTMUX_MAX_RETRIES")
     models_cache_ttl_s: float = Field(default=300.0, ge=0, validation_alias="COSTMUX_MODELS_CACHE_TTL_S")
     rate_limit_timeout_s: float = Field(default=30.0, ge=0, validation_alias="COSTMUX_RATE_LIMIT_TIMEOUT_S")
+
+    @classmethod
+    def load(cls) -> Self:
+        """Read the settings. Raises ConfigurationError naming the first invalid variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
+
+
+class RoutingSettings(BaseSettings):
+    """Router defaults from the environment (a router's own arguments win)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    quality_share: float | None = Field(default=None, ge=0, le=1, validation_alias="COSTMUX_QUALITY_SHARE")
+
+    @field_validator("quality_share", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def load(cls) -> Self:

@@ -41,6 +41,8 @@ class CandidateVerdict(NamedTuple):
     the cap is checked against; ``estimated_cost_usd`` the expected cost (typical answer length, at most the worst
     case). ``None`` costs mean the model is unpriced (or was rejected before it was costed).
     ``may_truncate`` is true when the cap leaves the model fewer output tokens than a typical answer needs.
+    ``expected_quality`` is ``quality`` times the chance that the answer fits the ``max_tokens`` the cap leaves
+    (:class:`~app.router.scoring.AnswerLength`; a cut answer counts as a failure): the figure strategies rank by.
     ``detail`` says why in words (rendered on first read from ``note``, since most verdicts are never read).
     ``token_family`` is the model's tokenizer family and ``prompt_bound_tokens`` the prompt bound its worst case was
     computed with (by family, learned from billed usage, or exact; ``None`` when rejected before it was costed).
@@ -58,6 +60,7 @@ class CandidateVerdict(NamedTuple):
     may_truncate: bool
     key: str
     note: tuple[str, tuple[object, ...]]
+    expected_quality: float
     token_family: str = "unknown"
     prompt_bound_tokens: int | None = None
 
@@ -83,7 +86,13 @@ class CandidateVerdict(NamedTuple):
         if self.quality_is_default:
             text += " (no quality data: assumed)"
         text += "; " + plan_template.format(*plan_args)
-        if self.may_truncate:
+        if self.expected_quality < self.quality:
+            fits = self.expected_quality / self.quality if self.quality else 0.0
+            text += (
+                f"; a {fits:.0%} chance the answer fits max_tokens={self.max_tokens} (a typical one is "
+                f"~{typical_tokens} tokens): expected quality {self.expected_quality:.2f}"
+            )
+        elif self.may_truncate:
             text += f"; the answer may be cut (a typical one is ~{typical_tokens} tokens)"
         return text
 
@@ -113,6 +122,7 @@ class RoutingDecision(NamedTuple):
         candidates: every candidate considered, kept or not, in the order considered.
         analysis: the prompt analysis the decision was based on.
         max_cost_usd, budget_mode: the cap and how prompt tokens were bounded.
+        quality_share: the cost/quality knob the strategy was given (``None``: the strategy's default).
     """
 
     provider: str
@@ -125,6 +135,7 @@ class RoutingDecision(NamedTuple):
     analysis: PromptAnalysis
     max_cost_usd: Decimal | None
     budget_mode: str
+    quality_share: float | None = None
 
     def __repr__(self) -> str:  # the analysis and the candidates are long: see explain()
         return (

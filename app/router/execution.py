@@ -142,6 +142,7 @@ async def route_and_send(
     exclude: Collection[str],
     params: dict[str, Any],
     spend: SpendGuard | None = None,
+    quality_share: float | None = None,
 ) -> RoutedResponse:
     """See :meth:`Router.route_request` and the module doc."""
     ledger = await AttemptLedger.start(
@@ -154,6 +155,7 @@ async def route_and_send(
         budget_mode=budget_mode,
         exclude=exclude,
         params=params,
+        quality_share=quality_share,
     )
     for plan in ledger.plans():
         hold = await ledger.reserve(spend, plan)
@@ -240,6 +242,7 @@ class AttemptLedger:
         budget_mode: Any,
         exclude: Collection[str],
         params: Mapping[str, Any],
+        quality_share: float | None = None,
     ) -> AttemptLedger:
         """Refresh the providers' model knowledge and decide (raises what :meth:`Router.decide` raises)."""
         await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
@@ -258,6 +261,7 @@ class AttemptLedger:
             exclude=exclude,
             prompt_bounds=bounds,
             reasoning=reasoning_request(params),
+            quality_share=quality_share,
         )
         return cls(router, providers, decision, bounds, prompt_bound_tokens(decision.analysis, mode), max_tokens)
 

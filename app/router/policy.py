@@ -2,9 +2,11 @@
 ``AvailabilityCheck``), capabilities, price, context window, and the hard cost cap, in that order.
 
 The first failing check names the rejection reason. A kept candidate carries the ``max_tokens`` to send and its
-worst-case cost, which never exceeds ``max_cost``. This runs once per model per request, so it computes in int
-atto-USD (exact; see :mod:`app.pricing`), allocates one verdict per model, and leaves the wording of its
-explanations to be rendered when read.
+worst-case cost, which never exceeds ``max_cost``, and its expected quality: its quality for the task times the
+chance that the answer fits that ``max_tokens`` (scoring's :class:`~app.router.scoring.AnswerLength`), when the cap
+or the model's own output limit, not the caller's ``max_tokens``, sets it. This runs once per model per request, so
+it computes in int atto-USD (exact; see :mod:`app.pricing`), allocates one verdict per model, and leaves the wording
+of its explanations to be rendered when read.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from app.pricing import AttoUsd
 from app.router.analysis import PromptAnalysis
 from app.router.budget import caps_in_atto, plan_atto
 from app.router.decision import KEPT_NOTE, CandidateVerdict, RejectReason
-from app.router.scoring import CAPABILITY_NAMES, ModelProfile, Score, needed_capabilities
+from app.router.scoring import CAPABILITY_NAMES, AnswerLength, ModelProfile, Score, needed_capabilities
 
 __all__ = ["AvailabilityCheck", "BudgetPolicy", "ProviderAvailability", "RequestLimits"]
 
@@ -132,6 +134,8 @@ class BudgetPolicy:
         cap_whole, cap_exact = limits.cap_whole_atto, limits.cap_exact_atto
         task_type = analysis.task_type
         asked_reasoning = analysis.reasoning
+        length = AnswerLength.of(analysis)
+        sure_fit = length.sure_fit_tokens
         unavailable = unavailable if unavailable is not None else _AVAILABLE
         per_model_checks = self.availability is not None or provider_check is not None
         for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
@@ -166,6 +170,7 @@ class BudgetPolicy:
                                 False,
                                 key,
                                 rejection[1],
+                                quality,
                                 family,
                                 None,
                             ),
@@ -206,6 +211,7 @@ class BudgetPolicy:
                             False,
                             key,
                             plan_note,
+                            quality,
                             family,
                             prompt_bound,
                         ),
@@ -213,6 +219,9 @@ class BudgetPolicy:
                 )
                 continue
             may_truncate = max_tokens is not None and max_tokens < output_tokens
+            expected = quality
+            if max_tokens is not None and max_tokens < sure_fit and (caller_max is None or max_tokens < caller_max):
+                expected = quality * length.fit_probability(max_tokens)  # the cap or the model may cut the answer
             if max_tokens is not None and estimate is not None and worst < estimate:
                 estimate = worst  # the cap bounds what the answer can cost
             verdict = new_verdict(
@@ -230,6 +239,7 @@ class BudgetPolicy:
                     may_truncate,
                     key,
                     (KEPT_NOTE, (task_type, plan_note, output_tokens)),
+                    expected,
                     family,
                     prompt_bound,
                 ),

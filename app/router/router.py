@@ -28,7 +28,8 @@ from app.router.budget import (
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
-from app.router.strategies import RoutingStrategy, get_strategy
+from app.router.strategies import RoutingStrategy, get_strategy, validate_quality_share
+from app.settings import RoutingSettings
 from app.tokens import TokenCounts, TokenFamily
 from app.tokens.families import FamilyCounts, family_figures
 from app.tokens.learning import LearnedView, learned_bound
@@ -61,6 +62,9 @@ class Router:
         observers: callables that receive the router's events (``app.events``: decisions with their time and
             rejections, refusals, fallbacks); more with ``router.events.subscribe``.
         clock: seconds, for the decision time reported in events (tests inject one).
+        quality_share: the cost/quality knob in [0, 1], the share of the best affordable model's expected quality a
+            request must keep (the cheapest model keeping it wins; see :mod:`app.router.strategies`); per call too.
+            Default: ``COSTMUX_QUALITY_SHARE``, else the strategy's own default.
     """
 
     default_strategy: ClassVar[str] = "cost_optimized"
@@ -77,8 +81,11 @@ class Router:
         providers: Providers | None = None,
         observers: Sequence[Observer] = (),
         clock: Callable[[], float] = time.perf_counter,
+        quality_share: float | None = None,
     ) -> None:
         self.strategy = self._resolve(strategy or self.default_strategy)
+        share = validate_quality_share(quality_share)
+        self.quality_share = share if share is not None else RoutingSettings.load().quality_share
         self.providers = providers
         self.events = EventBus(list(observers))
         self._clock = clock
@@ -116,6 +123,7 @@ class Router:
         exclude: Collection[str] = (),
         prompt_bounds: Mapping[str, int] | None = None,
         reasoning: ReasoningRequest | None = None,
+        quality_share: float | None = None,
     ) -> RoutingDecision:
         """Choose a model; every candidate's verdict is recorded in the decision (``providers``: default the
         router's).
@@ -123,9 +131,11 @@ class Router:
         ``prompt_bounds`` maps ``provider/model`` to an exact prompt token count (``"exact"`` mode). ``reasoning`` is
         what the request asks of reasoning models (``app.catalog.reasoning_request(params)``): their expected
         reasoning tokens count in the expected cost, and a thinking budget in the least output they need.
+        ``quality_share`` overrides the router's cost/quality knob for this request.
 
         Raises:
-            InvalidRequestError: invalid ``max_cost``, ``max_tokens``, ``budget_mode`` or messages.
+            InvalidRequestError: invalid ``max_cost``, ``max_tokens``, ``budget_mode``, ``quality_share`` or
+                messages.
             BudgetExceededError: only the cap rules out the models that could serve the request.
             NoModelAvailableError: no model fits for other reasons (each model's reason is attached).
         """
@@ -137,6 +147,7 @@ class Router:
         if mode == "exact" and prompt_bounds is None:
             raise InvalidRequestError('budget_mode="exact" counts tokens through the proxy: use route_request')
         ranker = self.strategy if strategy is None else self._resolve(strategy)
+        share = self.quality_share if quality_share is None else validate_quality_share(quality_share)
         if not messages:
             raise InvalidRequestError("messages must not be empty")
         analysis = analyze(
@@ -155,7 +166,7 @@ class Router:
                 )
                 self.events.emit(BudgetRefused(strategy_name, refusal, self._clock() - started, _rejections(verdicts)))
             raise error
-        ranked, reason = ranker.rank(kept, analysis)
+        ranked, reason = ranker.rank(kept, analysis, share)
         chosen = ranked[0]
         if self.events.active:
             self.events.emit(
@@ -180,6 +191,7 @@ class Router:
             analysis=analysis,
             max_cost_usd=cap,
             budget_mode=mode,
+            quality_share=share,
         )
 
     def _judge_all(
@@ -244,6 +256,7 @@ class Router:
         max_tokens: int | None = None,
         budget_mode: BudgetMode | None = None,
         strategy: str | RoutingStrategy | None = None,
+        quality_share: float | None = None,
         **request: Any,
     ) -> tuple[str, str, str]:
         """``(provider_name, model, reason)`` for the request (see :meth:`decide`; ``request`` may hold
@@ -255,6 +268,7 @@ class Router:
             max_tokens=max_tokens,
             budget_mode=budget_mode,
             strategy=strategy,
+            quality_share=quality_share,
             **request,
         )
         return decision.provider, decision.model, decision.reason
@@ -269,6 +283,7 @@ class Router:
         budget_mode: BudgetMode | None = None,
         exclude: Collection[str] = (),
         spend: SpendGuard | None = None,
+        quality_share: float | None = None,
         **params: Any,
     ) -> Any:
         """Decide, send, and fall back on retryable failures within what is left of ``max_cost``.
@@ -276,6 +291,7 @@ class Router:
         ``params`` (``temperature``, ``tools``, ``response_format``, ...) are sent to the provider; ``tools`` and
         ``response_format`` also count in the routing. ``exclude`` names models not to use. ``spend``: spend budgets
         each attempt's worst case is reserved on before it is sent (:class:`~app.router.execution.SpendGuard`).
+        ``quality_share`` is the cost/quality knob for this request.
 
         Returns a :class:`~app.router.execution.RoutedResponse`: the provider's response, the decision, the
         attempts and the actual cost of all of them.
@@ -291,6 +307,7 @@ class Router:
             max_tokens=max_tokens,
             budget_mode=budget_mode,
             exclude=exclude,
+            quality_share=quality_share,
             params=params,
             spend=spend,
         )
@@ -305,6 +322,7 @@ class Router:
         budget_mode: BudgetMode | None = None,
         exclude: Collection[str] = (),
         spend: SpendGuard | None = None,
+        quality_share: float | None = None,
         **params: Any,
     ) -> Any:
         """Like :meth:`route_request`, streamed: decide, then open the choice's stream up to its first chunk,
@@ -324,6 +342,7 @@ class Router:
             max_tokens=max_tokens,
             budget_mode=budget_mode,
             exclude=exclude,
+            quality_share=quality_share,
             params=params,
             spend=spend,
         )

@@ -1,14 +1,17 @@
-"""Estimates per candidate, before any policy: expected output length, expected cost, quality for the task.
+"""Estimates per candidate, before any policy: expected output length, expected cost, quality for the task, and the
+chance that an answer fits a given ``max_tokens``.
 
-Nothing here knows about the cap; :mod:`app.router.policy` decides what is feasible.
+Nothing here knows about the cap; :mod:`app.router.policy` decides what is feasible and asks
+:class:`AnswerLength` how likely the ``max_tokens`` it plans is to cut the answer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final
+from typing import Final, NamedTuple
 
 from app.catalog import Reasoning
 from app.pricing import AttoUsd, to_atto_usd
@@ -18,8 +21,10 @@ from app.tasks import TaskType
 from app.tokens import TokenFamily
 
 __all__ = [
+    "ANSWER_LENGTH_SIGMA",
     "DEFAULT_QUALITY",
     "EXPECTED_OUTPUT_TOKENS",
+    "AnswerLength",
     "ModelProfile",
     "Score",
     "expected_output_tokens",
@@ -57,6 +62,47 @@ def expected_output_tokens(analysis: PromptAnalysis) -> int:
     else:
         expected = EXPECTED_OUTPUT_TOKENS[task]
     return min(expected, analysis.requested_output_tokens)
+
+
+#: Spread of answer lengths: σ of ``ln(tokens)`` around the typical length (a log-normal whose median is
+#: :func:`expected_output_tokens`). Measured with costmux's token estimate on public answers (docs/routing.md):
+#: σ 0.44-0.46 for each model's GSM8K answers, 0.27-1.29 across MT-Bench's categories; the typical lengths
+#: themselves are rougher than that (GSM8K's median answer is ~100 tokens, the math median assumed here 400), so
+#: 0.8 is used for every task, and 0.5 for translation, whose length follows the prompt's.
+ANSWER_LENGTH_SIGMA: Final[Mapping[TaskType, float]] = {
+    task: 0.5 if task is TaskType.TRANSLATION else 0.8 for task in TaskType
+}
+_SQRT2: Final = math.sqrt(2.0)
+#: Beyond this many σ above the median an answer is taken to fit for sure (P > 0.9987).
+_SURE_FIT_SIGMAS: Final = 3.0
+
+
+class AnswerLength(NamedTuple):
+    """The distribution of one request's answer length: log-normal, ``median_tokens`` and ``sigma`` of ``ln``.
+
+    ``sure_fit_tokens`` is where :meth:`fit_probability` reaches 1 (3σ above the median), so callers skip the
+    computation for the usual ``max_tokens`` far above a typical answer.
+    """
+
+    median_tokens: int
+    sigma: float
+    sure_fit_tokens: int
+
+    @classmethod
+    def of(cls, analysis: PromptAnalysis) -> AnswerLength:
+        """The answer length expected for the analysed request (median: :func:`expected_output_tokens`)."""
+        median = max(1, expected_output_tokens(analysis))
+        sigma = ANSWER_LENGTH_SIGMA[analysis.task_type]
+        return cls(median, sigma, math.ceil(median * math.exp(_SURE_FIT_SIGMAS * sigma)))
+
+    def fit_probability(self, max_tokens: int) -> float:
+        """P(the answer is at most ``max_tokens`` tokens): ``Φ((ln max_tokens − ln median) / σ)``, in [0, 1]."""
+        if max_tokens >= self.sure_fit_tokens:
+            return 1.0
+        if max_tokens < 1:
+            return 0.0
+        z = math.log(max_tokens / self.median_tokens) / self.sigma
+        return 0.5 * math.erfc(-z / _SQRT2)
 
 
 #: Capability bits of :attr:`ModelProfile.missing_capabilities` and of a request's needs.

@@ -5,9 +5,18 @@ One small interface, :class:`RoutingStrategy`, and a registry mapping a name to 
 
     @register_strategy("my_strategy")
     class MyStrategy(RoutingStrategy):
-        def rank(self, kept, analysis): ...
+        def rank(self, kept, analysis, quality_share): ...
 
-Strategies see only the policy's verdicts (feasible by construction): they never check the cap themselves.
+Strategies see only the policy's verdicts (feasible by construction): they never check the cap themselves. They rank
+by each verdict's ``expected_quality`` (quality for the task times the chance that the answer fits the ``max_tokens``
+the cap leaves), so a model the cap would cut short loses by how likely that is, not by a blanket rule.
+
+The cost/quality knob, ``quality_share`` in [0, 1]: **the share of the best affordable model's expected quality a
+request must keep**; among the models that keep it, the cheapest wins. ``1`` always takes the best model (the
+cheapest of equals), ``0`` the cheapest adequate one. The built-in strategies admit the models with
+``expected_quality ≥ threshold(share)`` for a threshold that never falls as the share rises, so sweeping the share
+moves the choice monotonically: its expected quality and its expected cost never go down (the admitted sets are
+nested, and the cheapest of a smaller set costs at least as much). ``None`` means the strategy's own default.
 """
 
 from __future__ import annotations
@@ -19,12 +28,13 @@ from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from app.catalog.prior import HARD_TASKS
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, InvalidRequestError
 from app.pricing import AttoUsd, atto_usd_str
 from app.router.analysis import PromptAnalysis
 from app.router.decision import CandidateVerdict
 
 __all__ = [
+    "DEFAULT_QUALITY_SHARE",
     "CheapestAboveFloor",
     "QualityFirst",
     "QualityFloor",
@@ -32,6 +42,7 @@ __all__ = [
     "available_strategies",
     "get_strategy",
     "register_strategy",
+    "validate_quality_share",
 ]
 
 
@@ -42,9 +53,8 @@ def _cost(verdict: CandidateVerdict) -> AttoUsd:
 
 
 _KEY = attrgetter("key")
-_QUALITY = attrgetter("quality")
+_QUALITY = attrgetter("expected_quality")
 _ESTIMATE = attrgetter("estimated_cost_atto")
-_TRUNCATES = attrgetter("may_truncate")
 _ASSUMED = attrgetter("quality_is_default")
 
 
@@ -76,11 +86,31 @@ def _best_quality(verdicts: Sequence[CandidateVerdict]) -> float:
     return best
 
 
-def _complete_first(verdicts: Sequence[CandidateVerdict]) -> tuple[Sequence[CandidateVerdict], list[CandidateVerdict]]:
-    """Split into models the cap lets answer at typical length, and those it may cut short."""
-    if not any(map(_TRUNCATES, verdicts)):
-        return verdicts, []
-    return [v for v in verdicts if not v.may_truncate], [v for v in verdicts if v.may_truncate]
+def validate_quality_share(value: Any, *, name: str = "quality_share") -> float | None:
+    """``None`` or a number in [0, 1] as a float. Raises InvalidRequestError otherwise (bools, NaN, strings...)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(f"{name} must be a number in [0, 1], got {value!r}", param=name)
+    share = float(value)
+    if not 0.0 <= share <= 1.0:  # also false for NaN
+        raise InvalidRequestError(f"{name} must be a number in [0, 1], got {value!r}", param=name)
+    return share
+
+
+def _cheapest_admitted(
+    kept: Sequence[CandidateVerdict], threshold: float
+) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
+    """``(the models with expected quality ≥ threshold, cheapest first; the others, best first)``."""
+    admitted = _by_cost([v for v in kept if v.expected_quality >= threshold])
+    others = _by_quality([v for v in kept if v.expected_quality < threshold])
+    return admitted, others
+
+
+def _cut_note(chosen: CandidateVerdict) -> str:
+    if chosen.expected_quality < chosen.quality:
+        return f"; the cap may cut its answer (expected quality {chosen.expected_quality:.2f})"
+    return "; the cap may cut its answer short" if chosen.may_truncate else ""
 
 
 class RoutingStrategy(ABC):
@@ -89,8 +119,13 @@ class RoutingStrategy(ABC):
     name: ClassVar[str] = ""
 
     @abstractmethod
-    def rank(self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis) -> tuple[list[CandidateVerdict], str]:
-        """Return ``kept`` in order of preference (not empty when ``kept`` is not) and why the first was chosen."""
+    def rank(
+        self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
+    ) -> tuple[list[CandidateVerdict], str]:
+        """Return ``kept`` in order of preference (not empty when ``kept`` is not) and why the first was chosen.
+
+        ``quality_share`` is the cost/quality knob of the module doc (validated, in [0, 1]), ``None`` for the
+        strategy's default; a strategy without a trade-off may ignore it."""
 
 
 _REGISTRY: dict[str, type[RoutingStrategy]] = {}
@@ -126,89 +161,90 @@ def available_strategies() -> list[str]:
     return sorted(_REGISTRY)
 
 
+#: The default of ``quality_share`` for ``cost_optimized``, chosen by measurement with ``costmux eval``
+#: (docs/routing-quality.md): 0.9.
+DEFAULT_QUALITY_SHARE: float = 0.9
+
+
 @register_strategy("heuristic")
 class QualityFirst(RoutingStrategy):
-    """Quality first: the model best suited to the task. Among models within ``tolerance`` of the best quality,
-    the cheapest wins (paying 10× for a quality difference below the scores' precision is not "best suited")."""
+    """Quality first: the model best suited to the task. Among the models that keep ``default_share`` (0.97) of the
+    best expected quality, the cheapest wins (paying 10× for a difference below the scores' precision is not "best
+    suited"). The knob moves that share: threshold = ``share × best``; at 0 the cheapest model."""
 
-    def __init__(self, tolerance: float = 0.03) -> None:
-        if not 0 <= tolerance <= 1:
-            raise ConfigurationError("tolerance must be in [0, 1]")
-        self.tolerance = tolerance
+    def __init__(self, default_share: float = 0.97) -> None:
+        share = validate_quality_share(default_share, name="default_share")
+        if share is None:
+            raise ConfigurationError("default_share must be a number in [0, 1]")
+        self.default_share = share
 
-    def rank(self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis) -> tuple[list[CandidateVerdict], str]:
-        complete, cut = _complete_first(kept)
-        ranked = self._rank(complete) + self._rank(cut)
-        chosen = ranked[0]
-        best = _best_quality(complete or cut)
-        near = [v for v in complete or cut if v.quality >= best - self.tolerance]
-        reason = f"best suited to {analysis.task_type}: quality {chosen.quality:.2f}"
-        if len(near) > 1:
-            reason += f", the cheapest of {len(near)} models within {self.tolerance:.2f} of the best ({best:.2f})"
-        if chosen.may_truncate:
-            reason += "; the cap may cut its answer short"
-        return ranked, reason
-
-    def _rank(self, verdicts: Sequence[CandidateVerdict]) -> list[CandidateVerdict]:
-        if not verdicts:
-            return []
-        threshold = _best_quality(verdicts) - self.tolerance
-        near_best = _by_cost([v for v in verdicts if v.quality >= threshold])
-        rest = _by_quality([v for v in verdicts if v.quality < threshold])
-        return [*near_best, *rest]
+    def rank(
+        self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
+    ) -> tuple[list[CandidateVerdict], str]:
+        share = self.default_share if quality_share is None else quality_share
+        best = _best_quality(kept)
+        admitted, others = _cheapest_admitted(kept, share * best)
+        chosen = admitted[0]
+        reason = f"best suited to {analysis.task_type}: quality {chosen.expected_quality:.2f}"
+        if len(admitted) > 1:
+            reason += f", the cheapest of {len(admitted)} models keeping {share:.0%} of the best ({best:.2f})"
+        return [*admitted, *others], reason + _cut_note(chosen)
 
 
 @dataclass(frozen=True, slots=True)
 class QualityFloor:
-    """The quality a model needs for a request; it rises with the request's complexity ``c`` in [0, 1]:
+    """The expected quality a model needs for a request, given the best affordable one's (``best``) and the knob::
 
-        floor = max(min(ceiling, base + per_complexity × c),  best − max_drop × (1 − c))
+        threshold = min(best, max(adequate, share × best)),   adequate = min(ceiling, base + per_complexity × c)
 
-    The first term is absolute; the second keeps the choice within reach of the best affordable model for the
-    task: a simple question may drop ``max_drop`` below the best, the most complex request nothing.
+    ``adequate`` is absolute and rises with the request's complexity ``c`` in [0, 1] (what "good enough" means
+    for it); the knob's part keeps ``share`` of the best. Never above ``best``, so some model always meets it, and
+    never lower for a higher share (the monotone sweep of the module doc).
     """
 
     base: float = 0.5
     per_complexity: float = 0.4
     ceiling: float = 0.95
-    max_drop: float = 0.25
 
-    def __call__(self, analysis: PromptAnalysis, best: float) -> float:
-        absolute = min(self.ceiling, self.base + self.per_complexity * analysis.complexity)
-        return max(absolute, best - self.max_drop * (1 - analysis.complexity))
+    def adequate(self, analysis: PromptAnalysis) -> float:
+        """The absolute part: the quality good enough for the request's complexity."""
+        return min(self.ceiling, self.base + self.per_complexity * analysis.complexity)
+
+    def __call__(self, analysis: PromptAnalysis, best: float, share: float) -> float:
+        return min(best, max(self.adequate(analysis), share * best))
 
 
 @register_strategy("cost_optimized")
 class CheapestAboveFloor(RoutingStrategy):
-    """The cheapest model (by expected cost) whose quality for the task meets a floor that rises with the
-    request's complexity; ties by quality, then name. If no affordable model meets the floor, the best affordable
-    one, and the reason says so."""
+    """The cheapest model (by expected cost) whose expected quality meets :class:`QualityFloor` (adequate for the
+    request's complexity, and ``quality_share`` of the best affordable model's); ties by quality, then name. The
+    floor never exceeds the best affordable quality, so the best model is the last resort, and the reason says when
+    it was one."""
 
-    def __init__(self, floor: QualityFloor | None = None) -> None:
+    def __init__(self, floor: QualityFloor | None = None, default_share: float | None = None) -> None:
         self.floor = floor or QualityFloor()
+        share = validate_quality_share(default_share, name="default_share")
+        self.default_share = DEFAULT_QUALITY_SHARE if share is None else share
 
-    def rank(self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis) -> tuple[list[CandidateVerdict], str]:
-        complete, cut = _complete_first(kept)
-        pool = complete or cut
-        floor = self.floor(analysis, _best_quality(pool))
-        meeting = _by_cost([v for v in pool if v.quality >= floor])
+    def rank(
+        self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
+    ) -> tuple[list[CandidateVerdict], str]:
+        share = self.default_share if quality_share is None else quality_share
+        best = _best_quality(kept)
+        threshold = self.floor(analysis, best, share)
+        admitted, others = _cheapest_admitted(kept, threshold)
         if analysis.task_type in HARD_TASKS:  # an assumed quality never outranks a measured one on hard tasks
-            meeting.sort(key=_ASSUMED)  # stable: cost order within each group
-        below = _by_quality([v for v in pool if v.quality < floor])
-        rest = _by_quality(cut) if complete else []
-        if meeting:
-            chosen = meeting[0]
+            admitted.sort(key=_ASSUMED)  # stable: cost order within each group
+        chosen = admitted[0]
+        if threshold < best or len(admitted) > 1:
             reason = (
-                f"cheapest of {len(meeting)} models meeting the quality floor {floor:.3f} for {analysis.task_type} "
-                f"(complexity {analysis.complexity:.2f}): quality {chosen.quality:.2f}, "
-                f"est. ${atto_usd_str(_cost(chosen))}"
+                f"cheapest of {len(admitted)} models meeting the quality floor {threshold:.3f} for "
+                f"{analysis.task_type} (complexity {analysis.complexity:.2f}, share {share:.2f} of the best "
+                f"{best:.2f}): quality {chosen.expected_quality:.2f}, est. ${atto_usd_str(_cost(chosen))}"
             )
         else:
-            chosen = below[0]
             reason = (
-                f"no affordable model meets the quality floor {floor:.3f} for {analysis.task_type}; "
-                f"best affordable: quality {chosen.quality:.2f}"
+                f"the best affordable model for {analysis.task_type}: quality {chosen.expected_quality:.2f} "
+                f"(no cheaper model meets the floor {max(self.floor.adequate(analysis), share * best):.3f})"
             )
-        if chosen.may_truncate:
-            reason += "; the cap may cut its answer short"
-        return [*meeting, *below, *rest], reason
+        return [*admitted, *others], reason + _cut_note(chosen)

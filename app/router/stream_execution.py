@@ -196,6 +196,7 @@ async def route_and_stream(
     exclude: Collection[str],
     params: dict[str, Any],
     spend: SpendGuard | None = None,
+    quality_share: float | None = None,
 ) -> RoutedStream:
     """See :meth:`Router.route_stream` and the module doc."""
     params.pop("stream", None)
@@ -214,6 +215,7 @@ async def route_and_stream(
         budget_mode=budget_mode,
         exclude=exclude,
         params=params,
+        quality_share=quality_share,
     )
     for plan in ledger.plans():
         hold = await ledger.reserve(spend, plan)

@@ -85,7 +85,9 @@ async def test_providers_passed_per_call_under_unknown_names_are_other(
 class Alphabetical(RoutingStrategy):
     """An unregistered strategy (its label is its class name once a router using it is instrumented)."""
 
-    def rank(self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis) -> tuple[list[CandidateVerdict], str]:
+    def rank(
+        self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
+    ) -> tuple[list[CandidateVerdict], str]:
         return sorted(kept, key=lambda verdict: verdict.model), "alphabetical"
 
 

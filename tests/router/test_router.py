@@ -18,6 +18,7 @@ from app.router import (
     register_strategy,
 )
 from app.router.decision import CandidateVerdict
+from app.router.scoring import AnswerLength
 from tests.router.conftest import FLEET, make_provider, model
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -40,7 +41,8 @@ def test_seed_select_model_returns_provider_model_reason() -> None:
 def test_heuristic_prefers_quality_and_cost_optimized_prefers_price() -> None:
     providers = {"litellm": make_provider(FLEET)}
     assert HeuristicRouter().select_model(CODE, providers)[1] == "frontier"
-    assert CostOptimizedRouter().select_model(QUESTION, providers)[1] == "small"
+    assert CostOptimizedRouter(quality_share=0.75).select_model(QUESTION, providers)[1] == "small"
+    assert CostOptimizedRouter().select_model(QUESTION, providers)[1] == "frontier"  # 0.9 of 0.92 admits no other
 
 
 def test_every_candidate_gets_a_verdict_with_a_reason() -> None:
@@ -62,7 +64,7 @@ def test_every_candidate_gets_a_verdict_with_a_reason() -> None:
 
 def test_tools_need_a_model_that_supports_them() -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
-    decision = CostOptimizedRouter().decide(QUESTION, {"litellm": make_provider(FLEET)}, tools=tools)
+    decision = CostOptimizedRouter(quality_share=0.75).decide(QUESTION, {"litellm": make_provider(FLEET)}, tools=tools)
     small = next(v for v in decision.candidates if v.model == "small")
     assert small.reason is RejectReason.CAPABILITY and "tools" in small.detail
     assert decision.model == "mid"
@@ -83,15 +85,15 @@ def test_images_need_vision() -> None:
 
 
 def test_max_tokens_sent_is_what_the_cap_affords() -> None:
-    decision = HeuristicRouter().decide(CODE, {"litellm": make_provider(FLEET)}, max_cost=0.02)
+    decision = HeuristicRouter().decide(CODE, {"litellm": make_provider(FLEET)}, max_cost=0.05)
     assert decision.model == "frontier" and decision.max_tokens is not None
-    assert decision.worst_case_cost_usd is not None and decision.worst_case_cost_usd <= Decimal("0.02")
+    assert decision.worst_case_cost_usd is not None and decision.worst_case_cost_usd <= Decimal("0.05")
     # the prompt bound of the model's family ("frontier" is no known model: the unknown family's prior, above the
     # OpenAI-calibrated upper estimate)
     prompt = decision.chosen.prompt_bound_tokens
     assert decision.chosen.token_family == "unknown" and prompt is not None
     assert prompt > decision.analysis.upper_estimate_tokens
-    assert decision.max_tokens == min(4096, int((Decimal("0.02") - prompt * Decimal("5e-6")) / Decimal("15e-6")))
+    assert decision.max_tokens == min(4096, int((Decimal("0.05") - prompt * Decimal("5e-6")) / Decimal("15e-6")))
 
 
 def test_callers_max_tokens_is_kept_when_affordable() -> None:
@@ -143,13 +145,14 @@ def test_unknown_quality_is_assumed_and_said() -> None:
 
 def test_several_providers() -> None:
     providers = {"a": make_provider({"frontier": FLEET["frontier"]}), "b": make_provider({"small": FLEET["small"]})}
-    assert CostOptimizedRouter().select_model(QUESTION, providers)[:2] == ("b", "small")
+    assert CostOptimizedRouter(quality_share=0.75).select_model(QUESTION, providers)[:2] == ("b", "small")
     assert HeuristicRouter().select_model(CODE, providers)[:2] == ("a", "frontier")
 
 
 def test_strategy_by_name_on_any_router_and_unknown_names() -> None:
     providers = {"p": make_provider(FLEET)}
-    assert HeuristicRouter().select_model(QUESTION, providers, strategy="cost_optimized")[1] == "small"
+    router = HeuristicRouter(quality_share=0.75)
+    assert router.select_model(QUESTION, providers, strategy="cost_optimized")[1] == "small"
     assert set(available_strategies()) >= {"heuristic", "cost_optimized"}
     with pytest.raises(ConfigurationError, match="unknown routing strategy"):
         Router("cascade")
@@ -158,7 +161,7 @@ def test_strategy_by_name_on_any_router_and_unknown_names() -> None:
 def test_registering_a_strategy() -> None:
     @register_strategy("alphabetical-test")
     class Alphabetical(RoutingStrategy):
-        def rank(self, kept: Any, analysis: Any) -> tuple[list[CandidateVerdict], str]:
+        def rank(self, kept: Any, analysis: Any, quality_share: Any = None) -> tuple[list[CandidateVerdict], str]:
             return sorted(kept, key=lambda v: v.model), "first by name"
 
     decision = Router("alphabetical-test").decide(QUESTION, {"p": make_provider(FLEET)})
@@ -169,7 +172,8 @@ def test_registering_a_strategy() -> None:
 
 def test_exclude_and_exact_mode_guard() -> None:
     providers = {"p": make_provider(FLEET)}
-    assert CostOptimizedRouter().select_model(QUESTION, providers, exclude={"p/small"})[1] == "mid"
+    router = CostOptimizedRouter(quality_share=0.75)
+    assert router.select_model(QUESTION, providers, exclude={"p/small"})[1] == "mid"
     with pytest.raises(InvalidRequestError, match="route_request"):
         CostOptimizedRouter().decide(QUESTION, providers, budget_mode="exact")
 
@@ -184,9 +188,27 @@ def test_strict_mode_bounds_the_prompt_by_bytes() -> None:
     assert strict.budget_mode == "strict" and estimate.budget_mode == "estimate"
 
 
-def test_a_cap_that_would_cut_the_answer_prefers_a_model_that_can_finish() -> None:
+def test_a_cap_that_would_cut_the_answer_lowers_its_expected_quality_by_the_chance() -> None:
     providers = {"p": make_provider(FLEET)}
     decision = HeuristicRouter().decide(CODE, providers, max_cost=0.002)
     frontier = next(v for v in decision.candidates if v.model == "frontier")
-    assert frontier.kept and frontier.may_truncate and "may be cut" in frontier.detail
-    assert decision.model == "mid" and not decision.chosen.may_truncate
+    assert frontier.kept and frontier.may_truncate and frontier.max_tokens is not None
+    fits = AnswerLength.of(decision.analysis).fit_probability(frontier.max_tokens)
+    assert frontier.expected_quality == pytest.approx(0.92 * fits) and fits < 0.05
+    assert f"a {fits:.0%} chance the answer fits max_tokens={frontier.max_tokens}" in frontier.detail
+    assert decision.model != "frontier" and decision.chosen.expected_quality > frontier.expected_quality
+
+
+def test_a_likely_cut_does_not_flip_the_ranking_blindly() -> None:
+    """A model whose answer the cap may cut still wins when its expected quality stays the best."""
+    models = {"strong": model(5, 15, quality=0.95, max_output=4096), "weak": model(0.1, 0.2, quality=0.3)}
+    decision = HeuristicRouter().decide(CODE, {"p": make_provider(models)}, max_cost=0.009)
+    strong = next(v for v in decision.candidates if v.model == "strong")
+    assert strong.may_truncate and 0.3 < strong.expected_quality < strong.quality
+    assert decision.model == "strong" and "the cap may cut its answer" in decision.reason
+
+
+def test_the_callers_own_max_tokens_is_not_counted_as_a_cut() -> None:
+    decision = HeuristicRouter().decide(CODE, {"p": make_provider(FLEET)}, max_cost=1, max_tokens=100)
+    assert decision.model == "frontier" and decision.max_tokens == 100
+    assert all(v.expected_quality == v.quality for v in decision.candidates)

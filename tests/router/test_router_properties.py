@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.errors import BudgetExceededError, NoModelAvailableError, RoutingError
-from app.router import CostOptimizedRouter, HeuristicRouter, QualityFloor, RejectReason
+from app.router import CostOptimizedRouter, HeuristicRouter, QualityFloor, RejectReason, Router
 from app.tasks import TaskType
 from tests.router.conftest import make_provider, model
 
@@ -38,6 +38,7 @@ texts = st.one_of(
 )
 caps = st.one_of(st.none(), st.just(0), st.decimals(min_value=0, max_value=Decimal("0.05"), places=6))
 modes = st.sampled_from(["estimate", "strict"])
+STRATEGIES = ("cost_optimized", "heuristic")
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -76,26 +77,54 @@ def test_no_kept_candidate_has_a_worst_case_above_the_cap(
 
 
 @SETTINGS
-@given(catalogs, texts, caps, modes)
+@given(catalogs, texts, caps, modes, st.floats(0, 1))
 def test_cost_optimized_picks_the_cheapest_feasible_model_meeting_the_floor(
-    models: dict[str, Any], text: str, cap: Any, mode: str
+    models: dict[str, Any], text: str, cap: Any, mode: str, share: float
 ) -> None:
     try:
-        decision = decide(CostOptimizedRouter(), models, text, cap, mode)
+        decision = CostOptimizedRouter(quality_share=share).decide(
+            [{"role": "user", "content": text}], {"p": make_provider(models)}, max_cost=cap, budget_mode=mode
+        )
     except RoutingError:
         return
     kept = [v for v in decision.candidates if v.kept]
-    pool = [v for v in kept if not v.may_truncate] or kept
-    floor = QualityFloor()(decision.analysis, max(v.quality for v in pool))
-    meeting = [v for v in pool if v.quality >= floor]
+    best = max(v.expected_quality for v in kept)
+    floor = QualityFloor()(decision.analysis, best, share)
+    assert floor <= best
+    meeting = [v for v in kept if v.expected_quality >= floor]
     chosen = decision.chosen
-    if meeting:
-        cheapest = min(v.estimated_cost_usd for v in meeting if v.estimated_cost_usd is not None)
-        assert chosen.estimated_cost_usd == cheapest
-        tied = [v for v in meeting if v.estimated_cost_usd == cheapest]
-        assert chosen.quality == max(v.quality for v in tied)
-    else:
-        assert chosen.quality == max(v.quality for v in pool)
+    cheapest = min(v.estimated_cost_usd for v in meeting if v.estimated_cost_usd is not None)
+    assert chosen.estimated_cost_usd == cheapest
+    tied = [v for v in meeting if v.estimated_cost_usd == cheapest]
+    assert chosen.expected_quality == max(v.expected_quality for v in tied)
+
+
+@SETTINGS
+@given(catalogs, texts, caps, st.lists(st.floats(0, 1), min_size=2, max_size=8), st.sampled_from(STRATEGIES))
+def test_sweeping_the_quality_share_moves_the_choice_monotonically(
+    models: dict[str, Any], text: str, cap: Any, shares: list[float], strategy: str
+) -> None:
+    """From the cheapest adequate model (share 0) to the best one (share 1), never back: as the share rises the
+    choice's expected quality and expected cost never fall."""
+    router = Router(strategy)
+    providers = {"p": make_provider(models)}
+    messages = [{"role": "user", "content": text}]
+    try:
+        decisions = [
+            router.decide(messages, providers, max_cost=cap, quality_share=s) for s in [0.0, *sorted(shares), 1.0]
+        ]
+    except RoutingError:
+        return
+    chosen = [d.chosen for d in decisions]
+    for before, after in zip(chosen, chosen[1:], strict=False):
+        assert after.expected_quality >= before.expected_quality
+        assert (after.estimated_cost_atto or 0) >= (before.estimated_cost_atto or 0)
+    kept = [v for v in decisions[0].candidates if v.kept]
+    best = max(v.expected_quality for v in kept)
+    assert chosen[-1].expected_quality == best
+    adequate = QualityFloor().adequate(decisions[0].analysis) if strategy == "cost_optimized" else 0.0
+    admitted = [v for v in kept if v.expected_quality >= min(best, adequate)]
+    assert chosen[0].estimated_cost_atto == min(v.estimated_cost_atto or 0 for v in admitted)
 
 
 @SETTINGS
@@ -137,5 +166,6 @@ def test_the_floor_rises_with_complexity() -> None:
         "estimate",
     )
     assert complex_.analysis.complexity > simple.analysis.complexity
-    assert floor(complex_.analysis, 0.9) > floor(simple.analysis, 0.9)
+    assert floor(complex_.analysis, 0.9, 0.0) > floor(simple.analysis, 0.9, 0.0)
+    assert floor.adequate(complex_.analysis) > floor.adequate(simple.analysis)
     assert simple.analysis.task_type is TaskType.MATH_REASONING or simple.analysis.task_type is TaskType.SIMPLE_QA
