@@ -5,6 +5,7 @@ Every error costmux raises derives from :class:`CostmuxError`. Errors that come 
 
     CostmuxError
     ├── ConfigurationError          bad settings (no base URL, invalid custom model or price, ...)
+    │   └── DataFileError           a bad row or line in a data file (path and line number attached)
     ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
     │   └── RequestTooLargeError    a request body over the gateway's size limit
     ├── PricingError                no price is known for a model whose cost is needed
@@ -36,6 +37,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "CostmuxError",
+    "DataFileError",
     "InvalidRequestError",
     "InvalidResponseError",
     "ModelNotFoundError",
@@ -60,6 +62,21 @@ class CostmuxError(Exception):
 
 class ConfigurationError(CostmuxError, ValueError):
     """Settings or arguments are invalid or missing (for example no proxy base URL)."""
+
+
+class DataFileError(ConfigurationError):
+    """A data file (labelled outcomes, prices, a public data set being converted) has a bad row.
+
+    Attributes:
+        path: the file, as given.
+        line: the 1-based line (or CSV row) number, ``None`` for the file as a whole.
+    """
+
+    def __init__(self, message: str, *, path: str, line: int | None = None) -> None:
+        where = path if line is None else f"{path}:{line}"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
 
 
 class InvalidRequestError(CostmuxError, ValueError):

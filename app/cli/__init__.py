@@ -1,4 +1,4 @@
-"""The ``costmux`` command line: ``demo``, ``route``, ``models`` and ``serve``.
+"""The ``costmux`` command line: ``demo``, ``route``, ``models``, ``serve``, ``eval`` and ``convert``.
 
 Connection settings come from flags, then the environment (``LITELLM_BASE_URL``, ``LITELLM_API_KEY`` and their
 aliases), then a ``.env`` file in the working directory; ``COSTMUX_LOG_LEVEL`` (default ``ERROR``) shows more of
@@ -30,6 +30,7 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     from app.cli.commands import run_models, run_route
     from app.cli.demo import run_demo
+    from app.cli.evaluate import add_convert_command, add_eval_command
     from app.cli.serve import add_serve_command
 
     parser = argparse.ArgumentParser(prog="costmux", description="Cost-aware routing for the LiteLLM proxy.")
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=run_models)
 
     add_serve_command(commands)
+    add_eval_command(commands)
+    add_convert_command(commands)
     return parser
 
 

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.cli.demo_data import DemoPrompt, answer_lengths, demo_proxy_models, load_workload, upstream_latency_s
 from app.cli.demo_report import metrics_excerpt, models_table, strategy_table, summary
-from app.cli.demo_run import Baseline, Progress, StrategyRun, priced_comparison, route_workload, send_baseline
+from app.cli.demo_run import Baseline, StrategyRun, priced_comparison, route_workload, send_baseline
+from app.cli.progress import Progress
 from app.errors import ConfigurationError
 from app.pricing import ModelPricing, decimal_str
 

@@ -4,24 +4,23 @@ baselines), a few at a time, with a progress bar on stderr. Costs are exact ``De
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from app.errors import BudgetExceededError, CostmuxError
 from app.pricing import ModelPricing, to_decimal_usd
 
 if TYPE_CHECKING:
     from app.cli.demo_data import DemoPrompt
+    from app.cli.progress import Progress
     from app.providers import LiteLLMProvider, Provider
     from app.router import Router
 
 __all__ = [
     "Baseline",
     "Comparison",
-    "Progress",
     "Row",
     "StrategyRun",
     "priced_comparison",
@@ -30,36 +29,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-
-
-class Progress:
-    """A text progress bar on ``stream`` (stderr): redrawn in place on a terminal; elsewhere (logs, pipes) a line
-    at each tenth, so captured output stays short."""
-
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.tty = self.stream.isatty()
-        self.label, self.total, self.done, self._shown = "", 0, 0, -1
-
-    def start(self, label: str, total: int) -> None:
-        self.label, self.total, self.done, self._shown = label, total, 0, -1
-        self._draw()
-
-    def advance(self) -> None:
-        self.done += 1
-        self._draw()
-
-    def _draw(self) -> None:
-        tenth = self.done * 10 // max(self.total, 1)
-        if not self.tty and tenth == self._shown:
-            return
-        self._shown = tenth
-        filled = self.done * self.width // max(self.total, 1)
-        bar = f"{self.label:34s} [{'#' * filled}{'.' * (self.width - filled)}] {self.done:3d}/{self.total}"
-        end = "\n" if not self.tty or self.done >= self.total else ""
-        self.stream.write(("\r" if self.tty else "") + bar + end)
-        self.stream.flush()
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -116,7 +117,7 @@ def test_sweeping_the_quality_share_moves_the_choice_monotonically(
     except RoutingError:
         return
     chosen = [d.chosen for d in decisions]
-    for before, after in zip(chosen, chosen[1:], strict=False):
+    for before, after in pairwise(chosen):
         assert after.expected_quality >= before.expected_quality
         assert (after.estimated_cost_atto or 0) >= (before.estimated_cost_atto or 0)
     kept = [v for v in decisions[0].candidates if v.kept]
