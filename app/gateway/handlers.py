@@ -73,6 +73,7 @@ async def chat_completions(request: Request) -> Response:
                 max_tokens=chat.max_tokens,
                 exclude=exclude,
                 spend=spend,
+                quality_share=chat.quality_share,
                 **chat.params,
             )
 
@@ -123,6 +124,8 @@ def _decision_headers(chat: ChatRequest, decision: RoutingDecision, provider: st
         headers["x-costmux-estimated-cost"] = decimal_str(estimate)
     if decision.max_cost_usd is not None:
         headers["x-costmux-max-cost"] = decimal_str(decision.max_cost_usd)
+    if decision.quality_share is not None:
+        headers["x-costmux-quality-share"] = repr(decision.quality_share)
     return headers
 
 

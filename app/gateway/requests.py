@@ -1,5 +1,5 @@
 """Reading a ``POST /v1/chat/completions`` body: which route (``auto``, ``auto:<strategy>`` or a model), the cap,
-``max_tokens``, streaming, and the parameters forwarded upstream. No I/O."""
+``max_tokens``, the cost/quality knob ``quality_share``, streaming, and the parameters forwarded upstream. No I/O."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.errors import InvalidRequestError
 from app.gateway.errors import shown
 from app.models import content_part_error
 from app.router.budget import validate_max_cost
-from app.router.strategies import available_strategies
+from app.router.strategies import available_strategies, validate_quality_share
 
 __all__ = ["AUTO", "ChatRequest", "excluded_for", "parse_chat_request"]
 
@@ -20,9 +20,12 @@ AUTO = "auto"
 """The model name that routes with the gateway's default strategy (``auto:<strategy>`` names one)."""
 
 MAX_COST_HEADER = "x-max-cost"
+QUALITY_SHARE_HEADER = "x-quality-share"
 
 # body fields the gateway reads itself; everything else is sent upstream unchanged
-_OWN_FIELDS = frozenset({"model", "messages", "max_cost", "max_tokens", "max_completion_tokens", "stream"})
+_OWN_FIELDS = frozenset(
+    {"model", "messages", "max_cost", "quality_share", "max_tokens", "max_completion_tokens", "stream"}
+)
 # names of the router's and the provider's own arguments: a client must not set them through the body
 _RESERVED = frozenset({"providers", "strategy", "budget_mode", "exclude", "rate_limit_timeout_s", "retry_unanswered"})
 
@@ -32,7 +35,8 @@ class ChatRequest:
     """What the gateway does with one chat request.
 
     ``strategy`` is the routing strategy (``None`` for a concrete ``model``); ``max_cost`` USD (``None``: no cap);
-    ``params`` are sent upstream as they came (``stream_options`` included for streams).
+    ``quality_share`` the cost/quality knob in [0, 1] (``None``: the router's); ``params`` are sent upstream as they
+    came (``stream_options`` included for streams).
     """
 
     messages: list[Any]
@@ -43,6 +47,7 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     params: dict[str, Any]
+    quality_share: float | None = None
 
 
 def parse_chat_request(
@@ -50,7 +55,8 @@ def parse_chat_request(
 ) -> ChatRequest:
     """Validate ``body`` (the decoded JSON) and the ``X-Max-Cost`` header.
 
-    ``max_cost`` comes from the body field when it is present and not null, else from the header, else the default.
+    ``max_cost`` comes from the body field when it is present and not null, else from the header, else the default;
+    ``quality_share`` likewise from the body, else the ``X-Quality-Share`` header, else the router's setting.
 
     Raises:
         InvalidRequestError: with ``param`` naming the invalid field.
@@ -83,6 +89,7 @@ def parse_chat_request(
         stream=stream,
         include_usage=include_usage,
         params=params,
+        quality_share=_quality_share(body, headers),
     )
 
 
@@ -125,6 +132,24 @@ def _max_cost(body: Mapping[str, Any], headers: Mapping[str, str], default: Deci
             )
         return _cap("max_cost", body["max_cost"])
     return from_header if header is not None else default
+
+
+def _quality_share(body: Mapping[str, Any], headers: Mapping[str, str]) -> float | None:
+    """The body's ``quality_share`` wins over the ``X-Quality-Share`` header; both must be numbers in [0, 1]."""
+    if body.get("quality_share") is not None:
+        return validate_quality_share(body["quality_share"])
+    header = headers.get(QUALITY_SHARE_HEADER)
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        value = None
+    if value is None:
+        raise InvalidRequestError(
+            f"X-Quality-Share must be a number in [0, 1], got {header!r}", param="X-Quality-Share"
+        )
+    return validate_quality_share(value, name="X-Quality-Share")
 
 
 def _cap(param: str, value: Any) -> Decimal | None:

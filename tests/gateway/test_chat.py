@@ -51,6 +51,30 @@ async def test_auto_with_a_strategy_uses_it(
     assert response.headers["x-costmux-strategy"] == strategy and response.headers["x-costmux-model"] == chosen
 
 
+@pytest.mark.parametrize(
+    ("fields", "headers", "chosen", "share"),
+    [
+        ({}, {}, "frontier", None),  # the default 0.9 of the best (0.92) admits only frontier
+        ({"quality_share": 0.7}, {}, "small", "0.7"),
+        ({}, {"X-Quality-Share": "0.8"}, "mid", "0.8"),
+        ({"quality_share": 1}, {"X-Quality-Share": "0.1"}, "frontier", "1.0"),  # the body wins
+    ],
+)
+async def test_the_cost_quality_knob_per_request_from_the_body_or_the_header(
+    gateway: GatewayFactory,
+    proxy: ScriptedProxy,
+    fields: dict[str, Any],
+    headers: dict[str, str],
+    chosen: str,
+    share: str | None,
+) -> None:
+    async with gateway() as client:
+        response = await client.post("/v1/chat/completions", json=chat(**fields), headers=headers)
+    assert response.status_code == 200 and response.headers["x-costmux-model"] == chosen
+    assert response.headers.get("x-costmux-quality-share") == share
+    assert "quality_share" not in proxy.sent[0]
+
+
 async def test_the_default_strategy_comes_from_the_settings(gateway: GatewayFactory) -> None:
     async with gateway(default_strategy="heuristic") as client:
         response = await client.post("/v1/chat/completions", json=chat())

@@ -212,3 +212,24 @@ def test_the_callers_own_max_tokens_is_not_counted_as_a_cut() -> None:
     decision = HeuristicRouter().decide(CODE, {"p": make_provider(FLEET)}, max_cost=1, max_tokens=100)
     assert decision.model == "frontier" and decision.max_tokens == 100
     assert all(v.expected_quality == v.quality for v in decision.candidates)
+
+
+def test_the_knob_per_router_per_call_and_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    providers = {"p": make_provider(FLEET)}
+    assert CostOptimizedRouter().decide(QUESTION, providers).quality_share is None  # the strategy's default
+    assert CostOptimizedRouter(quality_share=0.7).select_model(QUESTION, providers)[1] == "small"
+    assert CostOptimizedRouter(quality_share=0.7).select_model(QUESTION, providers, quality_share=1)[1] == "frontier"
+    monkeypatch.setenv("COSTMUX_QUALITY_SHARE", "0.8")
+    decision = CostOptimizedRouter().decide(QUESTION, providers)
+    assert decision.model == "mid" and decision.quality_share == 0.8 and "share 0.80" in decision.reason
+    monkeypatch.setenv("COSTMUX_QUALITY_SHARE", "2")
+    with pytest.raises(ConfigurationError, match="COSTMUX_QUALITY_SHARE"):
+        CostOptimizedRouter()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.01, float("nan"), "0.5", True])
+def test_an_invalid_quality_share_is_a_validation_error(bad: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="quality_share"):
+        CostOptimizedRouter().decide(QUESTION, {"p": make_provider(FLEET)}, quality_share=bad)
+    with pytest.raises(InvalidRequestError, match="quality_share"):
+        CostOptimizedRouter(quality_share=bad)
