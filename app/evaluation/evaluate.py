@@ -67,7 +67,7 @@ def evaluate(
     singles = {name: _single(rows, name) for name in models}
     cheapest = min(singles, key=lambda name: (singles[name][0], name))
     best = max(singles, key=lambda name: (singles[name][1], -singles[name][0]))
-    pair = _pair(singles) if len(models) == 2 else None
+    pair = (next(name for name in models if name != best), best) if len(models) == 2 else None
     cost_min, cost_max = min(c for c, _ in singles.values()), max(c for c, _ in singles.values())
     single_hull = upper_hull(singles.values())
     oracle = _oracle(rows, models, pair, cost_min, cost_max)
@@ -105,12 +105,6 @@ def _single(rows: Sequence[PreparedRow], model: str) -> Point:
     """(mean cost USD, mean score) of always sending ``model``."""
     n = len(rows)
     return (sum(row.cost_usd[model] for row in rows) / n, sum(row.outcome.scores[model] for row in rows) / n)
-
-
-def _pair(singles: dict[str, Point]) -> tuple[str, str]:
-    """``(weak, strong)``: the strong model scores higher on the data (ties: the more expensive one is strong)."""
-    first, second = sorted(singles, key=lambda name: (singles[name][1], singles[name][0], name))
-    return first, second
 
 
 def _model_json(info: ModelInfo, single: Point) -> dict[str, Any]:

@@ -75,8 +75,11 @@ def calls_to_reach(curve: Sequence[Point], weak: float, strong: float, fraction:
 def upper_hull(points: Iterable[Point]) -> list[Point]:
     """The non-decreasing concave hull of the points: the upper hull from the cheapest point to the best one
     (Andrew's monotone chain), sorted by x. Points below it are dominated by a mix of two points on it."""
+    best_at: dict[float, float] = {}
+    for x, y in points:
+        best_at[x] = max(y, best_at.get(x, y))
     hull: list[Point] = []
-    for point in sorted(set(points)):
+    for point in sorted(best_at.items()):
         while len(hull) >= 2:
             (x1, y1), (x2, y2) = hull[-2], hull[-1]
             if (x2 - x1) * (point[1] - y1) - (y2 - y1) * (point[0] - x1) >= 0:
@@ -96,7 +99,7 @@ def hull_at(hull: Sequence[Point], x: float) -> float:
         return 0.0
     for (x1, y1), (x2, y2) in pairwise(hull):
         if x <= x2:
-            return y1 if x2 == x1 else y1 + (y2 - y1) * (x - x1) / (x2 - x1)
+            return y1 + (y2 - y1) * (x - x1) / (x2 - x1)  # x values of a hull are distinct
     return hull[-1][1]
 
 
