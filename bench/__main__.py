@@ -3,7 +3,7 @@ docs/benchmarks.md: goals with the figures reached, the machine, the exact comma
 
 From the repository root::
 
-    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory,shared]
+    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory,shared,eval]
 
 1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
    subprocess; its markdown section is taken as it prints it);
@@ -13,7 +13,8 @@ From the repository root::
 4. plugin: the costmux callback inside the LiteLLM proxy vs the same proxy without it (``bench/bench_plugin.py``);
 5. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``);
 6. shared: state shared by replicas through Redis: one key's budget under 3 replicas × 100 concurrent requests, an
-   rpm limit across replicas, the Redis path's overhead next to the memory path (``bench/bench_shared.py``).
+   rpm limit across replicas, the Redis path's overhead next to the memory path (``bench/bench_shared.py``);
+7. eval: prompts per second ``costmux eval`` routes through ``Router.decide`` on 2 models (``bench/bench_eval.py``).
 
 Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so
 it always matches the sections below it. With ``--only``, the sections not run are kept from the current document
@@ -47,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory", "shared")
+BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory", "shared", "eval")
 HEADINGS = {
     "routing": "## Routing decision time",
     "provider": "## Provider overhead",
@@ -55,6 +56,7 @@ HEADINGS = {
     "plugin": "## LiteLLM plugin overhead",
     "memory": "## Memory",
     "shared": "## Shared state (Redis)",
+    "eval": "## Evaluation throughput",
 }
 GATEWAY_FUNCTIONS = ("run", "run_benchmark", "run_gateway_bench", "benchmark")
 PACKAGES = ("httpx", "httpx2", "openai", "pydantic", "pydantic-core", "tenacity", "prometheus-client", "starlette")
@@ -213,6 +215,10 @@ def run_shared(quick: bool) -> str:
     return _run_and_render("shared", quick)
 
 
+def run_eval(quick: bool) -> str:
+    return _run_and_render("eval", quick)
+
+
 def run_gateway(quick: bool) -> str:
     """``bench.bench_gateway``'s result, if the module and a function returning a dict exist; else "not run"."""
     try:
@@ -308,6 +314,7 @@ RUNNERS: dict[str, Callable[[bool], str]] = {
     "plugin": run_plugin,
     "memory": run_memory,
     "shared": run_shared,
+    "eval": run_eval,
 }
 
 

@@ -26,7 +26,16 @@ from app.providers import Provider
 from app.router import PromptAnalysis, Router, RoutingDecision, analyze
 from app.router.scoring import expected_output_tokens
 
-__all__ = ["ModelInfo", "PreparedRow", "ProgressSink", "RunPoint", "StrategyRun", "prepare", "run_strategy"]
+__all__ = [
+    "ModelInfo",
+    "PreparedRow",
+    "ProgressSink",
+    "RunPoint",
+    "StrategyRun",
+    "prepare",
+    "route_all",
+    "run_strategy",
+]
 
 
 class ProgressSink(Protocol):
@@ -156,16 +165,16 @@ def run_strategy(
     if progress is not None:
         progress.start(f"{strategy}: default", len(rows))
     ratios: list[float] = []
-    default = _route_all(decide, rows, models, None, progress, ratios)
+    default = route_all(decide, rows, models, None, progress, ratios)
     shares = sweep_shares(ratios, max_points)
     if progress is not None:
         progress.start(f"{strategy}: sweep of {len(shares)} settings", len(rows) * len(shares))
-    sweep = [_route_all(decide, rows, models, share, progress, None) for share in shares]
+    sweep = [route_all(decide, rows, models, share, progress, None) for share in shares]
     seconds = time.perf_counter() - started
     return StrategyRun(strategy, default, sweep, len(rows) * (1 + len(shares)), seconds)
 
 
-def _route_all(
+def route_all(
     decide: Decide,
     rows: Sequence[PreparedRow],
     models: dict[str, ModelInfo],

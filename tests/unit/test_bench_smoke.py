@@ -77,3 +77,13 @@ def test_the_shared_state_bench_counts_admissions_per_minute_across_replicas(red
     results = asyncio.run(bench_shared.rpm_part(redis_server, settings))
     assert results["per_minute"]["redis"][1] == bench_shared.RPM  # exact after the first minute
     assert results["per_minute"]["per_process"][1] == bench_shared.RPM * settings.replicas
+
+
+def test_the_eval_bench_measures_both_loops_on_both_sets() -> None:
+    from bench import bench_eval
+
+    results = bench_eval.run(quick=True)
+    assert set(results["figures"]) == {f"{s}/{t}" for s in bench_eval.SETS for t in bench_eval.STRATEGIES}
+    assert all(f["eval_per_s"] > 0 and f["decide_per_s"] > 0 for f in results["figures"].values())
+    section = bench_eval.render(results)
+    assert section.startswith(runner.HEADINGS["eval"]) and runner.goals_of(section)
