@@ -230,9 +230,25 @@ async def _demo_steps(base_url: str, api_key: str | None, max_cost_usd: Decimal,
     _banner("Summary")
     print(SENT if send_baselines else PRICED)
     print(summary(runs, comparisons, len(prompts)), flush=True)
+    print(_quality_note([run.strategy for run in runs]), flush=True)
     _banner("Prometheus metrics (excerpt; routed requests only, not the baselines)")
     print(metrics_excerpt(metrics.render()), flush=True)
     return _verdict(runs, baselines)
+
+
+def _quality_note(strategies: list[str]) -> str:
+    """Quality next to the savings: the demo's prompts have no labels, so the same strategies are measured on the
+    vendored labelled sets (``costmux eval``; docs/routing-quality.md)."""
+    from app.evaluation.evidence import quality_evidence
+
+    lines = quality_evidence(strategies)
+    if not lines:
+        return "Quality: not measured here (no datasets/ beside the package); see docs/routing-quality.md."
+    head = (
+        "Quality: the demo's prompts have no labels; the same strategies at their defaults, measured offline by "
+        "costmux eval on labelled public outcomes (no cap; docs/routing-quality.md), against always the strong model:"
+    )
+    return "\n".join([head, *lines])
 
 
 async def _route_both(

@@ -54,8 +54,10 @@ def evaluate(
     max_points: int = 24,
     progress: ProgressSink | None = None,
     routers: dict[str, Router] | None = None,
+    sweep: bool = True,
 ) -> dict[str, Any]:
-    """Route ``data`` with each strategy (a fresh router each, or the given ``routers``) and measure it.
+    """Route ``data`` with each strategy (a fresh router each, or the given ``routers``) and measure it; without
+    ``sweep``, at each strategy's default only (no curve metrics then).
 
     Returns a JSON-ready dict: the data and its models, each model alone, the oracle, each strategy's default
     point and sweep with its metrics, the baselines at each default, the task-type table and the timing.
@@ -75,7 +77,16 @@ def evaluate(
     for name in strategies:
         router = (routers or {}).get(name) or Router(name)
         runs.append(
-            run_strategy(router, provider, rows, models, max_cost=max_cost, max_points=max_points, progress=progress)
+            run_strategy(
+                router,
+                provider,
+                rows,
+                models,
+                max_cost=max_cost,
+                max_points=max_points,
+                progress=progress,
+                sweep=sweep,
+            )
         )
     result: dict[str, Any] = {
         "data": {"path": data.path, "prompts": len(rows), "models": list(models)},

@@ -153,8 +153,10 @@ def run_strategy(
     max_cost: float | None = None,
     max_points: int = 24,
     progress: ProgressSink | None = None,
+    sweep: bool = True,
 ) -> StrategyRun:
-    """Route every row at the router's default setting, then along the ``quality_share`` sweep (module doc)."""
+    """Route every row at the router's default setting, then (``sweep``) along the ``quality_share`` sweep (module
+    doc)."""
     providers = {provider.name: provider}
 
     def decide(row: PreparedRow, share: float | None) -> RoutingDecision:
@@ -166,12 +168,12 @@ def run_strategy(
         progress.start(f"{strategy}: default", len(rows))
     ratios: list[float] = []
     default = route_all(decide, rows, models, None, progress, ratios)
-    shares = sweep_shares(ratios, max_points)
-    if progress is not None:
+    shares = sweep_shares(ratios, max_points) if sweep else []
+    if progress is not None and shares:
         progress.start(f"{strategy}: sweep of {len(shares)} settings", len(rows) * len(shares))
-    sweep = [route_all(decide, rows, models, share, progress, None) for share in shares]
+    swept = [route_all(decide, rows, models, share, progress, None) for share in shares]
     seconds = time.perf_counter() - started
-    return StrategyRun(strategy, default, sweep, len(rows) * (1 + len(shares)), seconds)
+    return StrategyRun(strategy, default, swept, len(rows) * (1 + len(shares)), seconds)
 
 
 def route_all(

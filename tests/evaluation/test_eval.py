@@ -145,3 +145,11 @@ def test_gsm8k_reproduces_routellms_figures() -> None:
     heuristic = result["strategies"]["heuristic"]
     assert tuple(heuristic["strong_share_span"]) == (0.0, 1.0)
     assert 0.5 < heuristic["apgr"] < 0.6  # the task type alone is worth little here
+
+
+def test_the_demos_quality_evidence_comes_from_the_vendored_sets(tmp_path: Path) -> None:
+    from app.evaluation.evidence import quality_evidence
+
+    (line,) = quality_evidence(["heuristic"])
+    assert line.startswith("  heuristic: GSM8K ") and "of its score) at " in line and "MT-Bench" in line
+    assert quality_evidence(["heuristic"], root=tmp_path) == []

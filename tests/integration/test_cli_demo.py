@@ -86,6 +86,8 @@ def test_demo_routes_the_workload_with_both_strategies_and_stops_its_proxy() -> 
     n_prompts = len(load_workload())
     assert f"Summary: {n_prompts} prompts, max_cost $0.01 per request" in out
     assert "Budget violations (actual cost > max_cost): 0" in out
+    quality = section(out, "Summary").split("Quality:", 1)[1]  # quality next to the savings
+    assert all(f"  {strategy}: GSM8K 0." in quality and "MT-Bench" in quality for strategy in STRATEGIES)
     stats = summaries(out)
     assert set(stats) == set(STRATEGIES)
     baselines = [m.groupdict() for m in BASELINE.finditer(section(out, "Summary"))]
