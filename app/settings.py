@@ -31,10 +31,23 @@ __all__ = ["CostTracking", "ProviderSettings", "RoutingSettings"]
 CostTracking = Literal["strict", "ignore_errors"]
 
 
-class ProviderSettings(BaseSettings):
-    """Provider defaults from the environment. The API key is a ``SecretStr``: it never shows in reprs."""
+class _EnvironmentSettings(BaseSettings):
+    """Settings read from the process environment with one way to fail."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def load(cls) -> Self:
+        """Read the settings. Raises ConfigurationError naming the first invalid variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
+
+
+class ProviderSettings(_EnvironmentSettings):
+    """Provider defaults from the environment. The API key is a ``SecretStr``: it never shows in reprs."""
 
     base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("LITELLM_BASE_URL", "LITELLM_PROXY_BASE_URL", "OPENAI_BASE_URL")
@@ -48,20 +61,9 @@ class ProviderSettings(BaseSettings):
     models_cache_ttl_s: float = Field(default=300.0, ge=0, validation_alias="COSTMUX_MODELS_CACHE_TTL_S")
     rate_limit_timeout_s: float = Field(default=30.0, ge=0, validation_alias="COSTMUX_RATE_LIMIT_TIMEOUT_S")
 
-    @classmethod
-    def load(cls) -> Self:
-        """Read the settings. Raises ConfigurationError naming the first invalid variable."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
 
-
-class RoutingSettings(BaseSettings):
+class RoutingSettings(_EnvironmentSettings):
     """Router defaults from the environment (a router's own arguments win)."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     quality_share: float | None = Field(default=None, ge=0, le=1, validation_alias="COSTMUX_QUALITY_SHARE")
 
@@ -69,12 +71,3 @@ class RoutingSettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
-
-    @classmethod
-    def load(cls) -> Self:
-        """Read the settings. Raises ConfigurationError naming the first invalid variable."""
-        try:
-            return cls()
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigurationError(f"invalid environment setting {first['loc'][0]}: {first['msg']}") from None
