@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,23 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
             main([*command, "--help"])
         assert caught.value.code == 0
     assert "--max-cost" in capsys.readouterr().out
+
+
+def test_eval_takes_prices_from_the_proxy(
+    connect: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``costmux eval --proxy-url``: prices read once from the real proxy's /model/info, then routed offline."""
+    data = tmp_path / "o.jsonl"
+    rows = [
+        {"prompt": "What is the capital of Italy?", "scores": {"gpt-4o": 1, "gpt-4o-mini": 1}},
+        {"prompt": "Solve step by step: 2x + 3 = 11.", "scores": {"gpt-4o": 1, "gpt-4o-mini": 0}},
+    ]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "report"
+    code = main(["eval", str(data), "--no-catalog", "--no-plot", "--quiet", "--out", str(out), *connect])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "o.json").read_text())
+    assert result["models"]["gpt-4o"]["input_usd_per_1m"] == pytest.approx(2.5)
+    assert result["models"]["gpt-4o"]["output_usd_per_1m"] == pytest.approx(10)
+    assert result["models"]["gpt-4o"]["source"] == "proxy" and not result["models"]["gpt-4o"]["quality_known"]
+    assert result["oracle"]["quality"] == 1.0
