@@ -26,12 +26,13 @@ class CliSettings(ProviderSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
 
-def _provider(args: argparse.Namespace) -> LiteLLMProvider:
+def _provider(args: argparse.Namespace, **options: Any) -> LiteLLMProvider:
+    """A provider for ``--proxy-url`` / ``--api-key`` (else the settings); ``options`` go to ``LiteLLMProvider``."""
     from app.providers import LiteLLMProvider
 
     settings = CliSettings.load()
     key = args.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-    return LiteLLMProvider(args.proxy_url or settings.base_url, key)
+    return LiteLLMProvider(args.proxy_url or settings.base_url, key, **options)
 
 
 def _usd(value: Any) -> str:

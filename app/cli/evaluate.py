@@ -83,7 +83,7 @@ async def _snapshot(args: argparse.Namespace, models: tuple[str, ...], custom: A
     from app.cli.commands import _provider as proxy_provider
     from app.evaluation import OfflineProvider
 
-    async with proxy_provider(args) as provider:
+    async with proxy_provider(args, catalog=catalog) as provider:
         await provider.sync_pricing()
         return OfflineProvider.snapshot(provider, models, custom_models=custom, prices=prices, catalog=catalog)
 

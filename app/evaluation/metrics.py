@@ -99,7 +99,7 @@ def hull_at(hull: Sequence[Point], x: float) -> float:
         return 0.0
     for (x1, y1), (x2, y2) in pairwise(hull):
         if x <= x2:
-            return y1 + (y2 - y1) * (x - x1) / (x2 - x1)  # x values of a hull are distinct
+            return y1 + (y2 - y1) * ((x - x1) / (x2 - x1))  # x values of a hull are distinct
     return hull[-1][1]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.evaluation.metrics import (
@@ -66,6 +66,7 @@ def test_the_cost_oracle_upgrades_the_best_gain_per_dollar_first() -> None:
 
 
 @given(st.lists(st.tuples(st.floats(0, 10), st.floats(0, 1)), min_size=1, max_size=30))
+@example(points=[(0.0, 0.5), (5e-324, 1.0)])  # a subnormal step: the interpolation must not underflow
 def test_the_hull_dominates_every_point_from_its_start(points: list[tuple[float, float]]) -> None:
     hull = upper_hull(points)
     assert all(b[0] >= a[0] and b[1] >= a[1] for a, b in pairwise(hull))
