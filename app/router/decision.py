@@ -89,7 +89,7 @@ class CandidateVerdict(NamedTuple):
         if self.expected_quality < self.quality:
             fits = self.expected_quality / self.quality if self.quality else 0.0
             text += (
-                f"; a {fits:.0%} chance the answer fits max_tokens={self.max_tokens} (a typical one is "
+                f"; the answer fits max_tokens={self.max_tokens} with probability {fits:.0%} (a typical one is "
                 f"~{typical_tokens} tokens): expected quality {self.expected_quality:.2f}"
             )
         elif self.may_truncate:

@@ -108,7 +108,8 @@ def _cheapest_admitted(
 
 
 def _cut_note(chosen: CandidateVerdict) -> str:
-    if chosen.expected_quality < chosen.quality:
+    """Said when the cap leaves the choice a real chance (over 10%) of a cut answer."""
+    if chosen.expected_quality < 0.9 * chosen.quality:
         return f"; the cap may cut its answer (expected quality {chosen.expected_quality:.2f})"
     return "; the cap may cut its answer short" if chosen.may_truncate else ""
 
