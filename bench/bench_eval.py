@@ -75,11 +75,10 @@ def _measure(router: Router, provider: OfflineProvider, rows: list[Any], models:
 
 def run(quick: bool = False, repeats: int = 5) -> dict[str, Any]:
     """Prompts per CPU-second for each set and strategy: the evaluation's pass and bare ``decide`` calls."""
-    custom = json.loads((ROOT / "datasets" / "routellm" / "models.json").read_text(encoding="utf-8"))
     figures: dict[str, Any] = {}
     for name in SETS:
         data = read_outcomes(ROOT / "datasets" / "routellm" / f"{name}.jsonl.gz")
-        provider = OfflineProvider(data.models, custom_models=custom)
+        provider = OfflineProvider(data.models)  # prices and quality: the bundled catalog
         models, rows = prepare(data, provider)
         if quick:
             rows = rows[:300]
@@ -102,7 +101,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_eval.py")
     out.append(
         "Prompts routed per CPU-second by `costmux eval`'s pass (`Router.decide`, then the choice scored and costed) "
         "and, side by side in the same process, by bare `Router.decide` calls, on the vendored RouteLLM sets "
-        "(2 models: gpt-4-1106-preview and Mixtral-8x7B, `datasets/routellm/models.json`), each strategy at its "
+        "(2 models: gpt-4-1106-preview and Mixtral-8x7B, known to the bundled catalog), each strategy at its "
         f"default, best of {results['settings']['repeats']} passes after a warm-up pass. One process: one core."
     )
     out += [

@@ -126,7 +126,7 @@ def _model_json(info: ModelInfo, single: Point) -> dict[str, Any]:
         "input_usd_per_1m": info.input_usd_per_token * 1e6,
         "output_usd_per_1m": info.output_usd_per_token * 1e6,
         "source": info.source,
-        "quality_known": info.quality_known,
+        "quality_data": info.quality,
     }
 
 

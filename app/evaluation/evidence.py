@@ -7,7 +7,6 @@ same strategies, at their defaults and through the same ``Router.decide``, on th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,13 +25,12 @@ def quality_evidence(strategies: Sequence[str], root: Path = DATASETS) -> list[s
     """One line per strategy: on each set, the mean score at the strategy's default against always the strong
     model, and the cost as a share of that model's. Empty when the data sets are not there (an installed wheel)."""
     folder = root / "routellm"
-    if not (folder / "models.json").is_file():
+    if not all((folder / f"{name}.jsonl.gz").is_file() for _, name in _SETS):
         return []
-    custom = json.loads((folder / "models.json").read_text(encoding="utf-8"))
     results = []
     for label, name in _SETS:
         data = read_outcomes(folder / f"{name}.jsonl.gz")
-        provider = OfflineProvider(data.models, custom_models=custom)
+        provider = OfflineProvider(data.models)  # prices and quality: the bundled catalog
         results.append((label, evaluate(data, provider, strategies=strategies, sweep=False)))
     lines = []
     for strategy in strategies:

@@ -7,6 +7,13 @@ from typing import Any
 __all__ = ["markdown_report"]
 
 
+_QUALITY_DATA = {
+    "measured": "",
+    "prior": "; quality: a price-based prior (assumed)",
+    "none": "; no quality data (0.5 assumed)",
+}
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -42,7 +49,7 @@ def markdown_report(result: dict[str, Any], command: str | None = None) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for name, info in sorted(models.items(), key=lambda item: item[1]["cost_usd"]):
-        known = info["source"] + ("" if info["quality_known"] else "; no quality data (0.5 assumed)")
+        known = info["source"] + _QUALITY_DATA[info["quality_data"]]
         lines.append(
             f"| {name} | {info['quality']:.3f} | {_usd(info['cost_usd'])} | {info['input_usd_per_1m']:g} | "
             f"{info['output_usd_per_1m']:g} | {known} |"

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from app.errors import ConfigurationError, RoutingError
 from app.evaluation.outcomes import Outcome, OutcomeSet
-from app.providers import Provider
+from app.providers import ModelSpec, Provider
 from app.router import PromptAnalysis, Router, RoutingDecision, analyze
 from app.router.scoring import expected_output_tokens
 
@@ -55,7 +55,7 @@ class ModelInfo:
     output_usd_per_token: float
     max_output_tokens: int | None
     source: str
-    quality_known: bool
+    quality: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ def prepare(data: OutcomeSet, provider: Provider) -> tuple[dict[str, ModelInfo],
             output_usd_per_token=float(spec.pricing.output_usd_per_token),
             max_output_tokens=spec.max_output_tokens,
             source=_source(spec.source, spec.metadata.get("catalog_entry")),
-            quality_known=bool(spec.quality),
+            quality=_quality_kind(spec),
         )
     if missing:
         raise ConfigurationError(
@@ -121,6 +121,13 @@ def prepare(data: OutcomeSet, provider: Provider) -> tuple[dict[str, ModelInfo],
         )
     rows = [_prepare_row(outcome, models) for outcome in data.rows]
     return models, rows
+
+
+def _quality_kind(spec: ModelSpec) -> str:
+    """``"measured"``, ``"prior"`` (assumed from the price, for every task or some) or ``"none"`` (0.5 assumed)."""
+    if not spec.quality:
+        return "none"
+    return "prior" if spec.assumed_quality else "measured"
 
 
 def _source(source: str, catalog_entry: object) -> str:

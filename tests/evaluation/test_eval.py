@@ -108,16 +108,7 @@ def test_a_model_without_a_price_is_named(tmp_path: Path, capsys: pytest.Capture
 
 def test_the_command_writes_markdown_json_and_a_pareto_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report"
-    code = main(
-        [
-            "eval",
-            str(DATASETS / "routellm" / "mt_bench.jsonl.gz"),
-            "--models",
-            str(DATASETS / "routellm" / "models.json"),
-            "--out",
-            str(out),
-        ]
-    )
+    code = main(["eval", str(DATASETS / "routellm" / "mt_bench.jsonl.gz"), "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr()
     report = (out / "mt_bench.md").read_text()
@@ -137,8 +128,7 @@ def test_gsm8k_reproduces_routellms_figures() -> None:
     """The vendored GSM8K set and RouteLLM's APGR: the per-prompt oracle's 1.13 (as the issue measured it), a
     random router's 0.5, and the two models' accuracies of the data's README (0.637 / 0.858)."""
     data = read_outcomes(DATASETS / "routellm" / "gsm8k.jsonl.gz")
-    custom = json.loads((DATASETS / "routellm" / "models.json").read_text())
-    result = evaluate(data, OfflineProvider(data.models, custom_models=custom), strategies=["heuristic"])
+    result = evaluate(data, OfflineProvider(data.models), strategies=["heuristic"])  # the catalog knows both
     assert round(result["models"]["mistralai/Mixtral-8x7B-Instruct-v0.1"]["quality"], 3) == 0.637
     assert round(result["models"]["gpt-4-1106-preview"]["quality"], 3) == 0.858
     assert round(result["oracle"]["apgr"], 2) == 1.13

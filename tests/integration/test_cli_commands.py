@@ -97,5 +97,5 @@ def test_eval_takes_prices_from_the_proxy(
     result = json.loads((out / "o.json").read_text())
     assert result["models"]["gpt-4o"]["input_usd_per_1m"] == pytest.approx(2.5)
     assert result["models"]["gpt-4o"]["output_usd_per_1m"] == pytest.approx(10)
-    assert result["models"]["gpt-4o"]["source"] == "proxy" and not result["models"]["gpt-4o"]["quality_known"]
+    assert result["models"]["gpt-4o"]["source"] == "proxy" and result["models"]["gpt-4o"]["quality_data"] == "none"
     assert result["oracle"]["quality"] == 1.0
