@@ -89,8 +89,8 @@ class CandidateVerdict(NamedTuple):
         if self.expected_quality < self.quality:
             fits = self.expected_quality / self.quality if self.quality else 0.0
             text += (
-                f"; the answer fits max_tokens={self.max_tokens} with probability {fits:.0%} (a typical one is "
-                f"~{typical_tokens} tokens): expected quality {self.expected_quality:.2f}"
+                f"; the answer may be cut: it fits max_tokens={self.max_tokens} with probability {fits:.0%} "
+                f"(a typical one is ~{typical_tokens} tokens): expected quality {self.expected_quality:.2f}"
             )
         elif self.may_truncate:
             text += f"; the answer may be cut (a typical one is ~{typical_tokens} tokens)"

@@ -135,7 +135,7 @@ class BudgetPolicy:
         task_type = analysis.task_type
         asked_reasoning = analysis.reasoning
         length = AnswerLength.of(analysis)
-        sure_fit = length.sure_fit_tokens
+        median, sure_fit = length.median_tokens, length.sure_fit_tokens
         unavailable = unavailable if unavailable is not None else _AVAILABLE
         per_model_checks = self.availability is not None or provider_check is not None
         for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
@@ -220,8 +220,13 @@ class BudgetPolicy:
                 continue
             may_truncate = max_tokens is not None and max_tokens < output_tokens
             expected = quality
-            if max_tokens is not None and max_tokens < sure_fit and (caller_max is None or max_tokens < caller_max):
-                expected = quality * length.fit_probability(max_tokens)  # the cap or the model may cut the answer
+            thinking = output_tokens - median if output_tokens > median else 0  # a reasoning model's, spent first
+            if (
+                max_tokens is not None
+                and max_tokens < sure_fit + thinking
+                and (caller_max is None or max_tokens < caller_max)
+            ):  # the cap or the model's own limit may cut the answer
+                expected = quality * length.fit_probability(max_tokens - thinking)
             if max_tokens is not None and estimate is not None and worst < estimate:
                 estimate = worst  # the cap bounds what the answer can cost
             verdict = new_verdict(

@@ -195,7 +195,7 @@ def test_a_cap_that_would_cut_the_answer_lowers_its_expected_quality_by_the_chan
     assert frontier.kept and frontier.may_truncate and frontier.max_tokens is not None
     fits = AnswerLength.of(decision.analysis).fit_probability(frontier.max_tokens)
     assert frontier.expected_quality == pytest.approx(0.92 * fits) and fits < 0.05
-    assert f"the answer fits max_tokens={frontier.max_tokens} with probability {fits:.0%}" in frontier.detail
+    assert f"may be cut: it fits max_tokens={frontier.max_tokens} with probability {fits:.0%}" in frontier.detail
     assert decision.model != "frontier" and decision.chosen.expected_quality > frontier.expected_quality
 
 
