@@ -17,6 +17,9 @@ cheapest of equals), ``0`` the cheapest adequate one. The built-in strategies ad
 ``expected_quality ≥ threshold(share)`` for a threshold that never falls as the share rises, so sweeping the share
 moves the choice monotonically: its expected quality and its expected cost never go down (the admitted sets are
 nested, and the cheapest of a smaller set costs at least as much). ``None`` means the strategy's own default.
+One rule comes before price: on hard tasks (``app.catalog.prior.HARD_TASKS``) an assumed quality never outranks a
+measured one — the best is the best measured model's, and admitted measured models come before assumed ones — so
+with assumed-quality models in the pool the choice's quality still never falls, but its cost may.
 """
 
 from __future__ import annotations
@@ -107,6 +110,22 @@ def _cheapest_admitted(
     return admitted, others
 
 
+def _best_and_admitted(
+    kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, threshold_of: Callable[[float], float]
+) -> tuple[float, float, list[CandidateVerdict], list[CandidateVerdict]]:
+    """``(best, threshold, admitted cheapest first, the others best first)``. On hard tasks an assumed quality (a
+    prior, or none) never outranks a measured one: the best is the best measured model's when there is one, and
+    among the admitted the measured models come first (cost order within each group)."""
+    hard = analysis.task_type in HARD_TASKS
+    measured = [v for v in kept if not v.quality_is_default] if hard else kept
+    best = _best_quality(measured or kept)
+    threshold = threshold_of(best)
+    admitted, others = _cheapest_admitted(kept, threshold)
+    if hard:
+        admitted.sort(key=_ASSUMED)
+    return best, threshold, admitted, others
+
+
 def _cut_note(chosen: CandidateVerdict) -> str:
     """Said when the cap leaves the choice a real chance (over 10%) of a cut answer."""
     if chosen.expected_quality < 0.9 * chosen.quality:
@@ -183,8 +202,7 @@ class QualityFirst(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
-        best = _best_quality(kept)
-        admitted, others = _cheapest_admitted(kept, share * best)
+        best, _, admitted, others = _best_and_admitted(kept, analysis, lambda best: share * best)
         chosen = admitted[0]
         reason = f"best suited to {analysis.task_type}: quality {chosen.expected_quality:.2f}"
         if len(admitted) > 1:
@@ -231,11 +249,9 @@ class CheapestAboveFloor(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
-        best = _best_quality(kept)
-        threshold = self.floor(analysis, best, share)
-        admitted, others = _cheapest_admitted(kept, threshold)
-        if analysis.task_type in HARD_TASKS:  # an assumed quality never outranks a measured one on hard tasks
-            admitted.sort(key=_ASSUMED)  # stable: cost order within each group
+        best, threshold, admitted, others = _best_and_admitted(
+            kept, analysis, lambda best: self.floor(analysis, best, share)
+        )
         chosen = admitted[0]
         if threshold < best or len(admitted) > 1:
             reason = (
