@@ -21,7 +21,8 @@ import httpx
 
 from app.cli.demo_data import DemoPrompt, answer_lengths, demo_proxy_models, load_workload, upstream_latency_s
 from app.cli.demo_report import metrics_excerpt, strategy_table, summary
-from app.cli.demo_run import Progress, Row, StrategyRun, priced_comparison
+from app.cli.demo_run import Row, StrategyRun, priced_comparison
+from app.cli.progress import Progress
 from app.pricing import ModelPricing, decimal_str, to_decimal_usd
 from app.router import analyze
 

@@ -133,7 +133,7 @@ def _tried(strategy: RoutingStrategy) -> RoutingStrategy:
 
     analysis = analyze([{"role": "user", "content": "What is the capital of France?"}])
     verdict = CandidateVerdict(
-        "p", "m", True, None, 0.9, False, 10**12, 10**13, 100, False, "p/m", (KEPT_NOTE, ("", ("", ()), 100))
+        "p", "m", True, None, 0.9, False, 10**12, 10**13, 100, False, "p/m", (KEPT_NOTE, ("", ("", ()), 100)), 0.9
     )
     strategy.rank([verdict], analysis)
     return strategy

@@ -33,9 +33,9 @@ def test_environment_then_config_by_field_name(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_strategy_options_build_each_strategy_once_with_its_options() -> None:
-    settings = PluginSettings.load({"strategy_options": {"heuristic": {"tolerance": 0.1}}})
+    settings = PluginSettings.load({"strategy_options": {"heuristic": {"default_share": 0.9}}})
     strategies = settings.strategies()
-    assert strategies["heuristic"].tolerance == 0.1  # type: ignore[attr-defined]
+    assert strategies["heuristic"].default_share == 0.9  # type: ignore[attr-defined]
     assert set(strategies) >= {"heuristic", "cost_optimized"}
 
 
@@ -45,8 +45,8 @@ def test_strategy_options_build_each_strategy_once_with_its_options() -> None:
         ({"default_strategy": "cheapest-ever"}, "unknown routing strategy 'cheapest-ever'"),
         ({"strategy_options": {"nope": {}}}, "unknown routing strategy 'nope'"),
         (
-            {"strategy_options": {"heuristic": {"tolerance": 4}}},
-            "strategy_options.heuristic: tolerance must be in [0, 1]",
+            {"strategy_options": {"heuristic": {"default_share": 4}}},
+            "strategy_options.heuristic: default_share must be a number in [0, 1]",
         ),
         ({"strategy_options": {"heuristic": {"colour": "red"}}}, "unexpected keyword argument 'colour'"),
         ({"strategy_options": {"cost_optimized": {"floor": {"base": 0.4}}}}, "strategy_options.cost_optimized"),
