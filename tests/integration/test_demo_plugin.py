@@ -11,7 +11,7 @@ import httpx
 
 from app.cli.demo_data import load_workload
 from app.cli.demo_plugin import _route
-from app.cli.demo_run import Progress
+from app.cli.progress import Progress
 from app.sandbox import LiteLLMProxy
 
 
