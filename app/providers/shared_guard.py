@@ -12,7 +12,8 @@
   model the mirror still shows as available but the store refuses is refused before sending (the router falls back).
 * The store unreachable: rate limits and health fall back to the process's own state (the guard's in-process
   limiter and breakers) for ``retry_after_s``, then the store is tried again (recovery is automatic); every failure
-  is logged and reported as a :class:`~app.events.StoreFailed` event (counted by the metrics).
+  is logged and reported as a :class:`~app.events.StoreFailed` event (counted by the metrics); the mirror, the
+  background work and the degraded mode are :class:`~app.stores.link.StoreLink`'s.
 
 Clock: wall time by default (replicas must agree on it, like the budgets').
 """
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from app.errors import ProviderError, ProviderUnavailableError, RateLimitError, StoreUnavailableError
@@ -32,6 +33,7 @@ from app.models import Usage
 from app.providers.guard_store import BreakerView, BucketSpec, GuardStore, Outcome
 from app.providers.health import HealthState, counts_as_failure
 from app.providers.ratelimit import Reservation, _parse_count
+from app.stores.link import StoreLink
 
 if TYPE_CHECKING:
     from app.providers.guard import Admission, ModelGuard
@@ -67,47 +69,35 @@ class SharedGuard:
         self._guard = guard
         self.store = store
         self._clock = clock
-        self.sync_interval_s = sync_interval_s
-        self.retry_after_s = retry_after_s
         self.batch_s = batch_s
         self._successes: dict[str, int] = {}  # model -> successes not yet reported
         self._holds: dict[str, float] = {}
         self._breakers: dict[str, BreakerView] = {}
         self._waits: dict[str, float] = {}  # model -> when the store said its buckets fit again
-        self._degraded_until = -math.inf
-        self._last_sync = -math.inf
-        self._syncing = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._link = StoreLink(
+            f"rate limits and health of {guard.provider}",
+            clock=clock,
+            sync_interval_s=sync_interval_s,
+            retry_after_s=retry_after_s,
+            on_failure=self._report_failure,
+            logger=logger,
+        )
 
     # -- state of the store ----------------------------------------------------------------------------------------
 
     @property
     def degraded(self) -> bool:
         """Whether the local state stands in for the store now (after a failure, for ``retry_after_s``)."""
-        return self._clock() < self._degraded_until
+        return self._link.degraded
 
-    def _failed(self, exc: StoreUnavailableError) -> None:
-        if not self.degraded:
-            logger.warning("shared %s unavailable, using this process's own state: %s", exc.store, exc)
-        self._degraded_until = self._clock() + self.retry_after_s
+    def _report_failure(self, exc: StoreUnavailableError) -> None:
         guard = self._guard
         if guard.events.active:
             guard.events.emit(StoreFailed(exc.store, exc.operation, fallback=True, provider=guard.provider))
 
-    def _recovered(self) -> None:
-        if self._degraded_until != -math.inf:
-            logger.info("shared rate limits and health of %s are back", self._guard.provider)
-            self._degraded_until = -math.inf
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def drain(self) -> None:
         """Wait for the background settlements and syncs."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._link.drain()
 
     # -- the mirror (sync views for routers) -------------------------------------------------------------------------
 
@@ -147,26 +137,18 @@ class SharedGuard:
         return None
 
     def _maybe_sync(self) -> None:
-        if self._syncing or self._clock() - self._last_sync < self.sync_interval_s:
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (a synchronous dry run): the mirror stays as it is
-        self._syncing = True
-        self._spawn(self.sync())
+        self._link.maybe_sync(self.sync)
 
     async def sync(self) -> None:
         """Read the shared hold-offs and breakers into the mirror; report breaker changes other replicas made."""
         try:
             snapshot = await self.store.snapshot(now=self._clock())
         except StoreUnavailableError as exc:
-            self._failed(exc)
+            self._link.failed(exc)
             return
         finally:
-            self._syncing = False
-            self._last_sync = self._clock()
-        self._recovered()
+            self._link.synced()
+        self._link.recovered()
         before = self._breakers
         self._holds = snapshot.holds
         self._breakers = snapshot.breakers
@@ -230,9 +212,9 @@ class SharedGuard:
             try:
                 result = await self.store.admit(model, specs, now=now, policy=guard.health.policy)
             except StoreUnavailableError as exc:
-                self._failed(exc)
+                self._link.failed(exc)
                 return None
-            self._recovered()
+            self._link.recovered()
             self._maybe_sync()
             if result.outcome == "ok":
                 self._waits.pop(model, None)
@@ -276,14 +258,14 @@ class SharedGuard:
 
     def settle(self, model: str, work: list[tuple[str, Any]]) -> None:
         """Apply ``work`` (``(operation, argument)`` pairs) to the store in a background task, in order."""
-        self._spawn(self._settle(model, work))
+        self._link.spawn(self._settle(model, work))
 
     def succeeded_batched(self, model: str) -> None:
         """Count one success of ``model``, reported with the others of the next ``batch_s``."""
         pending = self._successes.get(model, 0)
         self._successes[model] = pending + 1
         if not pending:
-            self._spawn(self._flush(model))
+            self._link.spawn(self._flush(model))
 
     async def _flush(self, model: str) -> None:
         await asyncio.sleep(self.batch_s)
@@ -310,7 +292,7 @@ class SharedGuard:
                     if recorded.transition is not None:
                         self._changed(model, recorded.transition, recorded.cooldown_s)
             except StoreUnavailableError as exc:
-                self._failed(exc)
+                self._link.failed(exc)
                 if operation == "success":
                     guard.health.record_success(model)
                 elif operation == "failure":
