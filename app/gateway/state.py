@@ -27,6 +27,8 @@ from app.router import Router
 from app.router.strategies import available_strategies
 from app.settings import ProviderSettings
 from app.stores import RedisConnection
+from app.stores.bounds import RedisBoundStore
+from app.tokens import PromptBoundLearner
 
 if TYPE_CHECKING:
     from app.metrics import CostmuxMetrics
@@ -89,7 +91,8 @@ class GatewayState:
         metrics: CostmuxMetrics | None,
     ) -> GatewayState:
         """The state for ``providers``, or for one :class:`LiteLLMProvider` from ``upstream`` (URL and key) that the
-        gateway owns."""
+        gateway owns; with a Redis URL its rate limits, health and prompt-bound calibration are shared with the
+        other replicas."""
         keys = load_keys_file(settings.keys_file) if settings.keys_file is not None else None
         redis = None
         if settings.redis_url is not None:
@@ -102,7 +105,10 @@ class GatewayState:
         key = upstream.api_key.get_secret_value() if upstream.api_key is not None else None
         client = upstream_client(timeout_s=upstream.timeout_s)  # holds nothing open until its first request
         guard_store = RedisGuardStore(redis, "litellm") if redis is not None else None
-        provider = LiteLLMProvider(upstream.base_url, key, http_client=client, guard_store=guard_store)
+        bounds = PromptBoundLearner(RedisBoundStore(redis, "litellm")) if redis is not None else None
+        provider = LiteLLMProvider(
+            upstream.base_url, key, http_client=client, guard_store=guard_store, prompt_bounds=bounds
+        )
         registry = ProviderRegistry({provider.name: provider})
         return cls(settings, registry, owned=[provider], clients=[client], metrics=metrics, keys=keys, redis=redis)
 

@@ -47,9 +47,9 @@ OUTCOMES = frozenset({"success", *ERROR_KINDS})
 REJECTIONS = frozenset(reason.value for reason in RejectReason)
 REFUSALS = frozenset({"over_budget", "no_model"})
 WINDOWS = frozenset({"hour", "day", "month"})
-STORES = frozenset({"budgets", "rate_limits", "health"})
+STORES = frozenset({"budgets", "rate_limits", "health", "prompt_bounds"})
 STORE_OPERATIONS = frozenset(
-    {"reserve", "settle", "extend", "usage", "admit", "give", "charge", "clamp", "levels", "hold", "snapshot"}
+    {"reserve", "settle", "extend", "usage", "admit", "give", "charge", "clamp", "levels", "hold", "snapshot", "sync"}
     | {"success", "failure", "release"}
 )
 TEXT_GROUP_NAMES = frozenset(TEXT_GROUPS)

@@ -28,9 +28,10 @@ from app.errors import (
     PricingError,
     ProviderError,
 )
-from app.events import EventBus, Observer, PromptUsageLearned, RequestFinished, error_kind
+from app.events import EventBus, Observer, RequestFinished, error_kind
 from app.models import ChatCompletionResponse, MessageInput, Usage, to_message_dicts
 from app.pricing import CostSource, ModelPricing, resolve_actual_cost
+from app.providers.bound_learning import TokenFamilies, bind_learner, close_learner, learn_from_usage, sent_max_tokens
 from app.providers.guard import Admission, ModelGuard
 from app.providers.guard_store import GuardStore
 from app.providers.health import HealthPolicy, ProxyHealthMonitor
@@ -42,8 +43,8 @@ from app.providers.retry import RetryPolicy
 from app.providers.streaming import ChatStream, OpenedStream
 from app.providers.transport import ProxyTransport, json_body, normalize_base_url
 from app.settings import CostTracking, ProviderSettings
-from app.tokens import TEXT_GROUPS, TokenCounts, count_prompt_tokens
-from app.tokens.families import PRIORS, FamilyResolution, family_counts
+from app.tokens import TokenCounts, count_prompt_tokens
+from app.tokens.families import FamilyResolution
 from app.tokens.learning import PromptBoundLearner
 
 __all__ = ["LiteLLMProvider"]
@@ -87,7 +88,9 @@ class LiteLLMProvider:
             ``provider.events.subscribe``.
         prompt_bounds: learns each model's prompt bounds from the usage the proxy bills (every answered call is
             recorded; routers check the cap with what it learned); default a new in-memory
-            :class:`~app.tokens.PromptBoundLearner`. Pass one built on a shared store to share it between replicas.
+            :class:`~app.tokens.PromptBoundLearner`. Pass one built on a shared store to share it between replicas
+            (:class:`~app.stores.bounds.RedisBoundStore`: its failures are reported on the provider's events, and
+            :meth:`aclose` pushes what it still holds).
     """
 
     def __init__(
@@ -165,7 +168,8 @@ class LiteLLMProvider:
         self._model_info_synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
         self.prompt_bounds = prompt_bounds if prompt_bounds is not None else PromptBoundLearner()
-        self._families: tuple[int, dict[str, FamilyResolution]] = (-1, {})
+        bind_learner(self.prompt_bounds, self.events, name)
+        self._families = TokenFamilies(self._registry)
         for model_name, entry in (custom_models or {}).items():
             if not isinstance(entry, Mapping):
                 raise ConfigurationError(f"custom_models[{model_name!r}] must be a mapping")
@@ -189,6 +193,7 @@ class LiteLLMProvider:
         if self._monitor is not None:
             await self._monitor.stop()
         await self.guard.aclose()
+        await close_learner(self.prompt_bounds)
         await self._transport.aclose()
 
     # -- model catalog -------------------------------------------------------------------------------------------
@@ -234,28 +239,15 @@ class LiteLLMProvider:
     def token_family(self, model: str) -> FamilyResolution:
         """``model``'s token family (``unknown`` for a model the provider does not know), cached until the provider's
         model knowledge changes."""
-        version, families = self._families
-        if version != self._registry.version:
-            families = {}
-            self._families = (self._registry.version, families)
-        found = families.get(model)
-        if found is None:
-            spec = self._registry.get(model)
-            found = spec.token_family() if spec is not None else FamilyResolution("unknown", "default")
-            if spec is not None:
-                families[model] = found
-        return found
+        return self._families.of(model)
 
     def _learn(
         self, model: str, body: Mapping[str, Any], usage: Usage | None, counted: list[TokenCounts] | None = None
     ) -> None:
-        """Record an answered call's billed prompt tokens against its estimate under the model's family (and check
-        that the billed completion stayed within the ``max_tokens`` sent). A usage without prompt tokens teaches
-        nothing: skipped. The prompt is counted once per call: ``counted`` holds the admission's count, if it made
-        one."""
+        """Record an answered call's billed usage (:func:`~app.providers.bound_learning.learn_from_usage`). The
+        prompt is counted once per call: ``counted`` holds the admission's count, if it made one."""
         if usage is None or usage.prompt_tokens <= 0:
             return
-        family = self.token_family(model).family
         prompt = (
             counted[0]
             if counted
@@ -263,41 +255,17 @@ class LiteLLMProvider:
                 body["messages"], tools=body.get("tools"), response_format=body.get("response_format")
             )
         )
-        counts = family_counts(prompt, PRIORS[family])
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        max_tokens = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None
-        learner = self.prompt_bounds
-        bound = learner.bound(model, counts) if self.events.active else 0
-        learner.record(
-            model, counts, usage.prompt_tokens, billed_completion_tokens=usage.completion_tokens, max_tokens=max_tokens
+        learn_from_usage(
+            self.prompt_bounds,
+            self._families,
+            self.events,
+            provider=self.name,
+            model=model,
+            prompt=prompt,
+            billed_prompt_tokens=usage.prompt_tokens,
+            billed_completion_tokens=usage.completion_tokens,
+            max_tokens=sent_max_tokens(body),
         )
-        if max_tokens is not None and usage.completion_tokens > max_tokens:
-            logger.warning(
-                "%s billed %d completion tokens for a call sent with max_tokens=%d (reasoning tokens?): the worst case"
-                " of its calls is under-estimated",
-                model,
-                usage.completion_tokens,
-                max_tokens,
-            )
-        if self.events.active:
-            view = learner.view(model)
-            group = counts.group
-            self.events.emit(
-                PromptUsageLearned(
-                    provider=self.name,
-                    model=model,
-                    family=family,
-                    group=TEXT_GROUPS[group],
-                    estimate_tokens=counts.estimate_tokens,
-                    upper_tokens=counts.upper_tokens,
-                    bound_tokens=bound,
-                    billed_prompt_tokens=usage.prompt_tokens,
-                    factor=view.factors[group] if view is not None else None,
-                    group_observations=view.counts[group] if view is not None else 0,
-                    max_tokens=max_tokens,
-                    billed_completion_tokens=usage.completion_tokens,
-                )
-            )
 
     def _limit_field(self, model: str) -> str:
         """The request field that bounds the whole completion of ``model``: ``max_completion_tokens`` for OpenAI

@@ -42,3 +42,8 @@ end
 local function fstr(x)
   return string.format('%.17g', x)
 end
+
+-- a configuration name made safe inside a key, as app/stores/redis_client.py's escape_key_part does
+local function escape_part(name)
+  return (name:gsub('%%', '%%25'):gsub('{', '%%7B'):gsub('}', '%%7D'))
+end

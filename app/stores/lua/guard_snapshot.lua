@@ -12,12 +12,9 @@ for i = 1, #flat, 2 do
     redis.call('HDEL', KEYS[1], flat[i])
   end
 end
-local function escape(name)
-  return (name:gsub('%%', '%%25'):gsub('{', '%%7B'):gsub('}', '%%7D'))
-end
 local breakers = {}
 for _, model in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local v = redis.call('HMGET', ARGV[2] .. escape(model), 'state', 'open_until', 'trial_since', 'cause', 'cooldown')
+  local v = redis.call('HMGET', ARGV[2] .. escape_part(model), 'state', 'open_until', 'trial_since', 'cause', 'cooldown')
   if v[1] and v[1] ~= 'closed' then
     table.insert(breakers, model)
     for j = 1, 5 do table.insert(breakers, v[j] or '') end
