@@ -2,11 +2,13 @@
 key's budget is never overshot by concurrent requests spread over the replicas; a replica killed with SIGKILL
 mid-request leaks its reservation only until the reservation's expiry (then it is charged its worst case, as a
 failure with no answer is), while a live replica's long request is kept alive; Redis restarted mid-run: budgeted
-requests fail closed (503) while it is down, everything else goes on, and all recovers by itself."""
+requests fail closed (503) while it is down, everything else goes on, and all recovers by itself; a replica's prompt
+bounds widen with what another replica was billed (the token-bound calibration is shared)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import signal
@@ -28,7 +30,8 @@ from app.sandbox import FakeUpstream, LiteLLMProxy
 from app.sandbox.proxy import free_port
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.upstream import Fault
-from tests.integration.test_gateway_proxy import EXCLUDE, GATEWAY_KEY, ROOT, _wait_ready
+from app.tokens import PRIORS, count_prompt_tokens, family_counts, resolve_family
+from tests.integration.test_gateway_proxy import EXCLUDE, GATEWAY_KEY, PRICES, ROOT, _wait_ready
 
 ALICE, CAROL = "sk-alice-replicas-0001", "sk-carol-replicas-0001"
 MESSAGES = [{"role": "user", "content": "Give one short reason to write tests."}]
@@ -233,3 +236,50 @@ async def test_redis_restarted_mid_run_budgets_fail_closed_then_everything_recov
             assert after["spent"] > spent_before and after["reserved"] == 0
             metrics = (await http.get(urls[0] + "/metrics", headers=auth(GATEWAY_KEY))).text
             assert re.search(r'costmux_store_errors_total\{operation="\w+",outcome="failed",store="budgets"\}', metrics)
+
+
+BILLED_OVER = "[bills-1.3x]"  # a prompt the upstream bills 1.3 x costmux's estimate of it
+LONG_PROMPT = [{"role": "user", "content": f"{BILLED_OVER} Summarise the release notes of a small library. " * 12}]
+
+
+def bill_over_the_estimate(messages: list[dict[str, Any]], model: str) -> int | None:
+    """1.3 x costmux's estimate of a marked prompt under ``model``'s token family (others: the default bill)."""
+    if not any(BILLED_OVER in str(m.get("content")) for m in messages):
+        return None
+    family = resolve_family((model,)).family
+    return math.ceil(1.3 * family_counts(count_prompt_tokens(messages), PRIORS[family]).estimate_tokens)
+
+
+async def test_a_replica_widens_its_prompt_bound_with_what_another_replica_was_billed(
+    litellm_proxy: LiteLLMProxy, fake_upstream: FakeUpstream, redis: RedisServer, tmp_path: Path
+) -> None:
+    keys = write_keys(tmp_path / "keys.yaml", "1")
+    family = resolve_family(("gpt-4o-mini",)).family
+    counts = family_counts(count_prompt_tokens(LONG_PROMPT), PRIORS[family])
+    billed = bill_over_the_estimate(LONG_PROMPT, "gpt-4o-mini")
+    assert billed is not None and billed > counts.upper_tokens  # the premise: these bills are over the prior
+    in_usd, out_usd = PRICES["gpt-4o-mini"]
+    # a cap too small for any answer: a 402 whose cheapest worst case shows the prompt bound, and nothing is sent
+    probe = {"model": "gpt-4o-mini", "messages": LONG_PROMPT, "max_cost": 1e-7}
+    fake_upstream.prompt_tokens = bill_over_the_estimate
+    try:
+        with replicas(2, litellm_proxy, redis, keys, tmp_path) as running:
+            (_, learner_url), (_, other_url) = running
+            async with httpx.AsyncClient(timeout=60, trust_env=False) as http:
+
+                async def cheapest() -> Decimal:
+                    answer = await http.post(other_url + "/v1/chat/completions", json=probe, headers=auth(CAROL))
+                    assert answer.status_code == 402, answer.text
+                    return Decimal(answer.json()["error"]["cheapest_cost"])
+
+                before = await cheapest()
+                assert before >= counts.upper_tokens * in_usd  # the family's prior bound, no more
+                for _ in range(3):  # answered by the first replica only, billed 1.3 x the estimate
+                    body = {"model": "gpt-4o-mini", "messages": LONG_PROMPT, "max_tokens": 16}
+                    answer = await http.post(learner_url + "/v1/chat/completions", json=body, headers=auth(CAROL))
+                    assert answer.status_code == 200 and answer.json()["usage"]["prompt_tokens"] == billed
+                # the other replica reads it within its sync interval (1 s), started by its own decisions
+                after = await _until(cheapest, lambda cost: cost > before, timeout_s=15.0)
+                assert after - before >= (billed - counts.upper_tokens) * in_usd  # its bound covers the bills now
+    finally:
+        fake_upstream.prompt_tokens = None
