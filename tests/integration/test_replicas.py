@@ -258,7 +258,7 @@ async def test_a_replica_widens_its_prompt_bound_with_what_another_replica_was_b
     counts = family_counts(count_prompt_tokens(LONG_PROMPT), PRIORS[family])
     billed = bill_over_the_estimate(LONG_PROMPT, "gpt-4o-mini")
     assert billed is not None and billed > counts.upper_tokens  # the premise: these bills are over the prior
-    in_usd, out_usd = PRICES["gpt-4o-mini"]
+    in_usd = PRICES["gpt-4o-mini"][0]
     # a cap too small for any answer: a 402 whose cheapest worst case shows the prompt bound, and nothing is sent
     probe = {"model": "gpt-4o-mini", "messages": LONG_PROMPT, "max_cost": 1e-7}
     fake_upstream.prompt_tokens = bill_over_the_estimate
