@@ -64,7 +64,10 @@ class RequestLedger:
 
     Args:
         decision: costmux's decision (its cap, the prompt analysis and the ranked candidates).
-        prompt_bound_tokens: the prompt's upper bound the cap is planned with, tokens.
+        prompt_bound_tokens: the prompt's upper bound the cap is planned with, tokens (for every model group unless
+            ``prompt_bound_of`` says otherwise).
+        prompt_bound_of: the prompt bound of an attempt on a model group, tokens: the group's own (its token
+            family's, as what its calls were billed widened or tightened it), as the decision checked the cap with.
         caller_max_tokens: the caller's own ``max_tokens`` (never raised).
         min_output_tokens, default_max_output_tokens: as the router's policy.
         started_s: when the request was routed (the clock's seconds).
@@ -83,8 +86,10 @@ class RequestLedger:
         started_s: float,
         token_fields: tuple[str, ...] = ("max_tokens",),
         routed: bool = True,
+        prompt_bound_of: Callable[[str], int] | None = None,
     ) -> None:
         self.decision = decision
+        self.prompt_bound_of = prompt_bound_of
         self.token_fields = token_fields
         self.routed = routed
         #: the two ends LiteLLM reports (in either order): the response headers, and the answer's log (or a failure)
@@ -131,9 +136,10 @@ class RequestLedger:
                 self.attempts.append(attempt)
                 return attempt
             raise self._refusal(f"{group} has no known price (never routed as if free)", None)
+        bound = self.prompt_bound_of(group) if self.prompt_bound_of is not None else self.prompt_bound_tokens
         plan = plan_output(
             pricing,
-            prompt_bound_tokens=self.prompt_bound_tokens,
+            prompt_bound_tokens=bound,
             max_cost_usd=remaining,
             caller_max_tokens=self.caller_max_tokens,
             model_max_output_tokens=max_output_tokens or self.default_max_output_tokens,

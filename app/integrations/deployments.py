@@ -10,6 +10,10 @@ smallest window of its deployments, summed rate limits), with the bundled catalo
 
 A cheap fingerprint of the router (its identity and its deployment list's identity and length) is checked on every
 request; the deployments are re-read when it changes and at least every ``refresh_s`` (edits in place).
+
+Like ``LiteLLMProvider``, it learns each model group's prompt bounds from what the proxy's calls were billed
+(:meth:`ProxyDeployments.learn`, the same code path: :mod:`app.providers.bound_learning`); routers read them through
+``prompt_bounds``, and each attempt's ``max_tokens`` is planned with its group's bound (:meth:`prompt_bound`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from app.errors import ConfigurationError
 from app.events import EventBus, HealthChanged
 from app.models import ChatCompletionResponse, MessageInput
 from app.pricing import ModelPricing
+from app.providers.bound_learning import TokenFamilies, bind_learner, learn_from_usage
 from app.providers.model_registry import ModelRegistry, ModelSpec, parse_model_info
+from app.tokens import FamilyResolution, PromptBoundLearner, TokenCounts
+from app.tokens.learning import Mode
 
 __all__ = ["DeploymentInfo", "ProxyDeployments"]
 
@@ -50,6 +57,8 @@ class ProxyDeployments:
         catalog: fills in quality and capabilities (``"default"``: the bundled catalog; ``None``: none).
         refresh_s: re-read the deployments at least this often, seconds.
         clock: seconds (monotonic), for ``refresh_s``.
+        prompt_bounds: learns each group's prompt bounds from the usage its calls were billed (default: a new
+            in-memory :class:`~app.tokens.PromptBoundLearner`).
     """
 
     def __init__(
@@ -59,6 +68,7 @@ class ProxyDeployments:
         catalog: ModelCatalog | Literal["default"] | None = "default",
         refresh_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        prompt_bounds: PromptBoundLearner | None = None,
     ) -> None:
         self.name = name
         self.events = EventBus()
@@ -71,6 +81,9 @@ class ProxyDeployments:
         self._fingerprint: tuple[int, int, int] | None = None
         self._read_at = 0.0
         self._unavailable: dict[str, tuple[str, str]] = {}
+        self.prompt_bounds = prompt_bounds if prompt_bounds is not None else PromptBoundLearner()
+        bind_learner(self.prompt_bounds, self.events, name)
+        self._families = TokenFamilies(self._registry)
 
     def __repr__(self) -> str:
         return f"ProxyDeployments(name={self.name!r}, models={len(self._group_ids)})"
@@ -134,6 +147,40 @@ class ProxyDeployments:
                 self.events.emit(HealthChanged(self.name, group, "closed", 0.0))
             for group in self._unavailable.keys() - before.keys():
                 self.events.emit(HealthChanged(self.name, group, "open", 0.0))
+
+    # -- prompt bounds ---------------------------------------------------------------------------------------------
+
+    def token_family(self, model: str) -> FamilyResolution:
+        """``model``'s token family (``unknown`` for a group the proxy does not have)."""
+        return self._families.of(model)
+
+    def prompt_bound(self, model: str, prompt: TokenCounts, mode: Mode = "estimate") -> int:
+        """The prompt bound of a request (``prompt``: its token counts) to group ``model``: its family's, as what the
+        group was billed widened or tightened it, tokens."""
+        return self._families.bound(self.prompt_bounds, model, prompt, mode)
+
+    def learn(
+        self,
+        model: str,
+        prompt: TokenCounts,
+        *,
+        billed_prompt_tokens: int | None,
+        billed_completion_tokens: int | None,
+        max_tokens: int | None,
+    ) -> None:
+        """Record an answered call of group ``model`` (``prompt``: the request's token counts; the billed prompt and
+        completion tokens; the ``max_tokens`` sent): :func:`~app.providers.bound_learning.learn_from_usage`."""
+        learn_from_usage(
+            self.prompt_bounds,
+            self._families,
+            self.events,
+            provider=self.name,
+            model=model,
+            prompt=prompt,
+            billed_prompt_tokens=billed_prompt_tokens,
+            billed_completion_tokens=billed_completion_tokens,
+            max_tokens=max_tokens,
+        )
 
     # -- the Provider interface -------------------------------------------------------------------------------------
 

@@ -6,8 +6,11 @@ tested in-process with stand-ins and end to end inside the real proxy).
   chosen model group, the ``max_tokens`` the cap affords, costmux's fallback order, usage on streams, the decision in
   the logging metadata. Refusals raise costmux's errors (the callback answers them as the gateway does).
 * :meth:`~ProxyRouting.plan_attempt` (before each deployment attempt), :meth:`~ProxyRouting.attempt_failed`,
-  :meth:`~ProxyRouting.attempt_answered`: the cap inside LiteLLM (:mod:`app.integrations.attempts`), and the calls'
-  events for the metrics.
+  :meth:`~ProxyRouting.attempt_answered`: the cap inside LiteLLM (:mod:`app.integrations.attempts`: each attempt
+  planned with its model group's own prompt bound), and the calls' events for the metrics;
+* :meth:`~ProxyRouting.attempt_answered` also teaches the deployments' prompt-bound learner what each answered call
+  was billed (``usage.prompt_tokens`` against the request's token counts), so later decisions check the cap with it;
+  a named model's non-streamed answer too (its prompt counted then).
 * :meth:`~ProxyRouting.headers`: the decision in ``x-costmux-*`` response headers.
 """
 
@@ -26,8 +29,10 @@ from app.integrations.deployments import ProxyDeployments
 from app.integrations.plugin_settings import PluginSettings
 from app.integrations.proxy_requests import AUTO, ProxyRequest, read_request
 from app.pricing import decimal_str, to_decimal_usd
+from app.providers.bound_learning import sent_max_tokens
 from app.router import Router, RoutingDecision
 from app.router.budget import prompt_bound_tokens
+from app.tokens import count_prompt_tokens
 
 __all__ = ["ProxyRouting", "classify_failure", "ledger_id"]
 
@@ -120,6 +125,7 @@ class ProxyRouting:
         ledger = RequestLedger(
             decision,
             prompt_bound_tokens=prompt_bound_tokens(decision.analysis, self.settings.budget_mode),
+            prompt_bound_of=self._bounds_of(decision),
             caller_max_tokens=request.max_tokens,
             min_output_tokens=self.settings.min_output_tokens,
             default_max_output_tokens=self.settings.default_max_output_tokens,
@@ -131,6 +137,22 @@ class ProxyRouting:
         self.ledgers.add(ledger_id, ledger)
         self._rewrite(data, request, decision, ledger_id)
         return ledger
+
+    def _bounds_of(self, decision: RoutingDecision) -> Callable[[str], int] | None:
+        """Each model group's prompt bound for this request: the one the decision checked the cap with (its
+        verdict's), else (a group LiteLLM tries that costmux did not cost) its family's as learned now."""
+        counts = decision.analysis.token_counts
+        if counts is None:
+            return None
+        known = {v.model: v.prompt_bound_tokens for v in decision.candidates if v.prompt_bound_tokens is not None}
+        mode = self.settings.budget_mode
+        deployments = self.deployments
+
+        def bound_of(group: str) -> int:
+            found = known.get(group)
+            return found if found is not None else deployments.prompt_bound(group, counts, mode)
+
+        return bound_of
 
     def _exclusions(self, request: ProxyRequest, groups: list[str]) -> Collection[str]:
         if request.strategy is not None:
@@ -219,17 +241,29 @@ class ProxyRouting:
         completion_tokens: int | None,
         stream: bool,
     ) -> RequestLedger | None:
-        """The request's answer was logged (a stream: when it ended): charge its actual cost and count the call.
-        ``request_data``: what LiteLLM logs of the request (its ``litellm_params.metadata`` names the ledger)."""
+        """The request's answer was logged (a stream: when it ended): charge its actual cost, count the call and learn
+        what its prompt was billed. ``request_data``: what LiteLLM logs of the request (its
+        ``litellm_params.metadata`` names the ledger). A request costmux did not route only teaches the learner."""
         key = ledger_id(request_data)
         ledger = self.ledgers.get(key)
         if ledger is None:
+            if not stream:
+                self._learn_unrouted(request_data, prompt_tokens, completion_tokens)
             return None
         self._ended(key, ledger)
         cost = _usd_or_none(cost_usd)
         attempt = ledger.answered(cost)
         if attempt is None:
             return ledger
+        counts = ledger.decision.analysis.token_counts
+        if counts is not None:
+            self.deployments.learn(
+                attempt.group,
+                counts,
+                billed_prompt_tokens=prompt_tokens,
+                billed_completion_tokens=completion_tokens,
+                max_tokens=attempt.max_tokens,
+            )
         events, provider = self.deployments.events, self.deployments.name
         if events.active:
             duration = max(0.0, self._clock() - attempt.started_s)  # a stream: to its end
@@ -241,6 +275,36 @@ class ProxyRouting:
         if cost is not None and cost > attempt.worst_case_cost_usd and self.router.events.active:
             self.router.events.emit(CostOverEstimate(provider, attempt.group, cost, attempt.worst_case_cost_usd))
         return ledger
+
+    def _learn_unrouted(
+        self, logged: Mapping[str, Any], prompt_tokens: int | None, completion_tokens: int | None
+    ) -> None:
+        """What a named model's answered chat call was billed (its prompt counted here: no decision counted it). Only
+        non-streamed answers: a stream the client did not ask usage for carries LiteLLM's own count, not a bill."""
+        if prompt_tokens is None or logged.get("call_type") not in CHAT_CALL_TYPES:
+            return
+        params = logged.get("litellm_params")
+        metadata = params.get("metadata") if isinstance(params, Mapping) else None
+        group = metadata.get("model_group") if isinstance(metadata, Mapping) else None
+        messages = logged.get("messages")
+        if (
+            not isinstance(group, str)
+            or self.deployments.get_model_spec(group) is None
+            or not isinstance(messages, list)
+        ):
+            return
+        options = logged.get("optional_params")
+        options = options if isinstance(options, Mapping) else {}
+        counts = count_prompt_tokens(
+            messages, tools=options.get("tools"), response_format=options.get("response_format")
+        )
+        self.deployments.learn(
+            group,
+            counts,
+            billed_prompt_tokens=prompt_tokens,
+            billed_completion_tokens=completion_tokens,
+            max_tokens=sent_max_tokens(options),
+        )
 
     def request_failed(self, request_data: Mapping[str, Any]) -> RequestLedger | None:
         """The request ended without an answer."""

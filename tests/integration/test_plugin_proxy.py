@@ -1,6 +1,7 @@
 """The costmux callback inside the real LiteLLM proxy 1.106.2 (``plugin_proxy``), driven by the official ``openai``
 client: ``model="auto"`` routed under ``max_cost``, streamed and not, refused when nothing fits, failing models
-falling back within the cap, the metrics on the proxy's own ``/metrics``.
+falling back within the cap, the metrics on the proxy's own ``/metrics``; bills over costmux's estimate widen the
+prompt bound the callback checks the cap with, and the cap still holds.
 
 "Billed" is what the upstream generated, from its usage log (every answer it produced, also those LiteLLM gave up
 waiting for), at the deployments' prices: the cap holds on that, not only on costmux's own accounting.
@@ -8,6 +9,7 @@ waiting for), at the deployments' prices: the cap holds on that, not only on cos
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -20,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.sandbox import FakeUpstream, LiteLLMProxy, ProxyStartError, default_test_models
 from app.sandbox.upstream import Fault, request_key
+from app.tokens import PRIORS, TEXT_GROUPS, count_prompt_tokens, family_counts, resolve_family
 
 from .conftest import BILL_MAX
 
@@ -315,3 +318,65 @@ def test_a_broken_callback_setting_stops_the_proxy_at_start(plugin_upstream: Fak
         proxy.start()
     assert "unknown routing strategy 'cheapest-ever'" in str(caught.value)
     assert not proxy.running
+
+
+BILLED_OVER = "[bills-1.3x]"  # a prompt the upstream bills 1.3 x costmux's estimate of it (under the model's family)
+
+
+def _bill_over(messages: list[dict[str, Any]], model: str) -> int | None:
+    if not any(BILLED_OVER in str(m.get("content")) for m in messages):
+        return None
+    family = resolve_family((model,)).family
+    return math.ceil(1.3 * family_counts(count_prompt_tokens(messages), PRIORS[family]).estimate_tokens)
+
+
+def test_bills_over_the_estimate_widen_the_bound_and_the_cap_still_holds(
+    client: openai.OpenAI, plugin_proxy: LiteLLMProxy, plugin_upstream: FakeUpstream
+) -> None:
+    cap = Decimal("0.0001")
+    text = f"{BILLED_OVER} Summarise the release notes of a small library in plain words. " * 6
+    default_length = plugin_upstream.completion_tokens
+
+    def short_unless_bill_max(messages: list[dict[str, Any]], model: str) -> int | None:
+        marked = any(BILLED_OVER in str(m.get("content")) for m in messages)
+        if marked and not any(BILL_MAX in str(m.get("content")) for m in messages):
+            return 5  # the calls that learn answer briefly: only their prompt matters
+        return default_length(messages, model) if default_length is not None else None
+
+    def ask(content: str) -> Any:
+        return client.chat.completions.with_raw_response.create(
+            model="auto",
+            messages=_messages(content),
+            extra_body={"max_cost": float(cap)},  # type: ignore[arg-type]
+        )
+
+    plugin_upstream.prompt_tokens = _bill_over
+    plugin_upstream.completion_tokens = short_unless_bill_max
+    try:
+        first = ask(text)
+        model, planned_before = first.headers["x-costmux-model"], int(first.headers["x-costmux-max-tokens"])
+        counts = family_counts(count_prompt_tokens(_messages(text)), PRIORS[resolve_family((model,)).family])
+        billed = first.parse().usage.prompt_tokens
+        assert billed == _bill_over(_messages(text), model) > counts.upper_tokens  # the premise: over the prior
+        in_usd, out_usd = PRICES[model]
+        # the premise of the cap check: an answer of the whole max_tokens planned before learning would cost more
+        assert billed * in_usd + planned_before * out_usd > cap
+        factor = _eventually(
+            lambda: _metric(plugin_proxy, "costmux_prompt_bound_factor", model=model, group=TEXT_GROUPS[counts.group]),
+            billed / counts.estimate_tokens,
+        )
+        assert factor == pytest.approx(billed / counts.estimate_tokens)  # learned from what the upstream billed
+        later = [ask(text) for _ in range(2)]
+        assert {answer.headers["x-costmux-model"] for answer in later} == {model}
+        planned_after = [int(answer.headers["x-costmux-max-tokens"]) for answer in later]
+        assert all(tokens < planned_before for tokens in planned_after)  # the widened bound leaves less output
+        # answers as long as max_tokens allows, billed 1.3 x the estimate: within the cap
+        for i in range(3):
+            messages = _messages(f"{text} {BILL_MAX} ({i})")
+            raw = ask(messages[0]["content"])
+            assert raw.headers["x-costmux-model"] == model
+            assert raw.parse().usage.completion_tokens == int(raw.headers["x-costmux-max-tokens"])
+            assert _billed(plugin_upstream, messages, answers=1) <= cap
+    finally:
+        plugin_upstream.prompt_tokens = None
+        plugin_upstream.completion_tokens = default_length
