@@ -18,11 +18,11 @@ Three parts, each against a real ``redis-server`` started for the run (``app.san
    (what a per-process limiter does: N per replica). Goal: N ± 0 per minute after the first minute (the first one
    starts from a full bucket: the burst of N plus N refilled, as one process does).
 3. **overhead**: the gateway app in-process twice with the same keys file (a key with hour, day and month budgets,
-   its team's and the gateway's), one counting in memory, one in Redis (budgets and the provider's rate limits and
-   breakers), over a provider whose upstream (``httpx.MockTransport``, no network) answers after 1 s, then at
-   once; closed-loop at concurrency 64, the two alternating each round. Goal: the Redis path's p50 at most 0.5 ms
-   above the memory path's at concurrency 64. The LiteLLM proxy is left out here: on this machine it answers in
-   ~30 ms at about 30 requests/s, which would hide both gateways behind its queue.
+   its team's and the gateway's), one counting in memory, one in Redis (budgets and the provider's rate limits,
+   breakers and prompt-bound calibration), over a provider whose upstream (``httpx.MockTransport``, no network)
+   answers after 1 s, then at once; closed-loop at concurrency 64, the two alternating each round. Goal: the Redis
+   path's p50 at most 0.5 ms above the memory path's at concurrency 64. The LiteLLM proxy is left out here: on this
+   machine it answers in ~30 ms at about 30 requests/s, which would hide both gateways behind its queue.
 """
 
 from __future__ import annotations
@@ -254,6 +254,8 @@ async def _gateway(keys: Path, latency_s: float, redis_url: str | None, prefix: 
     from app.gateway import GatewaySettings, create_app
     from app.providers import LiteLLMProvider
     from app.providers.guard_store import RedisGuardStore as GuardStore
+    from app.stores.bounds import RedisBoundStore
+    from app.tokens import PromptBoundLearner
 
     async def upstream(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/model/info":
@@ -270,6 +272,7 @@ async def _gateway(keys: Path, latency_s: float, redis_url: str | None, prefix: 
         catalog=None,
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(upstream)),
         guard_store=GuardStore(connection, "litellm") if connection is not None else None,
+        prompt_bounds=PromptBoundLearner(RedisBoundStore(connection, "litellm")) if connection is not None else None,
     )
     settings = GatewaySettings.load(keys_file=str(keys), redis_url=redis_url, redis_prefix=prefix)
     app = create_app(settings, providers={"litellm": provider})
@@ -463,7 +466,8 @@ def render(results: dict[str, Any], command: str = "python bench/bench_shared.py
     out.append(
         "**Overhead**: the gateway app in-process twice with the same keys file (a key with hour, day and month "
         "budgets, its team's and the gateway's: 5 budget windows per request), one counting in memory, one in Redis "
-        "(budgets, and the provider's rate limits and breakers), over a provider whose upstream answers after a "
+        "(budgets, and the provider's rate limits, breakers and prompt-bound calibration, as `costmux serve "
+        "--redis-url` has them), over a provider whose upstream answers after a "
         f"fixed latency (no network); closed-loop at concurrency {results['overhead']['concurrency']}, "
         f"{s['rounds']} rounds alternating the two, medians; CPU is this process's (gateway and load generator; "
         "Redis is its own process):"
@@ -481,10 +485,12 @@ def render(results: dict[str, Any], command: str = "python bench/bench_shared.py
     out.append(
         "What the Redis path costs: a request of a key with budgets makes two Redis calls (its reservation and its "
         "settlement; concurrent ones share a script call), and a call to a rate-limited model one more (its "
-        "admission). Each is a loopback round trip whose client side (redis-py, the socket's system calls) is the "
-        "CPU the table shows; at concurrency 64 on these 2 cores, which the load generator, the gateway and Redis "
-        "share, requests queue behind that CPU, so the p50 grows by tens of milliseconds, not by the round trips "
-        "alone. With Redis on its own host the gateway keeps only the client side."
+        "admission); the prompt-bound calibration adds no call to a request (what it learns is pushed in the "
+        "background, one script call per 50 ms at most, and read once a second). Each is a loopback round trip "
+        "whose client side (redis-py, the socket's system calls) is the CPU the table shows; at concurrency 64 on "
+        "these 2 cores, which the load generator, the gateway and Redis share, requests queue behind that CPU, so "
+        "the p50 grows by tens of milliseconds, not by the round trips alone. With Redis on its own host the "
+        "gateway keeps only the client side."
     )
     out.append("")
     out.append("| goal | measured | verdict |")
