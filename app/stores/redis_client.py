@@ -3,22 +3,26 @@
 Key layout (every key starts with the configured prefix, ``costmux`` by default; ``{...}`` is the Redis Cluster hash
 tag, so every key a script touches is in one slot):
 
-==========================================  =======================================================================
-key                                         what
-==========================================  =======================================================================
-``{P:budgets}:w:<scope>:<window>:<id>``     one budget window: spent and reserved atto-USD (hash)
-``{P:budgets}:h:<hold id>``                 one reservation: amount, state, the window keys it holds (hash)
-``{P:budgets}:expiry``                      reservations by expiry time (sorted set)
-``{P:guard:<provider>}:b:<model>:rpm|tpm``  a rate-limit token bucket: level and last refill time (hash)
-``{P:guard:<provider>}:holds``              429 hold-offs: model -> deadline (hash)
-``{P:guard:<provider>}:cb:<model>``         a model's circuit breaker (hash)
-``{P:guard:<provider>}:open``               models whose breaker is not closed (set)
-==========================================  =======================================================================
+==============================================  ===================================================================
+key                                             what
+==============================================  ===================================================================
+``{P:budgets}:w:<scope>:<window>:<id>``         one budget window: spent and reserved atto-USD (hash)
+``{P:budgets}:h:<hold id>``                     one reservation: amount, state, the window keys it holds (hash)
+``{P:budgets}:expiry``                          reservations by expiry time (sorted set)
+``{P:guard:<provider>}:b:<model>:rpm|tpm``      a rate-limit token bucket: level and last refill time (hash)
+``{P:guard:<provider>}:holds``                  429 hold-offs: model -> deadline (hash)
+``{P:guard:<provider>}:cb:<model>``             a model's circuit breaker (hash)
+``{P:guard:<provider>}:open``                   models whose breaker is not closed (set)
+``{P:bounds:<provider>}:w:<model>:<series>``    a prompt-bound window: ``<revision>:<value>`` entries (list)
+``{P:bounds:<provider>}:s:<model>``             the model's series (set)
+``{P:bounds:<provider>}:models|rev|epoch``      models by last push (sorted set), pushes, the calibration's id
+==============================================  ===================================================================
 
 All budgets share one slot, so a reservation across a key's, its team's and the gateway's budgets is one atomic
 script; each provider's guard state is one slot (admission checks the breaker, the hold-off and both buckets in one
-script). Names in keys come from configuration (key names, team names, provider and model names); ``{`` and ``}`` in
-them are escaped so they can never change the slot.
+script), and its prompt-bound calibration another (:mod:`app.stores.bounds`). Names in keys come from
+configuration (key names, team names, provider and model names); ``{`` and ``}`` in them are escaped so they can
+never change the slot.
 
 Errors: a connection failure, a timeout or an error reply becomes :class:`~app.errors.StoreUnavailableError` (the
 URL's password never appears in it). Scripts are sent by SHA (``EVALSHA``) and loaded again when the server lost its
