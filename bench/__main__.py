@@ -432,6 +432,9 @@ def machine(load: list[float], calibration: list[float]) -> list[str]:
     ]
 
 
+KEPT = "*Kept from an earlier run (this run had `--only`).*"
+
+
 def document(sections: list[Section], command: str, quick: bool, load: list[float], calibration: list[float]) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = ["# Benchmarks", ""]
@@ -475,9 +478,9 @@ def document(sections: list[Section], command: str, quick: bool, load: list[floa
     out.append("")
     for section in sections:
         body = section.markdown.rstrip()
-        if not section.fresh:
+        if not section.fresh and KEPT not in body:
             heading, _, rest = body.partition("\n")
-            body = f"{heading}\n\n*Kept from an earlier run (this run had `--only`).*\n{rest}"
+            body = f"{heading}\n\n{KEPT}\n{rest}"
         elif section.elapsed_s:
             body += f"\n\n*This section took {section.elapsed_s:.0f} s to measure.*"
         out += [body, ""]

@@ -20,7 +20,8 @@ Three parts, each against a real ``redis-server`` started for the run (``app.san
 3. **overhead**: the gateway app in-process twice with the same keys file (a key with hour, day and month budgets,
    its team's and the gateway's), one counting in memory, one in Redis (budgets and the provider's rate limits,
    breakers and prompt-bound calibration), over a provider whose upstream (``httpx.MockTransport``, no network)
-   answers after 1 s, then at once; closed-loop at concurrency 64, the two alternating each round. Goal: the Redis
+   answers after 1 s, then at once; closed-loop at concurrency 64, the paths rotating each round (a third one is the
+   Redis path with the prompt-bound calibration kept in the process: what sharing it costs). Goal: the Redis
    path's p50 at most 0.5 ms above the memory path's at concurrency 64. The LiteLLM proxy is left out here: on this
    machine it answers in ~30 ms at about 30 requests/s, which would hide both gateways behind its queue.
 """
@@ -51,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from app.budgets.ledger import usd_to_atto_ceil  # noqa: E402
+from app.pricing import decimal_str  # noqa: E402
 from app.providers.guard_store import BucketSpec, MemoryGuardStore, RedisGuardStore  # noqa: E402
 from app.providers.health import HealthPolicy  # noqa: E402
 from app.sandbox import LiteLLMProxy, default_test_models, free_port  # noqa: E402
@@ -164,13 +167,13 @@ async def budget_part(
             statuses: dict[str, int] = {}
             for answer in answers:
                 statuses[str(answer.status_code)] = statuses.get(str(answer.status_code), 0) + 1
-            spent = sum((Decimal(a.headers["x-costmux-cost"]) for a in answers if a.status_code == 200), Decimal(0))
+            spent = sum((_charged(a) for a in answers if a.status_code == 200), Decimal(0))
             after = 0
             while True:
                 answer = await one(after)
                 if answer.status_code != 200:
                     break
-                spent += Decimal(answer.headers["x-costmux-cost"])
+                spent += _charged(answer)
                 after += 1
             last = answer.json()["error"]
             rows = (await http.get(urls[0] + "/v1/budgets", headers=_auth(ADMIN))).json()["data"]
@@ -184,13 +187,19 @@ async def budget_part(
         "statuses": statuses,
         "wall_s": wall_s,
         "answered_after": after,
-        "spent_usd": str(spent),
+        "spent_usd": decimal_str(spent),
         "status_spent_usd": status["spent_usd"],
         "status_reserved_usd": status["reserved_usd"],
         "overshoot_usd": str(overshoot),
         "last_refusal": {"code": last["code"], "remaining_usd": str(remaining), "needed_usd": last.get("needed_usd")},
         "needless": needed is not None and remaining >= needed,
     }
+
+
+def _charged(answer: httpx.Response) -> Decimal:
+    """What a budget is charged for an answer: its ``x-costmux-cost`` (the proxy's float cost, shown as is) rounded up
+    to whole atto-USD, as budgets count it (docs/deployment.md)."""
+    return Decimal(usd_to_atto_ceil(Decimal(answer.headers["x-costmux-cost"]))).scaleb(-18)
 
 
 # -- 2. rpm across replicas ------------------------------------------------------------------------------------------
@@ -234,6 +243,7 @@ async def rpm_part(redis: RedisServer, settings: SharedBenchSettings) -> dict[st
 
 # -- 3. overhead -----------------------------------------------------------------------------------------------------
 
+LOCAL_BOUNDS = "redis, bounds in memory"  # the Redis path with the prompt-bound calibration kept in the process
 UPSTREAM_LATENCIES_S = (1.0, 0.0)  # an LLM answer of a few dozen tokens; none at all (the gateway CPU-bound)
 FLEET = {
     "small": {"pricing": {"input_per_1m": 0.15, "output_per_1m": 0.6}, "metadata": {"max_output_tokens": 4096}},
@@ -249,8 +259,11 @@ def _answer(model: str) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(keys: Path, latency_s: float, redis_url: str | None, prefix: str) -> Any:
-    """The gateway app in-process over a provider whose upstream answers after ``latency_s`` (no network)."""
+async def _gateway(
+    keys: Path, latency_s: float, redis_url: str | None, prefix: str, *, shared_bounds: bool = True
+) -> Any:
+    """The gateway app in-process over a provider whose upstream answers after ``latency_s`` (no network); with a
+    Redis URL its prompt-bound calibration is in Redis too unless ``shared_bounds`` is false."""
     from app.gateway import GatewaySettings, create_app
     from app.providers import LiteLLMProvider
     from app.providers.guard_store import RedisGuardStore as GuardStore
@@ -272,7 +285,9 @@ async def _gateway(keys: Path, latency_s: float, redis_url: str | None, prefix: 
         catalog=None,
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(upstream)),
         guard_store=GuardStore(connection, "litellm") if connection is not None else None,
-        prompt_bounds=PromptBoundLearner(RedisBoundStore(connection, "litellm")) if connection is not None else None,
+        prompt_bounds=PromptBoundLearner(RedisBoundStore(connection, "litellm"))
+        if connection is not None and shared_bounds
+        else None,
     )
     settings = GatewaySettings.load(keys_file=str(keys), redis_url=redis_url, redis_prefix=prefix)
     app = create_app(settings, providers={"litellm": provider})
@@ -327,10 +342,12 @@ async def overhead_part(redis: RedisServer, tmp: Path, settings: SharedBenchSett
         async with (
             _gateway(keys, latency_s, None, prefix) as memory,
             _gateway(keys, latency_s, redis.url, prefix) as shared,
+            _gateway(keys, latency_s, redis.url, prefix + "-local-bounds", shared_bounds=False) as local_bounds,
         ):
-            clients = {"memory": memory, "redis": shared}
+            clients = {"memory": memory, "redis": shared, LOCAL_BOUNDS: local_bounds}
+            names = list(clients)
             for index in range(settings.rounds):
-                order = ["memory", "redis"] if index % 2 == 0 else ["redis", "memory"]
+                order = names[index % 3 :] + names[: index % 3]
                 result = {}
                 for name in order:
                     await _segment(clients[name], body, concurrency, settings.warmup)
@@ -340,13 +357,19 @@ async def overhead_part(redis: RedisServer, tmp: Path, settings: SharedBenchSett
             print(f"overhead at upstream latency {latency_s} s done", file=sys.stderr, flush=True)
         figures = {
             name: {field: statistics.median(r[name][field] for r in rounds) for field in rounds[0][name]}
-            for name in ("memory", "redis")
+            for name in names
         }
         added = statistics.median(r["redis"]["p50_ms"] - r["memory"]["p50_ms"] for r in rounds)
         cpu_added = statistics.median(
             r["redis"]["cpu_ms_per_request"] - r["memory"]["cpu_ms_per_request"] for r in rounds
         )
         summary[str(latency_s)] = {"paths": figures, "redis_added_ms": added, "redis_added_cpu_ms": cpu_added}
+        summary[str(latency_s)]["bounds_added_ms"] = statistics.median(
+            r["redis"]["p50_ms"] - r[LOCAL_BOUNDS]["p50_ms"] for r in rounds
+        )
+        summary[str(latency_s)]["bounds_added_cpu_ms"] = statistics.median(
+            r["redis"]["cpu_ms_per_request"] - r[LOCAL_BOUNDS]["cpu_ms_per_request"] for r in rounds
+        )
         summary[str(latency_s)]["requests"] = requests
     return {"concurrency": concurrency, "by_upstream_latency_s": summary}
 
@@ -444,7 +467,8 @@ def render(results: dict[str, Any], command: str = "python bench/bench_shared.py
         f"{budget['wall_s']:.1f} s) on one key whose daily budget is ${budget['budget_usd']} (about a third of what "
         f"they would cost); answers: {', '.join(f'{k}: {v}' for k, v in sorted(budget['statuses'].items()))}; then "
         f"{budget['answered_after']} more were answered one at a time before the refusal that ended the run. The "
-        f"sum of the answered requests' `x-costmux-cost` is ${budget['spent_usd']}; `GET /v1/budgets` says spent "
+        f"sum of the answered requests' `x-costmux-cost` (each rounded up to whole atto-USD, as budgets charge it) is "
+        f"${budget['spent_usd']}; `GET /v1/budgets` says spent "
         f"${budget['status_spent_usd']}, reserved ${budget['status_reserved_usd']}."
     )
     out.append("")
@@ -464,13 +488,14 @@ def render(results: dict[str, Any], command: str = "python bench/bench_shared.py
     )
     out.append("")
     out.append(
-        "**Overhead**: the gateway app in-process twice with the same keys file (a key with hour, day and month "
-        "budgets, its team's and the gateway's: 5 budget windows per request), one counting in memory, one in Redis "
-        "(budgets, and the provider's rate limits, breakers and prompt-bound calibration, as `costmux serve "
-        "--redis-url` has them), over a provider whose upstream answers after a "
-        f"fixed latency (no network); closed-loop at concurrency {results['overhead']['concurrency']}, "
-        f"{s['rounds']} rounds alternating the two, medians; CPU is this process's (gateway and load generator; "
-        "Redis is its own process):"
+        "**Overhead**: the gateway app in-process with the same keys file (a key with hour, day and month budgets, "
+        "its team's and the gateway's: 5 budget windows per request), counting in memory, and in Redis (budgets, "
+        "and the provider's rate limits, breakers and prompt-bound calibration, as `costmux serve --redis-url` has "
+        f"them), and a third time in Redis with the calibration kept in the process (`{LOCAL_BOUNDS}`: the "
+        "difference is what sharing the calibration costs), over a provider whose upstream answers after a fixed "
+        f"latency (no network); closed-loop at concurrency {results['overhead']['concurrency']}, {s['rounds']} "
+        "rounds rotating the paths, medians; CPU is this process's (gateway and load generator; Redis is its own "
+        "process):"
     )
     out.append("")
     out.append("| upstream latency | requests | path | p50 ms | p99 ms | requests/s | CPU ms/request |")
@@ -481,6 +506,17 @@ def render(results: dict[str, Any], command: str = "python bench/bench_shared.py
                 f"| {float(latency) * 1000:.0f} ms | {figures['requests']:,} | {name} | {path['p50_ms']:.2f} | "
                 f"{path['p99_ms']:.2f} | {path['rps']:.0f} | {path['cpu_ms_per_request']:.3f} |"
             )
+    out.append("")
+    out.append(
+        "The shared prompt-bound calibration's share (the Redis path minus the same with the calibration in the "
+        "process, paired per round, medians): "
+        + "; ".join(
+            f"upstream {float(latency) * 1000:.0f} ms: {figures['bounds_added_ms']:+.2f} ms p50, "
+            f"{figures['bounds_added_cpu_ms']:+.3f} ms CPU per request"
+            for latency, figures in overhead.items()
+        )
+        + "."
+    )
     out.append("")
     out.append(
         "What the Redis path costs: a request of a key with budgets makes two Redis calls (its reservation and its "
