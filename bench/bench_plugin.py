@@ -104,9 +104,11 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 
 def floor_us(repeats: int) -> dict[str, float]:
     """The callback's own work per ``auto`` request, in this process (µs, best of 5): the pre-call hook's read and
-    decision, one attempt's plan, the headers; over the proxy's six test deployments."""
+    decision, one attempt's plan, the headers, the answer's record (the prompt-bound learner included); over the
+    proxy's six test deployments. Also, alone: recording one answer in the learner (its windows full by then)."""
     from app.integrations.plugin_settings import PluginSettings
     from app.integrations.proxy_routing import ProxyRouting
+    from app.tokens import count_prompt_tokens
 
     models = default_test_models("http://127.0.0.1:9/v1")
 
@@ -138,7 +140,15 @@ def floor_us(repeats: int) -> dict[str, float]:
 
     timer = timeit.Timer(one)
     best = min(timer.repeat(repeat=5, number=repeats)) / repeats * 1e6
-    return {"auto_request_us": best}
+    counts = count_prompt_tokens(MESSAGES)
+
+    def learn() -> None:
+        routing.deployments.learn(
+            "gpt-4o-mini", counts, billed_prompt_tokens=10, billed_completion_tokens=20, max_tokens=MAX_TOKENS
+        )
+
+    learning = min(timeit.Timer(learn).repeat(repeat=5, number=repeats)) / repeats * 1e6
+    return {"auto_request_us": best, "learning_us": learning}
 
 
 async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
@@ -237,17 +247,20 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
     noise = max(abs(f["named_added_ms"]) for f in results["concurrency"].values())
     lines += [
         "",
-        f"`named − proxy` is the same request with and without the callback loaded (the callback only checks the "
-        f"model name): up to {noise:.3f} ms here, so differences smaller than that are this run's noise (the "
-        f"machine is shared: load average in the Machine section). At concurrency 16 the proxy is CPU-bound on 2 "
-        "cores and requests queue, so each ms of CPU added per request adds about that many ms times the queue "
+        f"`named − proxy` is the same request with and without the callback loaded (the callback checks the model "
+        f"name, and learns from the answer's usage): up to {noise:.3f} ms here, so differences smaller than that "
+        "are this run's noise (the machine is shared: load average in the Machine section). At concurrency 16 the "
+        "proxy is CPU-bound on 2 cores and requests queue, so each ms of CPU added per request adds about that many "
+        "ms times the queue "
         "length to the p50.",
     ]
     lines += [
         "",
         f"The callback's own work per `auto` request, timed in-process (best of 5): "
         f"{results['floor']['auto_request_us']:.0f} µs (decision over six deployments, one attempt's plan, headers, "
-        "metrics).",
+        "metrics, the answer's record), of which recording the answer in the prompt-bound learner (its windows "
+        f"full): {results['floor'].get('learning_us', float('nan')):.0f} µs, which a named model's non-streamed "
+        "answer costs too (with its prompt counted).",
         "",
         "| goal | measured | verdict |",
         "|---|---|---|",
