@@ -18,7 +18,8 @@ the data has two models; AIQ (cost normalised between the cheapest and the most 
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +35,16 @@ from app.evaluation.metrics import (
     upper_hull,
 )
 from app.evaluation.outcomes import OutcomeSet
-from app.evaluation.runner import ModelInfo, PreparedRow, ProgressSink, RunPoint, StrategyRun, prepare, run_strategy
+from app.evaluation.runner import (
+    ExternalStrategy,
+    ModelInfo,
+    PreparedRow,
+    ProgressSink,
+    RunPoint,
+    StrategyRun,
+    prepare,
+    run_strategy,
+)
 from app.providers import Provider
 from app.router import Router
 from app.tasks import TaskType
@@ -55,9 +65,12 @@ def evaluate(
     progress: ProgressSink | None = None,
     routers: dict[str, Router] | None = None,
     sweep: bool = True,
+    external: Mapping[str, ExternalStrategy] | None = None,
 ) -> dict[str, Any]:
     """Route ``data`` with each strategy (a fresh router each, or the given ``routers``) and measure it; without
-    ``sweep``, at each strategy's default only (no curve metrics then).
+    ``sweep``, at each strategy's default only (no curve metrics then). Each ``external`` router (a name and the
+    function that runs it: :data:`~app.evaluation.runner.ExternalStrategy`) is measured alongside, by the same
+    metrics against the same baselines; the timing counts costmux's decisions only.
 
     Returns a JSON-ready dict: the data and its models, each model alone, the oracle, each strategy's default
     point and sweep with its metrics, the baselines at each default, the task-type table and the timing.
@@ -88,9 +101,16 @@ def evaluate(
                 sweep=sweep,
             )
         )
+    own = list(runs)
+    runs += [replace(run_external(rows, models), strategy=name) for name, run_external in (external or {}).items()]
     result: dict[str, Any] = {
         "data": {"path": data.path, "prompts": len(rows), "models": list(models)},
-        "settings": {"max_cost_usd": max_cost, "max_points": max_points, "strategies": list(strategies)},
+        "settings": {
+            "max_cost_usd": max_cost,
+            "max_points": max_points,
+            "strategies": list(strategies),
+            "external": list(external or {}),
+        },
         "models": {name: _model_json(models[name], singles[name]) for name in models},
         "pair": {"weak": pair[0], "strong": pair[1]} if pair else None,
         "baselines": {"always_cheapest": cheapest, "always_best": best},
@@ -102,9 +122,9 @@ def evaluate(
         "tasks": _task_table(rows, models, runs),
         "aiq_single_models": aiq(singles.values(), cost_min, cost_max),
         "timing": {
-            "decisions": sum(run.decisions for run in runs),
-            "seconds": sum(run.seconds for run in runs),
-            "decisions_per_s": sum(run.decisions for run in runs) / max(sum(run.seconds for run in runs), 1e-9),
+            "decisions": sum(run.decisions for run in own),
+            "seconds": sum(run.seconds for run in own),
+            "decisions_per_s": sum(run.decisions for run in own) / max(sum(run.seconds for run in own), 1e-9),
             "python": platform.python_version(),
             "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
@@ -163,6 +183,8 @@ def _point_json(point: RunPoint, n: int, pair: tuple[str, str] | None) -> dict[s
         "refused": point.refused,
         "cut": point.cut,
     }
+    if point.setting is not None:
+        out["setting"] = point.setting
     if pair is not None:
         out["strong_share"] = point.calls[pair[1]] / n
     return out

@@ -84,6 +84,8 @@ def _strategies_table(result: dict[str, Any]) -> list[str]:
         point = run["default"]
         share = point["quality_share"]
         label = f"{name} (quality_share {'default' if share is None else f'{share:.2f}'})"
+        if "setting" in point:  # an external router: its own setting
+            label = f"{name} ({point['setting']})"
         within = point["best_single_within_spend"]
         within_text = "none" if within is None else f"{within['model']} ({within['quality']:.3f})"
         lines.append(

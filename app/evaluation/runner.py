@@ -16,7 +16,7 @@ What a routed prompt scores and costs (USD, a float: these are means for a repor
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,11 +27,13 @@ from app.router import PromptAnalysis, Router, RoutingDecision, analyze
 from app.router.scoring import expected_output_tokens
 
 __all__ = [
+    "ExternalStrategy",
     "ModelInfo",
     "PreparedRow",
     "ProgressSink",
     "RunPoint",
     "StrategyRun",
+    "point_of_choices",
     "prepare",
     "route_all",
     "run_strategy",
@@ -71,7 +73,8 @@ class PreparedRow:
 @dataclass(slots=True)
 class RunPoint:
     """The outcome of routing every prompt at one setting: mean score and mean cost per prompt (USD), the calls
-    each model got, refused prompts (no model could take them) and answers cut by ``max_tokens``."""
+    each model got, refused prompts (no model could take them) and answers cut by ``max_tokens``; ``setting``
+    names the setting of a router that has no ``quality_share`` (an external one)."""
 
     quality_share: float | None
     quality: float
@@ -80,6 +83,7 @@ class RunPoint:
     refused: int
     cut: int
     choices: list[str | None] = field(default_factory=list, repr=False)
+    setting: str | None = None
 
 
 @dataclass(slots=True)
@@ -222,6 +226,42 @@ def route_all(
             progress.advance(256 if index % 256 == 0 else index % 256)
     n = len(rows)
     return RunPoint(share, score / n, cost / n, calls, refused, cut, choices)
+
+
+ExternalStrategy = Callable[[Sequence[PreparedRow], Mapping[str, ModelInfo]], StrategyRun]
+"""A router outside costmux (another gateway's strategy, say), measured like costmux's: given the prepared rows and
+the models, it routes every row at its default setting and along its own knob, and returns the run (each point
+scored by :func:`point_of_choices`)."""
+
+
+def point_of_choices(
+    rows: Sequence[PreparedRow],
+    models: Mapping[str, ModelInfo],
+    choices: Sequence[str | None],
+    setting: str | None = None,
+) -> RunPoint:
+    """What sending each row to ``choices[i]`` scores and costs, without a cap (every answer whole, costed as
+    :func:`prepare` costs it); ``None`` is a refused row (score 0, cost 0).
+
+    Raises:
+        ValueError: not one choice per row, or a choice that is not a model of the data.
+    """
+    if len(choices) != len(rows):
+        raise ValueError(f"{len(choices)} choices for {len(rows)} rows")
+    calls = dict.fromkeys(models, 0)
+    score = cost = 0.0
+    refused = 0
+    for row, model in zip(rows, choices, strict=True):
+        if model is None:
+            refused += 1
+            continue
+        if model not in calls:
+            raise ValueError(f"choice {model!r} is not a model of the data ({', '.join(models)})")
+        calls[model] += 1
+        score += row.outcome.scores[model]
+        cost += row.cost_usd[model]
+    n = max(len(rows), 1)
+    return RunPoint(None, score / n, cost / n, calls, refused, 0, list(choices), setting)
 
 
 def sweep_shares(ratios: Sequence[float], max_points: int) -> list[float]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.cli import main
-from app.evaluation import OfflineProvider, evaluate, read_outcomes
+from app.evaluation import OfflineProvider, evaluate, markdown_report, read_outcomes
+from app.evaluation.runner import ModelInfo, PreparedRow, StrategyRun, point_of_choices, prepare
 from app.events import RoutingDecided
 from app.router import Router
 from app.tasks import TaskType
@@ -81,6 +83,44 @@ def test_every_prompt_is_routed_through_decide_and_the_baselines_are_exact(tmp_p
     assert list(result["strategies"]["cost_optimized"]["strong_share_span"]) == [0.5, 0.5]  # ties go to small
     tasks = {row["task"]: row for row in result["tasks"]}
     assert tasks["math_reasoning"]["prompts"] == 2 and tasks["math_reasoning"]["scores"] == {"big": 1.0, "small": 0.5}
+
+
+def test_an_external_router_is_measured_by_the_same_metrics_against_the_same_baselines(tmp_path: Path) -> None:
+    data = read_outcomes(outcomes(tmp_path))
+    provider = OfflineProvider(data.models, custom_models=QUALITY, catalog=None)
+    seen: list[tuple[int, list[str]]] = []
+
+    def first_prompt_to_big(rows: Sequence[PreparedRow], models: Mapping[str, ModelInfo]) -> StrategyRun:
+        seen.append((len(rows), list(models)))
+        settings = {"all small": 0, "first to big": 1, "all big": 4}
+        points = {
+            label: point_of_choices(rows, models, ["big"] * count + ["small"] * (len(rows) - count), setting=label)
+            for label, count in settings.items()
+        }
+        return StrategyRun("ignored", points["first to big"], list(points.values()), 3 * len(rows), 0.5)
+
+    result = evaluate(data, provider, strategies=["heuristic"], external={"keyword": first_prompt_to_big})
+    _, rows = prepare(data, provider)
+    assert seen == [(4, ["big", "small"])]
+    run = result["strategies"]["keyword"]
+    assert run["default"]["setting"] == "first to big" and run["default"]["strong_share"] == 0.25
+    assert run["default"]["quality"] == 0.75 and run["default"]["calls"] == {"big": 1, "small": 3}
+    assert run["default"]["cost_usd"] == pytest.approx(
+        (rows[0].cost_usd["big"] + sum(row.cost_usd["small"] for row in rows[1:])) / 4
+    )
+    # (0, 0.5), (0.25, 0.75), (1, 0.75) against small's 0.5 and big's 0.75: area 0.71875, APGR 0.875
+    assert run["apgr"] == pytest.approx(0.875) and run["cpt80"] == pytest.approx(0.2)
+    assert [point["setting"] for point in run["sweep"]] == ["all small", "first to big", "all big"]
+    assert result["settings"]["external"] == ["keyword"]
+    assert "| keyword (first to big) | 0.750 |" in markdown_report(result)
+    heuristic = result["strategies"]["heuristic"]
+    assert result["timing"]["decisions"] == heuristic["decisions"]  # costmux's decisions only
+    tasks = {row["task"]: row for row in result["tasks"]}
+    assert tasks["math_reasoning"]["routed"]["keyword"] == {"big": 0.5, "small": 0.5}
+    with pytest.raises(ValueError, match="not a model of the data"):
+        point_of_choices(rows, {"big": ModelInfo("big", 1e-5, 3e-5, None, "test", "none")}, ["small"] * 4)
+    with pytest.raises(ValueError, match="3 choices for 4 rows"):
+        point_of_choices(rows, {}, ["big"] * 3)
 
 
 def test_a_cap_that_cuts_an_answer_scores_zero_and_a_refused_prompt_costs_nothing(tmp_path: Path) -> None:
