@@ -156,6 +156,9 @@ class RedisBoundStore:
     def window(self, key: str, series: str) -> Sequence[float]:
         return self._mirror.window(key, series)
 
+    def ranked(self, key: str, series: str) -> Sequence[float]:
+        return self._mirror.ranked(key, series)
+
     def revision(self, key: str | None = None) -> int:
         if key is None:  # the learner's check for changes, once per read: a sync when one is due
             self._link.maybe_sync(self._periodic_sync)
@@ -234,7 +237,9 @@ class RedisBoundStore:
         for i in range(0, len(changes), 3):
             model, series, entries = str(changes[i]), str(changes[i + 1]), changes[i + 2]
             for entry in reversed(entries):  # oldest first
-                self._mirror.append(model, series, float(str(entry).split(":", 1)[1]))
+                value = float(str(entry).split(":", 1)[1])
+                if value == value:  # a NaN (no replica pushes one) has no place in a ranked window
+                    self._mirror.append(model, series, value)
         self._epoch = str(epoch)
         self._since = int(revision)
 

@@ -6,7 +6,7 @@ proxy bills.
 * :mod:`app.tokens.families` — which tokenizer family a model belongs to (OpenAI o200k/cl100k, Anthropic, Google,
   Meta Llama 3+, Mistral, DeepSeek, Qwen, unknown) and each family's prior bounds;
 * :mod:`app.tokens.learning` — per-model bounds learned from billed ``usage.prompt_tokens``, behind a small store
-  interface.
+  interface (:mod:`app.tokens.windows`: the store and its in-memory windows, kept sorted as they change).
 
 Pure and stdlib-only: nothing here does I/O or imports a tokenizer.
 """

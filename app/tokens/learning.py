@@ -28,18 +28,22 @@ The bound of a request (:meth:`PromptBoundLearner.bound`), in ``"estimate"`` mod
 In ``"strict"`` mode the strict bound is only ever widened, never tightened. The state lives behind
 :class:`BoundStore`: :class:`MemoryBoundStore` by default; a store shared by replicas implements the same small
 interface (synchronous, no blocking I/O: a local mirror, exchanged with its backend in the background).
+
+Recording is cheap on the request path: a store keeps each window sorted as values come and go
+(:mod:`app.tokens.windows`), so quantiles and maxima are read as indexes; a record re-reads only the group it appended
+to and derives the view from the groups' kept figures, and leaves the next :meth:`PromptBoundLearner.views` nothing to
+look at unless another replica's values came in meanwhile.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict, deque
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Final, Literal, NamedTuple
 
 from app.tokens.counting import TEXT_GROUPS
 from app.tokens.families import FamilyCounts
+from app.tokens.windows import BoundStore, MemoryBoundStore, high_quantile, ranked_quantile
 
 __all__ = [
     "BoundStore",
@@ -48,6 +52,8 @@ __all__ = [
     "MemoryBoundStore",
     "PromptBoundLearner",
     "PromptObservation",
+    "high_quantile",
+    "ranked_quantile",
 ]
 
 #: The windows kept per model: one per text group and one of every group, then the prior's, the strict bound's and
@@ -66,69 +72,6 @@ FEW_OBSERVATIONS: Final = 3
 #: which some tokenizers (SentencePiece, Qwen's, Claude's) bill at several times the others' rate: it needs three times
 #: as many.
 GROUP_MINIMUM_FACTORS: Final = (1, 1, 3, 1)
-
-
-@runtime_checkable
-class BoundStore(Protocol):
-    """Bounded windows of recent observations per (model key, series), and revisions to notice changes.
-
-    Async-safe by construction: every method is synchronous and does no blocking I/O, so on an event loop each call
-    is atomic. A store shared by replicas (e.g. Redis) keeps a local mirror that these methods read and write, and
-    exchanges appended values with its backend in the background; the learner notices remote changes through
-    :meth:`revision`.
-    """
-
-    def append(self, key: str, series: str, value: float) -> None:
-        """Add ``value`` to the window of ``(key, series)`` (dropping the oldest beyond the window's size)."""
-
-    def window(self, key: str, series: str) -> Sequence[float]:
-        """The window of ``(key, series)``, oldest first (empty when unknown)."""
-
-    def revision(self, key: str | None = None) -> int:
-        """A number that changes whenever ``key``'s windows change (``None``: any key's)."""
-
-    def models(self) -> list[str]:
-        """Every key with observations."""
-
-
-class MemoryBoundStore:
-    """The in-process :class:`BoundStore`: ``window`` values per series, at most ``max_keys`` models (the least
-    recently updated is forgotten first), so memory stays bounded whatever model names calls use."""
-
-    def __init__(self, *, window: int = 256, max_keys: int = 2_000) -> None:
-        if window < 1 or max_keys < 1:
-            raise ValueError("window and max_keys must be positive")
-        self.window_size = window
-        self.max_keys = max_keys
-        self._windows: OrderedDict[str, dict[str, deque[float]]] = OrderedDict()
-        self._revisions: dict[str, int] = {}
-        self._revision = 0
-
-    def append(self, key: str, series: str, value: float) -> None:
-        windows = self._windows.get(key)
-        if windows is None:
-            if len(self._windows) >= self.max_keys:
-                forgotten, _ = self._windows.popitem(last=False)
-                self._revisions.pop(forgotten, None)
-            windows = self._windows[key] = {}
-        else:
-            self._windows.move_to_end(key)
-        window = windows.get(series)
-        if window is None:
-            window = windows[series] = deque(maxlen=self.window_size)
-        window.append(value)
-        self._revision += 1
-        self._revisions[key] = self._revision
-
-    def window(self, key: str, series: str) -> Sequence[float]:
-        windows = self._windows.get(key)
-        return () if windows is None else tuple(windows.get(series, ()))
-
-    def revision(self, key: str | None = None) -> int:
-        return self._revision if key is None else self._revisions.get(key, 0)
-
-    def models(self) -> list[str]:
-        return list(self._windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +168,10 @@ class PromptBoundLearner:
         self._views: dict[str, LearnedView] = {}
         self._seen: dict[str, int] = {}
         self._seen_all = -1
+        #: per model, each group's figures (:meth:`_group_figures`): only the group a record appended to is recomputed
+        self._groups: dict[str, list[tuple[int, float | None, float, float]]] = {}
+        #: the observations each group needs of its own before its quantile alone bounds it
+        self._needed = tuple(self.policy.min_observations * factor for factor in GROUP_MINIMUM_FACTORS)
 
     # -- recording ---------------------------------------------------------------------------------------------
 
@@ -240,17 +187,24 @@ class PromptBoundLearner:
         """Record one answered call of ``model`` (``counts``: the request under the model's family; the billed
         prompt and completion tokens; the ``max_tokens`` sent, if any)."""
         store = self.store
+        current = store.revision() == self._seen_all  # every view up to date before these appends
+        # the model's view up to date: only the group appended to needs its figures recomputed
+        changed: int | None = -1 if store.revision(model) == self._seen.get(model) else None
         billed = max(0, int(billed_prompt_tokens))
         if counts.estimate_tokens >= self.policy.min_estimate_tokens:
             ratio = billed / counts.estimate_tokens
             store.append(model, GROUP_SERIES[counts.group], ratio)
             store.append(model, ALL_SERIES, ratio)
+            if changed is not None:
+                changed = counts.group
 
         store.append(model, PRIOR_SERIES, billed / max(counts.upper_tokens, 1))
         store.append(model, STRICT_SERIES, billed / max(counts.strict_tokens, 1))
         if max_tokens and billed_completion_tokens is not None:
             store.append(model, COMPLETION_SERIES, billed_completion_tokens / max_tokens)
-        self._refresh(model)
+        self._refresh(model, changed)
+        if current:  # only this model's windows changed since: the next read need not look at every model's
+            self._seen_all = store.revision()
         return PromptObservation(
             model,
             counts.group,
@@ -313,67 +267,72 @@ class PromptBoundLearner:
             summary["completion_over_max_tokens"] = round(view.completion_excess, 4)
         return summary
 
-    def _refresh(self, model: str) -> None:
-        store, q = self.store, self.policy.quantile
-        factors: list[float | None] = []
-        counts: list[int] = []
-        for series in GROUP_SERIES:
-            window = store.window(model, series)
-            counts.append(len(window))
-            factors.append(high_quantile(window, q) if window else None)
-        prior = store.window(model, PRIOR_SERIES)
-        strict = store.window(model, STRICT_SERIES)
-        completion = store.window(model, COMPLETION_SERIES)
-        pooled = store.window(model, ALL_SERIES)
+    def _refresh(self, model: str, changed: int | None = None) -> None:
+        """Recompute ``model``'s view: the figures of group ``changed`` (``-1``: none; ``None``: of every group) from
+        its ranked window, then what derives from every group and the model's other windows (:meth:`_derive`)."""
+        groups = self._groups.get(model)
+        if groups is None or changed is None:
+            groups = self._groups[model] = [self._group_figures(model, series) for series in GROUP_SERIES]
+        elif changed >= 0:
+            groups[changed] = self._group_figures(model, GROUP_SERIES[changed])
+        self._views[model] = self._derive(model, groups)
+        self._seen[model] = self.store.revision(model)
+
+    def _group_figures(self, model: str, series: str) -> tuple[int, float | None, float, float]:
+        """A group's observations, quantile (``None``: none), learned scale (the quantile × ``headroom +
+        small_sample_headroom / sqrt(n)``) and widening scale (× ``headroom``)."""
+        values = self.store.ranked(model, series)
+        n = len(values)
+        if not n:
+            return 0, None, 0.0, 0.0
+        policy = self.policy
+        factor = ranked_quantile(values, policy.quantile)
+        learned = factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n))
+        return n, factor, learned, factor * policy.headroom
+
+    def _derive(self, model: str, groups: list[tuple[int, float | None, float, float]]) -> LearnedView:
+        """The view of ``model`` from its groups' figures and its pooled, prior, strict and completion windows
+        (ranked: their quantiles and maxima are indexes, no copy, sort or scan)."""
+        ranked = self.store.ranked
         policy = self.policy
         enough = policy.min_observations
+        pooled = ranked(model, ALL_SERIES)
+        prior = ranked(model, PRIOR_SERIES)
+        strict = ranked(model, STRICT_SERIES)
+        completion = ranked(model, COMPLETION_SERIES)
         # a model seen enough in all groups: a group it has seen a few times is bounded by its own quantile (with the
         # small-sample headroom) or the quantile of all its groups (wider), whichever is larger; one it has never seen
         # by its prior scaled by how far the model's bills fell below (or above) the prior in every group (the
         # prior's per-group margins keep the groups' shape)
         seen_enough = len(pooled) >= enough
-        deflate = high_quantile(prior, q) * policy.pooled_headroom if seen_enough else 0.0
-        pooled_scale = high_quantile(pooled, q) * policy.pooled_headroom if seen_enough else 0.0
-        needed = tuple(enough * factor for factor in GROUP_MINIMUM_FACTORS)
-        scales = tuple(
-            0.0
-            if factor is None
-            else max(
-                factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n)),
-                pooled_scale if n < own else 0.0,
-            )
-            for factor, n, own in zip(factors, counts, needed, strict=True)
-        )
-        tight = tuple(n >= own or seen_enough for n, own in zip(counts, needed, strict=True))
-        prior_scales = tuple(
-            deflate if n < FEW_OBSERVATIONS or (n < own and own > enough) else 0.0
-            for n, own in zip(counts, needed, strict=True)
-        )
-        strict_ok = max(strict, default=1.0) <= 1.0
-        self._views[model] = LearnedView(
-            tuple(factors),
-            tuple(counts),
-            max(1.0, max(prior, default=1.0)),
-            max(1.0, max(strict, default=1.0)),
-            max(completion) if completion else None,
+        deflate = pooled_scale = 0.0
+        if seen_enough:
+            pooled_scale = ranked_quantile(pooled, policy.quantile) * policy.pooled_headroom
+            if prior:
+                deflate = ranked_quantile(prior, policy.quantile) * policy.pooled_headroom
+        strict_ok = not strict or strict[-1] <= 1.0
+        counts, factors, own_scales, widen_scales = zip(*groups, strict=True)
+        rows = []  # per group: scale, tight, settled, prior scale (a plain loop: generators cost more here)
+        for n, scale, own in zip(counts, own_scales, self._needed, strict=True):
+            if n and n < own and pooled_scale > scale:  # a group seen a few times (one never seen: 0)
+                scale = pooled_scale
+            tight = n >= own or seen_enough
+            prior_scale = deflate if n < FEW_OBSERVATIONS or (n < own and own > enough) else 0.0
+            rows.append((scale, tight, scale if tight and strict_ok and not prior_scale else 0.0, prior_scale))
+        scales, tights, settled, prior_scales = zip(*rows, strict=True)
+        return LearnedView(
+            factors,
+            counts,
+            prior[-1] if prior and prior[-1] > 1.0 else 1.0,
+            strict[-1] if strict and strict[-1] > 1.0 else 1.0,
+            completion[-1] if completion else None,
             len(pooled),
             scales,
-            tight,
-            tuple(
-                scale if ok and strict_ok and not prior_scale else 0.0
-                for scale, ok, prior_scale in zip(scales, tight, prior_scales, strict=True)
-            ),
+            tights,
+            settled,
             prior_scales,
-            tuple(0.0 if factor is None else factor * policy.headroom for factor in factors),
+            widen_scales,
         )
-        self._seen[model] = store.revision(model)
-
-
-def high_quantile(values: Sequence[float], quantile: float) -> float:
-    """The nearest-rank ``quantile`` of ``values`` (not empty): the ``ceil(quantile × n)``-th smallest."""
-    ordered = sorted(values)
-    rank = math.ceil(quantile * len(ordered))
-    return ordered[min(max(rank, 1), len(ordered)) - 1]
 
 
 def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: LearningPolicy) -> int:

@@ -51,6 +51,23 @@ async def test_a_window_keeps_its_last_values_oldest_first(replica: Replicas) ->
     assert list(store.window("m", "prior")) == [6.0, 7.0, 8.0, 9.0]  # its own values are not read back
 
 
+async def test_a_ranked_window_is_its_window_sorted_as_values_come_and_go(replica: Replicas) -> None:
+    a, b = replica(window=5), replica(window=5)
+    assert a.ranked("m", PRIOR_SERIES) == ()
+    values = [1.3, 0.7, 1.3, 2.0, 0.1, 0.9, 1.3, 0.4, 5.0, 0.7, 1.1]
+    for value in values:
+        a.append("m", PRIOR_SERIES, value)
+        assert list(a.ranked("m", PRIOR_SERIES)) == sorted(a.window("m", PRIOR_SERIES))
+    assert list(a.ranked("m", PRIOR_SERIES)) == sorted(values[-5:])
+    b.append("m", PRIOR_SERIES, 0.05)
+    await exchange(a, b)  # each replica merges what the other pushed: the sorted copy follows
+    for store in (a, b):
+        assert list(store.ranked("m", PRIOR_SERIES)) == sorted(store.window("m", PRIOR_SERIES))
+        assert len(store.ranked("m", PRIOR_SERIES)) == 5
+    with pytest.raises(ValueError):
+        a.append("m", PRIOR_SERIES, float("nan"))
+
+
 async def test_revisions_change_with_every_append_per_key(replica: Replicas) -> None:
     store = replica()
     before_all, before_other = store.revision(), store.revision("other")

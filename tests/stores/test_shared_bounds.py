@@ -170,3 +170,18 @@ def test_the_gateway_shares_its_provider_s_calibration_through_redis() -> None:
     assert not isinstance(stores[1], RedisBoundStore)
     for state in (shared, alone):
         asyncio.run(state.aclose())
+
+
+async def test_a_value_that_is_not_a_number_is_not_merged(redis_connection: RedisConnection) -> None:
+    """A NaN in Redis (no replica pushes one: someone wrote it by hand) is skipped, so the mirror's sorted windows
+    stay ordered; the other values are read."""
+    a = RedisBoundStore(redis_connection)
+    for value in (1.1, 1.2):
+        a.append("m", PRIOR_SERIES, value)
+    await a.sync()
+    (key,) = [key async for key in redis_connection.client.scan_iter("*:w:*")]
+    revision, _ = str(await redis_connection.client.lindex(key, 0)).split(":", 1)
+    await redis_connection.client.lset(key, 0, f"{revision}:nan")  # the oldest entry, 1.1
+    b = RedisBoundStore(redis_connection)
+    await b.sync()
+    assert list(b.window("m", PRIOR_SERIES)) == [1.2] and list(b.ranked("m", PRIOR_SERIES)) == [1.2]
