@@ -31,8 +31,8 @@ interface (synchronous, no blocking I/O: a local mirror, exchanged with its back
 
 Recording is cheap on the request path: a store keeps each window sorted as values come and go
 (:mod:`app.tokens.windows`), so quantiles and maxima are read as indexes; a record re-reads only the group it appended
-to and derives the view from the groups' kept figures, and leaves the next :meth:`PromptBoundLearner.views` nothing to
-look at unless another replica's values came in meanwhile.
+to and the model's own figures, derives the view again only if one of them moved, and leaves the next
+:meth:`PromptBoundLearner.views` nothing to look at unless another replica's values came in meanwhile.
 """
 
 from __future__ import annotations
@@ -152,6 +152,11 @@ class PromptObservation(NamedTuple):
 
 
 Mode = Literal["estimate", "strict", "exact"]
+#: A group's observations, quantile (``None``: none), learned scale and widening scale (``_group_figures``).
+GroupFigures = tuple[int, float | None, float, float]
+#: A model's observations in all groups, their quantile, the prior's quantile (both 0 below ``min_observations``),
+#: and the maxima of the prior's, the strict bound's and the completion's ratios (``None``: none) (``_model_figures``).
+ModelFigures = tuple[int, float, float, float | None, float | None, float | None]
 
 
 class PromptBoundLearner:
@@ -168,8 +173,8 @@ class PromptBoundLearner:
         self._views: dict[str, LearnedView] = {}
         self._seen: dict[str, int] = {}
         self._seen_all = -1
-        #: per model, each group's figures (:meth:`_group_figures`): only the group a record appended to is recomputed
-        self._groups: dict[str, list[tuple[int, float | None, float, float]]] = {}
+        #: per model, what its view derives from: each group's figures and its own (a record re-reads what it changed)
+        self._figures: dict[str, tuple[list[GroupFigures], ModelFigures]] = {}
         #: the observations each group needs of its own before its quantile alone bounds it
         self._needed = tuple(self.policy.min_observations * factor for factor in GROUP_MINIMUM_FACTORS)
 
@@ -268,17 +273,25 @@ class PromptBoundLearner:
         return summary
 
     def _refresh(self, model: str, changed: int | None = None) -> None:
-        """Recompute ``model``'s view: the figures of group ``changed`` (``-1``: none; ``None``: of every group) from
-        its ranked window, then what derives from every group and the model's other windows (:meth:`_derive`)."""
-        groups = self._groups.get(model)
-        if groups is None or changed is None:
-            groups = self._groups[model] = [self._group_figures(model, series) for series in GROUP_SERIES]
-        elif changed >= 0:
-            groups[changed] = self._group_figures(model, GROUP_SERIES[changed])
-        self._views[model] = self._derive(model, groups)
+        """Bring ``model``'s view up to date: re-read the figures of group ``changed`` (``-1``: none; ``None``: every
+        group's) and the model's own (:meth:`_model_figures`), and derive the view again only if one of them moved
+        (with full windows most records move none: a high quantile or a maximum rarely changes)."""
+        kept = self._figures.get(model)
+        if kept is None or changed is None:
+            groups, moved = [self._group_figures(model, series) for series in GROUP_SERIES], True
+        else:
+            groups, moved = kept[0], False
+            if changed >= 0:
+                figures = self._group_figures(model, GROUP_SERIES[changed])
+                if figures != groups[changed]:
+                    groups[changed], moved = figures, True
+        own = self._model_figures(model)
+        if moved or kept is None or own != kept[1]:
+            self._views[model] = self._derive(groups, own)
+        self._figures[model] = (groups, own)
         self._seen[model] = self.store.revision(model)
 
-    def _group_figures(self, model: str, series: str) -> tuple[int, float | None, float, float]:
+    def _group_figures(self, model: str, series: str) -> GroupFigures:
         """A group's observations, quantile (``None``: none), learned scale (the quantile × ``headroom +
         small_sample_headroom / sqrt(n)``) and widening scale (× ``headroom``)."""
         values = self.store.ranked(model, series)
@@ -290,43 +303,55 @@ class PromptBoundLearner:
         learned = factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n))
         return n, factor, learned, factor * policy.headroom
 
-    def _derive(self, model: str, groups: list[tuple[int, float | None, float, float]]) -> LearnedView:
-        """The view of ``model`` from its groups' figures and its pooled, prior, strict and completion windows
-        (ranked: their quantiles and maxima are indexes, no copy, sort or scan)."""
-        ranked = self.store.ranked
-        policy = self.policy
-        enough = policy.min_observations
+    def _model_figures(self, model: str) -> ModelFigures:
+        """What the view takes from the model's other windows (ranked: each figure is an index): its observations in
+        all groups; once they reach ``min_observations``, the quantiles of all groups' ratios and of ``billed / prior
+        upper`` (else 0); the maxima of ``billed / prior upper``, ``billed / strict`` and the completion's ratio."""
+        ranked, policy = self.store.ranked, self.policy
         pooled = ranked(model, ALL_SERIES)
         prior = ranked(model, PRIOR_SERIES)
         strict = ranked(model, STRICT_SERIES)
         completion = ranked(model, COMPLETION_SERIES)
+        n = len(pooled)
+        seen_enough = n >= policy.min_observations
+        return (
+            n,
+            ranked_quantile(pooled, policy.quantile) if seen_enough else 0.0,
+            ranked_quantile(prior, policy.quantile) if seen_enough and prior else 0.0,
+            prior[-1] if prior else None,
+            strict[-1] if strict else None,
+            completion[-1] if completion else None,
+        )
+
+    def _derive(self, groups: list[GroupFigures], own: ModelFigures) -> LearnedView:
+        """The view from the groups' figures and the model's own (module doc)."""
+        policy = self.policy
+        enough = policy.min_observations
+        observations, pooled_quantile, prior_quantile, prior_max, strict_max, completion_max = own
         # a model seen enough in all groups: a group it has seen a few times is bounded by its own quantile (with the
         # small-sample headroom) or the quantile of all its groups (wider), whichever is larger; one it has never seen
         # by its prior scaled by how far the model's bills fell below (or above) the prior in every group (the
         # prior's per-group margins keep the groups' shape)
-        seen_enough = len(pooled) >= enough
-        deflate = pooled_scale = 0.0
-        if seen_enough:
-            pooled_scale = ranked_quantile(pooled, policy.quantile) * policy.pooled_headroom
-            if prior:
-                deflate = ranked_quantile(prior, policy.quantile) * policy.pooled_headroom
-        strict_ok = not strict or strict[-1] <= 1.0
+        seen_enough = observations >= enough
+        pooled_scale = pooled_quantile * policy.pooled_headroom
+        deflate = prior_quantile * policy.pooled_headroom
+        strict_ok = strict_max is None or strict_max <= 1.0
         counts, factors, own_scales, widen_scales = zip(*groups, strict=True)
         rows = []  # per group: scale, tight, settled, prior scale (a plain loop: generators cost more here)
-        for n, scale, own in zip(counts, own_scales, self._needed, strict=True):
-            if n and n < own and pooled_scale > scale:  # a group seen a few times (one never seen: 0)
+        for n, scale, needed in zip(counts, own_scales, self._needed, strict=True):
+            if n and n < needed and pooled_scale > scale:  # a group seen a few times (one never seen: 0)
                 scale = pooled_scale
-            tight = n >= own or seen_enough
-            prior_scale = deflate if n < FEW_OBSERVATIONS or (n < own and own > enough) else 0.0
+            tight = n >= needed or seen_enough
+            prior_scale = deflate if n < FEW_OBSERVATIONS or (n < needed and needed > enough) else 0.0
             rows.append((scale, tight, scale if tight and strict_ok and not prior_scale else 0.0, prior_scale))
         scales, tights, settled, prior_scales = zip(*rows, strict=True)
         return LearnedView(
             factors,
             counts,
-            prior[-1] if prior and prior[-1] > 1.0 else 1.0,
-            strict[-1] if strict and strict[-1] > 1.0 else 1.0,
-            completion[-1] if completion else None,
-            len(pooled),
+            prior_max if prior_max is not None and prior_max > 1.0 else 1.0,
+            strict_max if strict_max is not None and strict_max > 1.0 else 1.0,
+            completion_max,
+            observations,
             scales,
             tights,
             settled,
