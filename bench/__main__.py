@@ -3,7 +3,7 @@ docs/benchmarks.md: goals with the figures reached, the machine, the exact comma
 
 From the repository root::
 
-    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,memory,shared,eval]
+    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,learning,memory,shared,eval]
 
 1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
    subprocess; its markdown section is taken as it prints it);
@@ -11,10 +11,12 @@ From the repository root::
 3. gateway: ``costmux serve`` in front of the LiteLLM proxy (``bench/bench_gateway.py`` when present: a function
    ``run(quick=...)`` returning a dict, optionally ``render(dict) -> str``; otherwise the section says "not run");
 4. plugin: the costmux callback inside the LiteLLM proxy vs the same proxy without it (``bench/bench_plugin.py``);
-5. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``);
-6. shared: state shared by replicas through Redis: one key's budget under 3 replicas × 100 concurrent requests, an
+5. learning: what recording one answered call costs the prompt-bound learner, today's next to the learner before its
+   incremental windows (``bench/bench_learning.py``);
+6. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``);
+7. shared: state shared by replicas through Redis: one key's budget under 3 replicas × 100 concurrent requests, an
    rpm limit across replicas, the Redis path's overhead next to the memory path (``bench/bench_shared.py``);
-7. eval: prompts per second ``costmux eval`` routes through ``Router.decide`` on 2 models (``bench/bench_eval.py``).
+8. eval: prompts per second ``costmux eval`` routes through ``Router.decide`` on 2 models (``bench/bench_eval.py``).
 
 Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so
 it always matches the sections below it. With ``--only``, the sections not run are kept from the current document
@@ -48,12 +50,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("routing", "provider", "gateway", "plugin", "memory", "shared", "eval")
+BENCHMARKS = ("routing", "provider", "gateway", "plugin", "learning", "memory", "shared", "eval")
 HEADINGS = {
     "routing": "## Routing decision time",
     "provider": "## Provider overhead",
     "gateway": "## Gateway overhead",
     "plugin": "## LiteLLM plugin overhead",
+    "learning": "## Prompt-bound learning",
     "memory": "## Memory",
     "shared": "## Shared state (Redis)",
     "eval": "## Evaluation throughput",
@@ -203,6 +206,10 @@ def run_provider(quick: bool) -> str:
     return _run_and_render("provider", quick)
 
 
+def run_learning(quick: bool) -> str:
+    return _run_and_render("learning", quick)
+
+
 def run_memory(quick: bool) -> str:
     return _run_and_render("memory", quick)
 
@@ -312,6 +319,7 @@ RUNNERS: dict[str, Callable[[bool], str]] = {
     "provider": run_provider,
     "gateway": run_gateway,
     "plugin": run_plugin,
+    "learning": run_learning,
     "memory": run_memory,
     "shared": run_shared,
     "eval": run_eval,

@@ -87,3 +87,15 @@ def test_the_eval_bench_measures_both_loops_on_both_sets() -> None:
     assert all(f["eval_per_s"] > 0 and f["decide_per_s"] > 0 for f in results["figures"].values())
     section = bench_eval.render(results)
     assert section.startswith(runner.HEADINGS["eval"]) and runner.goals_of(section)
+
+
+def test_the_learning_bench_times_both_learners_side_by_side() -> None:
+    from bench import bench_learning
+
+    results = bench_learning.run(rounds=1, window=4, model_counts=(1, 2), count=20)
+    assert set(results["figures"]) == {f"{m}/{loop}" for m in (1, 2) for loop in ("record", "record + views")}
+    assert all(row["after"] > 0 for row in results["figures"].values())
+    if results["before_measured"]:  # the learner before the incremental windows, read from git (not in a shallow clone)
+        assert all(row["before"] > 0 and row["speedup"] > 0 for row in results["figures"].values())
+    section = bench_learning.render(results)
+    assert section.startswith(runner.HEADINGS["learning"]) and runner.goals_of(section)
