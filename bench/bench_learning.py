@@ -16,7 +16,8 @@ Both learners get the same calls: 1 or 20 models (catalog-like families), five p
 bills of 0.80–1.15× the estimate, ``max_tokens`` sent; every window is full (256 values) before timing. A round times
 ``record()`` alone and ``record()`` followed by ``views()`` (what the next routing decision reads: before, a record
 made it look at every model's revision), 2,000 calls each, both learners in turn (their order alternating from round
-to round); figures are medians over rounds of µs per call, and the ratio is the median of the rounds' ratios.
+to round); times are process CPU time (the machine is shared: a wall clock would count other processes' turns),
+figures are medians over rounds of µs per call, and the ratio is the median of the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import random
 import statistics
 import subprocess
 import sys
+import time
 import timeit
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +52,7 @@ GOAL_RECORD_US = 15.0
 MODEL_COUNTS = (1, 20)
 WINDOW = 256
 CALLS = 2_000
+LOOPS = ("record", "record + views")
 FAMILIES: tuple[TokenFamily, ...] = ("openai_o200k", "anthropic", "google", "meta_llama3", "mistral")
 TEXTS = (
     "The quarterly report shows a steady increase in recurring revenue across all regions. " * 10,
@@ -119,7 +122,7 @@ def timers(learner: Learner, models: int, count: int) -> dict[str, Callable[[], 
             record(model, counts, billed, billed_completion_tokens=completion, max_tokens=max_tokens)
             views()
 
-    return {"record": record_only, "record + views": record_and_read}
+    return dict(zip(LOOPS, (record_only, record_and_read), strict=True))
 
 
 def run(
@@ -140,16 +143,17 @@ def run(
     figures: dict[str, Any] = {}
     for models in model_counts:
         loops = {name: timers(warmed(module, models, window), models, count) for name, module in modules.items()}
-        for loop in ("record", "record + views"):
-            samples: dict[str, list[float]] = {name: [] for name in modules}
-            for i in range(rounds):
-                order = list(modules) if i % 2 == 0 else list(reversed(modules))
+        samples: dict[tuple[str, str], list[float]] = {(loop, name): [] for loop in LOOPS for name in modules}
+        for i in range(rounds):  # each round times every loop of both learners, in turn
+            order = list(modules) if i % 2 == 0 else list(reversed(modules))
+            for loop in LOOPS:
                 for name in order:
-                    elapsed = timeit.Timer(loops[name][loop]).timeit(number=1)
-                    samples[name].append(elapsed / count * 1e6)
-            row: dict[str, Any] = {name: statistics.median(values) for name, values in samples.items()}
-            if "before" in samples:
-                pairs = zip(samples["before"], samples["after"], strict=True)
+                    elapsed = timeit.Timer(loops[name][loop], timer=time.process_time).timeit(number=1)
+                    samples[loop, name].append(elapsed / count * 1e6)
+        for loop in LOOPS:
+            row: dict[str, Any] = {name: statistics.median(samples[loop, name]) for name in modules}
+            if "before" in modules:
+                pairs = zip(samples[loop, "before"], samples[loop, "after"], strict=True)
                 row["speedup"] = statistics.median(before / after for before, after in pairs)
             figures[f"{models}/{loop}"] = row
     worst = max(figures[f"{models}/record"]["after"] for models in model_counts)
@@ -182,8 +186,9 @@ def render(results: dict[str, Any], command: str = "python bench/bench_learning.
         f"({settings['window']} values): today's learner (each window kept sorted as values come and go, quantiles "
         "and maxima read as indexes, only the group appended to re-read) and, side by side in the same process, the "
         f"learner at commit `{settings['before'][:7]}` (every window of the model copied, sorted and scanned on each "
-        f"record). Median over {settings['rounds']} rounds of {settings['calls']:,} calls (the two learners in "
-        "turn); `record + views` adds the read the next routing decision makes."
+        f"record). Process CPU time, median over {settings['rounds']} rounds of {settings['calls']:,} calls (the two "
+        "learners in turn); `record + views` adds the read the next routing decision makes (before, a record made it "
+        "look at every model's revision)."
     )
     if not results["before_measured"]:
         out += ["", f"The learner at `{settings['before'][:7]}` could not be read (no git history): today's only."]
