@@ -5,7 +5,8 @@ Every error costmux raises derives from :class:`CostmuxError`. Errors that come 
 
     CostmuxError
     ├── ConfigurationError          bad settings (no base URL, invalid custom model or price, ...)
-    │   └── DataFileError           a bad row or line in a data file (path and line number attached)
+    │   ├── DataFileError           a bad row or line in a data file (path and line number attached)
+    │   └── QualityModelError       a learned quality model file that cannot be used (missing, other version)
     ├── InvalidRequestError         a request argument is invalid (malformed messages, ...), caught before sending
     │   └── RequestTooLargeError    a request body over the gateway's size limit
     ├── PricingError                no price is known for a model whose cost is needed
@@ -46,6 +47,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "ProviderUnavailableError",
+    "QualityModelError",
     "RateLimitError",
     "RequestTooLargeError",
     "RoutingError",
@@ -77,6 +79,11 @@ class DataFileError(ConfigurationError):
         super().__init__(f"{where}: {message}")
         self.path = path
         self.line = line
+
+
+class QualityModelError(ConfigurationError):
+    """A learned quality model file cannot be used: missing, not a costmux quality model, of an unsupported
+    version, or malformed (train it again with ``costmux train``)."""
 
 
 class InvalidRequestError(CostmuxError, ValueError):

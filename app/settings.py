@@ -66,8 +66,13 @@ class RoutingSettings(_EnvironmentSettings):
     """Router defaults from the environment (a router's own arguments win)."""
 
     quality_share: float | None = Field(default=None, ge=0, le=1, validation_alias="COSTMUX_QUALITY_SHARE")
+    #: A trained quality model (``costmux train``): a file path, or ``default`` for the shipped one.
+    quality_model: str | None = Field(default=None, validation_alias="COSTMUX_QUALITY_MODEL")
+    quality_mode: Literal["combined", "learned", "difficulty"] = Field(
+        default="combined", validation_alias="COSTMUX_QUALITY_MODE"
+    )
 
-    @field_validator("quality_share", mode="before")
+    @field_validator("quality_share", "quality_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -219,13 +219,21 @@ def route_all(
             score += row.outcome.scores[model]
             cost += row.cost_usd[model]
         if ratios is not None:
-            best = max(verdict.expected_quality for verdict in decision.ranked)
-            if best > 0:
-                ratios.extend(verdict.expected_quality / best for verdict in decision.ranked)
+            ratios.extend(_breakpoints(decision))
         if progress is not None and (index % 256 == 0 or index == len(rows)):
             progress.advance(256 if index % 256 == 0 else index % 256)
     n = len(rows)
     return RunPoint(share, score / n, cost / n, calls, refused, cut, choices)
+
+
+def _breakpoints(decision: RoutingDecision) -> list[float]:
+    """The ``quality_share`` at which each kept candidate stops being admitted: ``q / best`` for per-task figures,
+    ``1 − (best − q)`` for per-prompt ones (the two rules of ``app.router.strategies.knob_threshold``)."""
+    qualities = [verdict.expected_quality for verdict in decision.ranked]
+    best = max(qualities)
+    if decision.chosen.quality_per_prompt:
+        return [1.0 - (best - quality) for quality in qualities]
+    return [quality / best for quality in qualities] if best > 0 else []
 
 
 ExternalStrategy = Callable[[Sequence[PreparedRow], Mapping[str, ModelInfo]], StrategyRun]

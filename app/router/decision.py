@@ -26,6 +26,9 @@ class RejectReason(enum.StrEnum):
     EXCLUDED = "excluded"
 
 
+#: Quality sources that are estimates for the prompt itself (a learned quality model's; app.router.quality).
+PER_PROMPT_SOURCES: Final = frozenset({"learned", "difficulty+catalog", "difficulty+prior"})
+
 #: The template of a kept candidate's note; its args are ``(task_type, plan_note, typical_output_tokens)``.
 KEPT_NOTE: Final = "\x00kept"
 
@@ -44,6 +47,9 @@ class CandidateVerdict(NamedTuple):
     ``expected_quality`` is ``quality`` times the chance that the answer fits the ``max_tokens`` the cap leaves
     (:class:`~app.router.scoring.AnswerLength`; a cut answer counts as a failure): the figure strategies rank by.
     ``detail`` says why in words (rendered on first read from ``note``, since most verdicts are never read).
+    ``quality_source`` says where ``quality`` came from: ``catalog`` (the model's figure for the task type),
+    ``prior`` (assumed from its price), ``default`` (nothing known), or a quality model's per-prompt estimate
+    (``learned``, ``difficulty+catalog``, ``difficulty+prior``; see :mod:`app.router.quality`).
     ``token_family`` is the model's tokenizer family and ``prompt_bound_tokens`` the prompt bound its worst case was
     computed with (by family, learned from billed usage, or exact; ``None`` when rejected before it was costed).
     """
@@ -63,6 +69,12 @@ class CandidateVerdict(NamedTuple):
     expected_quality: float
     token_family: str = "unknown"
     prompt_bound_tokens: int | None = None
+    quality_source: str = "catalog"
+
+    @property
+    def quality_per_prompt(self) -> bool:
+        """Whether ``quality`` is an estimate for this prompt (a learned quality model's), not a per-task figure."""
+        return self.quality_source in PER_PROMPT_SOURCES
 
     @property
     def estimated_cost_usd(self) -> Decimal | None:
@@ -82,8 +94,11 @@ class CandidateVerdict(NamedTuple):
             return template.format(*args)
         task_type, plan_note, typical_tokens = args
         plan_template, plan_args = cast("tuple[str, tuple[object, ...]]", plan_note)
-        text = f"quality {self.quality:.2f} for {task_type}"
-        if self.quality_is_default:
+        if self.quality_per_prompt:
+            text = f"quality {self.quality:.2f} for this prompt ({self.quality_source})"
+        else:
+            text = f"quality {self.quality:.2f} for {task_type}"
+        if self.quality_source in ("default", "prior"):
             text += " (no quality data: assumed)"
         text += "; " + plan_template.format(*plan_args)
         if self.expected_quality < self.quality:

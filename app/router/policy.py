@@ -138,7 +138,7 @@ class BudgetPolicy:
         median, sure_fit = length.median_tokens, length.sure_fit_tokens
         unavailable = unavailable if unavailable is not None else _AVAILABLE
         per_model_checks = self.availability is not None or provider_check is not None
-        for profile, (quality, assumed, output_tokens, estimate) in zip(profiles, scores, strict=True):
+        for profile, (quality, assumed, output_tokens, estimate, source) in zip(profiles, scores, strict=True):
             provider, model, key, missing, input_atto, output_atto, whole_prices, max_output, window = profile.row
             family = profile.token_family
             if (
@@ -173,6 +173,7 @@ class BudgetPolicy:
                                 quality,
                                 family,
                                 None,
+                                source,
                             ),
                         )
                     )
@@ -214,6 +215,7 @@ class BudgetPolicy:
                             quality,
                             family,
                             prompt_bound,
+                            source,
                         ),
                     )
                 )
@@ -247,6 +249,7 @@ class BudgetPolicy:
                     expected,
                     family,
                     prompt_bound,
+                    source,
                 ),
             )
             append(verdict)

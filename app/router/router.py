@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from app.catalog.reasoning import ReasoningRequest
@@ -17,6 +18,7 @@ from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailabl
 from app.events import BudgetRefused, EventBus, Observer, RoutingDecided
 from app.pricing import decimal_str
 from app.providers.base import Provider
+from app.quality import QualityModel
 from app.router.analysis import PromptAnalysis, analyze
 from app.router.budget import (
     BudgetMode,
@@ -27,6 +29,7 @@ from app.router.budget import (
 )
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
+from app.router.quality import PromptQuality, QualityEstimator, QualityMode, quality_estimator
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy, validate_quality_share
 from app.settings import RoutingSettings
@@ -65,6 +68,11 @@ class Router:
         quality_share: the cost/quality knob in [0, 1], the share of the best affordable model's expected quality a
             request must keep (the cheapest model keeping it wins; see :mod:`app.router.strategies`); per call too.
             Default: ``COSTMUX_QUALITY_SHARE``, else the strategy's own default.
+        quality_model: where each candidate's quality comes from (:mod:`app.router.quality`): a
+            :class:`~app.router.quality.QualityEstimator`, a trained :class:`~app.quality.QualityModel`, or the
+            path of one (``"default"``: the shipped difficulty model), used in ``quality_mode``. Default:
+            ``COSTMUX_QUALITY_MODEL``, else the catalog's per-task figures.
+        quality_mode: how a quality model is used: ``"combined"`` (default), ``"learned"`` or ``"difficulty"``.
     """
 
     default_strategy: ClassVar[str] = "cost_optimized"
@@ -82,10 +90,17 @@ class Router:
         observers: Sequence[Observer] = (),
         clock: Callable[[], float] = time.perf_counter,
         quality_share: float | None = None,
+        quality_model: QualityEstimator | QualityModel | str | Path | None = None,
+        quality_mode: QualityMode | None = None,
     ) -> None:
         self.strategy = self._resolve(strategy or self.default_strategy)
         share = validate_quality_share(quality_share)
-        self.quality_share = share if share is not None else RoutingSettings.load().quality_share
+        settings = RoutingSettings.load()
+        self.quality_share = share if share is not None else settings.quality_share
+        self.quality = quality_estimator(
+            quality_model if quality_model is not None else settings.quality_model,
+            quality_mode or settings.quality_mode,
+        )
         self.providers = providers
         self.events = EventBus(list(observers))
         self._clock = clock
@@ -155,7 +170,15 @@ class Router:
         )
         bound = prompt_bound_tokens(analysis, mode)
         verdicts, kept = self._judge_all(
-            providers, analysis, cap, caller_max_tokens, bound, exclude, prompt_bounds or {}, mode
+            providers,
+            analysis,
+            cap,
+            caller_max_tokens,
+            bound,
+            exclude,
+            prompt_bounds or {},
+            mode,
+            self.quality.prepare(messages, analysis),
         )
         strategy_name = ranker.name or type(ranker).__name__
         if not kept:
@@ -204,9 +227,11 @@ class Router:
         exclude: Collection[str],
         prompt_bounds: Mapping[str, int],
         mode: BudgetMode = "estimate",
+        prompt_quality: PromptQuality | None = None,
     ) -> tuple[list[CandidateVerdict], list[CandidateVerdict]]:
         """Every candidate's verdict and the kept ones, provider by provider, each model's worst case computed with
-        its own prompt bound (:func:`_prompt_bounds`; exact counts in ``prompt_bounds`` win)."""
+        its own prompt bound (:func:`_prompt_bounds`; exact counts in ``prompt_bounds`` win) and its quality from
+        ``prompt_quality`` where it has a figure (else the catalog's)."""
         if not providers:
             raise InvalidRequestError("providers must name at least one provider")
         output_tokens = expected_output_tokens(analysis)
@@ -225,7 +250,8 @@ class Router:
                 learned = {**learned, **prompt_bounds} if learned else dict(prompt_bounds)
             limits = RequestLimits.of(cap, caller_max_tokens, bound, exclude, learned, family_bounds)
             unavailable, check = _availability_of(provider, prompt_tokens)
-            scores = score_all(profiles, analysis, output_tokens)
+            estimates = prompt_quality.estimate(profiles) if prompt_quality is not None else None
+            scores = score_all(profiles, analysis, output_tokens, estimates)
             judged, kept_here = self.policy.judge_all(profiles, scores, analysis, limits, unavailable, check)
             verdicts += judged
             kept += kept_here

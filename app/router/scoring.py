@@ -26,6 +26,7 @@ __all__ = [
     "EXPECTED_OUTPUT_TOKENS",
     "AnswerLength",
     "ModelProfile",
+    "QualityEstimate",
     "Score",
     "expected_output_tokens",
     "needed_capabilities",
@@ -201,22 +202,32 @@ class ModelProfile:
 TASK_ORDER: Final = tuple(TaskType)
 TASK_INDEX: Final[Mapping[TaskType, int]] = {task: index for index, task in enumerate(TASK_ORDER)}
 
-#: One model's estimates for one request: ``(quality, quality_is_default, output_tokens, estimated_cost_atto)``.
-#: quality for the task in [0, 1] (a prior or ``DEFAULT_QUALITY`` when assumed); expected output length (the answer
-#: plus a reasoning model's expected reasoning tokens) capped by the model's maximum output, tokens; prompt estimate
-#: × input price + expected output × output price in atto-USD (``None`` if unpriced). A plain tuple: one is made
-#: per model per request.
-Score = tuple[float, bool, int, AttoUsd | None]
+#: One model's estimates for one request: ``(quality, quality_is_default, output_tokens, estimated_cost_atto,
+#: quality_source)``. quality in [0, 1]: for the task (a prior or ``DEFAULT_QUALITY`` when assumed), or for this
+#: prompt when a quality estimator gave one; expected output length (the answer plus a reasoning model's expected
+#: reasoning tokens) capped by the model's maximum output, tokens; prompt estimate × input price + expected output
+#: × output price in atto-USD (``None`` if unpriced); where the quality came from (``catalog``, ``prior``,
+#: ``default``, or an estimator's source such as ``learned``). A plain tuple: one is made per model per request.
+Score = tuple[float, bool, int, AttoUsd | None, str]
+
+#: One estimator figure per profile: (quality, source), or None where the catalog's figure stands.
+QualityEstimate = tuple[float, str] | None
 
 
-def score_all(profiles: Sequence[ModelProfile], analysis: PromptAnalysis, output_tokens: int) -> list[Score]:
-    """Estimate quality and expected cost of every profiled model for the analysed request (no policy here)."""
+def score_all(
+    profiles: Sequence[ModelProfile],
+    analysis: PromptAnalysis,
+    output_tokens: int,
+    estimates: Sequence[QualityEstimate] | None = None,
+) -> list[Score]:
+    """Estimate quality and expected cost of every profiled model for the analysed request (no policy here).
+    ``estimates`` (one per profile, from a quality estimator) replace the catalog's quality where not ``None``."""
     task = TASK_INDEX[analysis.task_type]
     prompt_tokens = analysis.estimated_tokens
     asked = analysis.reasoning
     scores: list[Score] = []
     append = scores.append
-    for profile in profiles:
+    for index, profile in enumerate(profiles):
         quality = profile.quality[task]
         max_output = profile.max_output_tokens
         expected = output_tokens
@@ -225,8 +236,14 @@ def score_all(profiles: Sequence[ModelProfile], analysis: PromptAnalysis, output
         out = max_output if max_output is not None and max_output < expected else expected
         input_atto, output_atto = profile.input_atto, profile.output_atto
         cost = None if input_atto is None or output_atto is None else prompt_tokens * input_atto + out * output_atto
-        if quality is None:
-            append((DEFAULT_QUALITY, True, out, cost))
+        estimate = estimates[index] if estimates is not None else None
+        if estimate is not None:
+            learned, source = estimate
+            append((learned, source.endswith("prior"), out, cost, source))
+        elif quality is None:
+            append((DEFAULT_QUALITY, True, out, cost, "default"))
+        elif profile.assumed and profile.assumed[task]:
+            append((quality, True, out, cost, "prior"))
         else:
-            append((quality, profile.assumed[task] if profile.assumed else False, out, cost))
+            append((quality, False, out, cost, "catalog"))
     return scores

@@ -44,6 +44,7 @@ __all__ = [
     "RoutingStrategy",
     "available_strategies",
     "get_strategy",
+    "knob_threshold",
     "register_strategy",
     "validate_quality_share",
 ]
@@ -126,6 +127,22 @@ def _best_and_admitted(
     return best, threshold, admitted, others
 
 
+def knob_threshold(best: float, share: float, per_prompt: bool) -> float:
+    """The knob's part of the threshold: ``share × best`` for per-task figures; for per-prompt figures (a learned
+    model's probabilities that this prompt is answered well) ``max(0, best − (1 − share))``, the best minus the
+    share of a whole answer given up. Both never fall as ``share`` rises and equal ``best`` at 1.
+
+    Why two rules: a ratio of per-prompt probabilities ranks prompts by the wrong figure — with two models the strong
+    one is worth sending when ``q_strong − q_weak`` is large, and the ratio rule sends prompts both models likely
+    fail (0.2 vs 0.1: ratio 0.5) before prompts only the strong one answers (0.9 vs 0.6: ratio 0.67).
+    Measured with ``costmux eval`` (docs/routing-quality.md)."""
+    return max(0.0, best - (1.0 - share)) if per_prompt else share * best
+
+
+def _per_prompt(kept: Sequence[CandidateVerdict]) -> bool:
+    return any(verdict.quality_per_prompt for verdict in kept)
+
+
 def _cut_note(chosen: CandidateVerdict) -> str:
     """Said when the cap leaves the choice a real chance (over 10%) of a cut answer."""
     if chosen.expected_quality < 0.9 * chosen.quality:
@@ -202,11 +219,16 @@ class QualityFirst(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
-        best, _, admitted, others = _best_and_admitted(kept, analysis, lambda best: share * best)
+        per_prompt = _per_prompt(kept)
+        best, _, admitted, others = _best_and_admitted(
+            kept, analysis, lambda best: knob_threshold(best, share, per_prompt)
+        )
         chosen = admitted[0]
-        reason = f"best suited to {analysis.task_type}: quality {chosen.expected_quality:.2f}"
+        wanted = f"within {1 - share:.2f} of" if per_prompt else f"keeping {share:.0%} of"
+        subject = "this prompt" if per_prompt else str(analysis.task_type)
+        reason = f"best suited to {subject}: quality {chosen.expected_quality:.2f}"
         if len(admitted) > 1:
-            reason += f", the cheapest of {len(admitted)} models keeping {share:.0%} of the best ({best:.2f})"
+            reason += f", the cheapest of {len(admitted)} models {wanted} the best ({best:.2f})"
         return [*admitted, *others], reason + _cut_note(chosen)
 
 
@@ -229,7 +251,11 @@ class QualityFloor:
         """The absolute part: the quality good enough for the request's complexity."""
         return min(self.ceiling, self.base + self.per_complexity * analysis.complexity)
 
-    def __call__(self, analysis: PromptAnalysis, best: float, share: float) -> float:
+    def __call__(self, analysis: PromptAnalysis, best: float, share: float, per_prompt: bool = False) -> float:
+        """The threshold; for per-prompt figures the knob's part alone (:func:`knob_threshold`): "adequate for the
+        task's complexity" is a per-task notion, and a learned model's figures already are the prompt's."""
+        if per_prompt:
+            return knob_threshold(best, share, True)
         return min(best, max(self.adequate(analysis), share * best))
 
 
@@ -249,19 +275,26 @@ class CheapestAboveFloor(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
+        per_prompt = _per_prompt(kept)
         best, threshold, admitted, others = _best_and_admitted(
-            kept, analysis, lambda best: self.floor(analysis, best, share)
+            kept, analysis, lambda best: self.floor(analysis, best, share, per_prompt)
         )
         chosen = admitted[0]
+        if per_prompt:
+            subject, wanted = "this prompt", f"within {1 - share:.2f} of the best {best:.2f}"
+            floor = knob_threshold(best, share, True)
+        else:
+            subject = str(analysis.task_type)
+            wanted = f"complexity {analysis.complexity:.2f}, share {share:.2f} of the best {best:.2f}"
+            floor = max(self.floor.adequate(analysis), share * best)
         if threshold < best or len(admitted) > 1:
             reason = (
-                f"cheapest of {len(admitted)} models meeting the quality floor {threshold:.3f} for "
-                f"{analysis.task_type} (complexity {analysis.complexity:.2f}, share {share:.2f} of the best "
-                f"{best:.2f}): quality {chosen.expected_quality:.2f}, est. ${atto_usd_str(_cost(chosen))}"
+                f"cheapest of {len(admitted)} models meeting the quality floor {threshold:.3f} for {subject} "
+                f"({wanted}): quality {chosen.expected_quality:.2f}, est. ${atto_usd_str(_cost(chosen))}"
             )
         else:
             reason = (
-                f"the best affordable model for {analysis.task_type}: quality {chosen.expected_quality:.2f} "
-                f"(no cheaper model meets the floor {max(self.floor.adequate(analysis), share * best):.3f})"
+                f"the best affordable model for {subject}: quality {chosen.expected_quality:.2f} "
+                f"(no cheaper model meets the floor {floor:.3f})"
             )
         return [*admitted, *others], reason + _cut_note(chosen)

@@ -1,0 +1,218 @@
+"""Fit a :class:`~app.quality.QualityModel` from labelled outcomes (``costmux train``): L2-regularised logistic
+heads over the request-path features, solved with L-BFGS.
+
+Features per prompt are exactly what the router computes at run time: the distinct terms of
+:func:`~app.quality.prompt_terms` (presence, 0/1) that occur in at least ``min_df`` training prompts (at most
+``max_terms`` of them, the most frequent), and :data:`~app.router.quality.DENSE_FEATURES`.
+
+- **Per-model heads**: for each model of the data, minimise ``Σᵢ logloss(σ(b + w·xᵢ), yᵢ) + l2/2 ‖w‖²`` where
+  ``yᵢ`` is the model's score on prompt ``i`` in [0, 1] (fractional scores are soft labels).
+- **Difficulty head**: one ``w`` shared by every model with one bias ``b_m`` per model (its ability), minimising
+  the same loss summed over every (prompt, model) pair: ``w·x`` is how much easier than average a prompt is for
+  any model. Its mean over the training prompts is stored, so a prompt's shift is 0 on average.
+
+Needs numpy and scipy (the ``train`` extra); never imported on the request path. Why not scikit-learn: the
+featurizer must be costmux's own (the request path cannot afford a library vectorizer), and with the features
+built, a logistic loss and its gradient are three lines of numpy; scipy's L-BFGS does the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from app.errors import ConfigurationError
+from app.evaluation.outcomes import Outcome
+from app.quality import Difficulty, Head, QualityModel, prompt_digest, prompt_terms, prompt_text
+from app.router import analyze
+from app.router.quality import DENSE_FEATURES, dense_features
+
+if TYPE_CHECKING:
+    import numpy as np
+    from scipy import sparse
+
+__all__ = ["Featurized", "TrainOptions", "featurize", "fit"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOptions:
+    """``l2``: the penalty on the weights (bias unpenalised), per head; ``min_df``: a term must occur in this many
+    training prompts; ``max_terms``: the most frequent terms kept; ``max_iter``: L-BFGS iterations per head;
+    ``difficulty``: fit the model-agnostic head too."""
+
+    l2: float = 16.0
+    min_df: int = 2
+    max_terms: int = 50_000
+    max_iter: int = 300
+    difficulty: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.l2 > 0 or self.min_df < 1 or self.max_terms < 1 or self.max_iter < 1:
+            raise ConfigurationError("training options: l2 > 0, min_df ≥ 1, max_terms ≥ 1, max_iter ≥ 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Featurized:
+    """Prompts as the router sees them: each prompt's text, distinct terms and dense features."""
+
+    texts: list[str]
+    terms: list[set[str]]
+    dense: list[tuple[float, ...]]
+
+    def subset(self, indices: Sequence[int]) -> Featurized:
+        """The features of the rows at ``indices``, in that order."""
+        return Featurized(
+            [self.texts[i] for i in indices], [self.terms[i] for i in indices], [self.dense[i] for i in indices]
+        )
+
+
+def featurize(rows: Sequence[Outcome]) -> Featurized:
+    """The request-path features of every row (the same functions the router calls)."""
+    texts = [prompt_text(row.messages) for row in rows]
+    terms = [prompt_terms(text) for text in texts]
+    dense = [dense_features(analyze(row.messages)) for row in rows]
+    return Featurized(texts, terms, dense)
+
+
+def _numpy() -> tuple[Any, Any, Any]:
+    try:
+        import numpy
+        from scipy import optimize, sparse
+    except ImportError as exc:
+        raise ConfigurationError(
+            'training needs numpy and scipy: pip install "costmux[train]" (never needed to route)'
+        ) from exc
+    return numpy, sparse, optimize
+
+
+def _vocabulary(terms: Sequence[set[str]], options: TrainOptions) -> list[str]:
+    counts = Counter(term for prompt in terms for term in prompt)
+    kept = [(count, term) for term, count in counts.items() if count >= options.min_df]
+    kept.sort(key=lambda item: (-item[0], item[1]))
+    return sorted(term for _, term in kept[: options.max_terms])
+
+
+def _matrix(features: Featurized, vocabulary: Sequence[str]) -> sparse.csr_matrix:
+    """Rows: prompts; columns: the vocabulary's terms (0/1), then the dense features."""
+    numpy, sparse, _ = _numpy()
+    column = {term: index for index, term in enumerate(vocabulary)}
+    width = len(vocabulary)
+    indptr, indices, values = [0], [], []
+    for terms, dense in zip(features.terms, features.dense, strict=True):
+        cols = sorted(filter(None.__ne__, map(column.get, terms)))  # type: ignore[arg-type]
+        indices += cols
+        values += [1.0] * len(cols)
+        for offset, value in enumerate(dense):
+            if value:
+                indices.append(width + offset)
+                values.append(value)
+        indptr.append(len(indices))
+    shape = (len(features.terms), width + len(DENSE_FEATURES))
+    return sparse.csr_matrix(
+        (numpy.asarray(values), numpy.asarray(indices, dtype=numpy.int32), numpy.asarray(indptr)), shape=shape
+    )
+
+
+def _fit_head(x: sparse.csr_matrix, y: np.ndarray, options: TrainOptions) -> tuple[float, np.ndarray]:
+    """``(bias, weights)`` of one L2-regularised logistic head on soft labels ``y`` in [0, 1]."""
+    numpy, _, optimize = _numpy()
+    xt = x.T.tocsr()
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        bias, weights = params[0], params[1:]
+        z = x @ weights + bias
+        value = float(numpy.sum(numpy.logaddexp(0.0, z) - y * z)) + 0.5 * options.l2 * float(weights @ weights)
+        error = 1.0 / (1.0 + numpy.exp(-z)) - y
+        gradient = numpy.concatenate(([error.sum()], xt @ error + options.l2 * weights))
+        return value, gradient
+
+    start = numpy.zeros(x.shape[1] + 1)
+    result = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": options.max_iter})
+    return float(result.x[0]), result.x[1:]
+
+
+def _fit_difficulty(x: sparse.csr_matrix, ys: np.ndarray, options: TrainOptions) -> tuple[np.ndarray, np.ndarray]:
+    """``(abilities, weights)``: one bias per model (``ys``' columns) and term/dense weights shared by all."""
+    numpy, _, optimize = _numpy()
+    xt = x.T.tocsr()
+    models = ys.shape[1]
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        biases, weights = params[:models], params[models:]
+        z = (x @ weights)[:, None] + biases[None, :]
+        value = float(numpy.sum(numpy.logaddexp(0.0, z) - ys * z)) + 0.5 * options.l2 * float(weights @ weights)
+        error = 1.0 / (1.0 + numpy.exp(-z)) - ys
+        gradient = numpy.concatenate((error.sum(axis=0), xt @ error.sum(axis=1) + options.l2 * weights))
+        return value, gradient
+
+    start = numpy.zeros(models + x.shape[1])
+    result = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": options.max_iter})
+    return result.x[:models], result.x[models:]
+
+
+def fit(
+    rows: Sequence[Outcome],
+    models: Sequence[str],
+    options: TrainOptions | None = None,
+    *,
+    features: Featurized | None = None,
+    info: dict[str, Any] | None = None,
+) -> QualityModel:
+    """Fit a quality model on ``rows`` (each scoring every one of ``models``); ``features`` may be given when the
+    caller featurized the rows already (cross-validation featurizes once).
+
+    Raises:
+        ConfigurationError: no rows, or numpy/scipy missing.
+    """
+    if not rows:
+        raise ConfigurationError("no prompts to train on")
+    numpy, _, _ = _numpy()
+    options = options or TrainOptions()
+    started = time.perf_counter()
+    features = features or featurize(rows)
+    vocabulary = _vocabulary(features.terms, options)
+    x = _matrix(features, vocabulary)
+    width = len(vocabulary)
+    ys = numpy.asarray([[row.scores[model] for model in models] for row in rows], dtype=float)
+    heads = {}
+    for index, model in enumerate(models):
+        bias, weights = _fit_head(x, ys[:, index], options)
+        heads[model] = _head(bias, weights, width)
+    difficulty = None
+    if options.difficulty:
+        abilities, weights = _fit_difficulty(x, ys, options)
+        scores = x @ weights
+        difficulty = Difficulty(
+            _head(0.0, weights, width),
+            float(scores.mean()),
+            {model: float(value) for model, value in zip(models, abilities, strict=True)},
+        )
+    record = {
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "prompts": len(rows),
+        "models": list(models),
+        "options": {
+            "l2": options.l2,
+            "min_df": options.min_df,
+            "max_terms": options.max_terms,
+            "max_iter": options.max_iter,
+        },
+        "seconds": round(time.perf_counter() - started, 2),
+        **(info or {}),
+    }
+    return QualityModel(
+        vocabulary=tuple(vocabulary),
+        dense_names=DENSE_FEATURES,
+        heads=heads,
+        difficulty=difficulty,
+        trained_prompts=frozenset(map(prompt_digest, features.texts)),
+        info=record,
+    )
+
+
+def _head(bias: float, weights: np.ndarray, width: int) -> Head:
+    return Head(bias, (0.0, *map(float, weights[:width])), tuple(map(float, weights[width:])))

@@ -1,0 +1,264 @@
+"""The learned quality model: logistic heads over a prompt's terms, stored as a small versioned JSON artifact.
+
+A model holds a vocabulary (the terms of :func:`~app.quality.features.prompt_terms` kept in training), the names of
+a few dense features (computed by the router from its prompt analysis: length, complexity, task type), and
+logistic heads, each ``P = σ(bias + Σ weight[term] + Σ dense_weight × dense)`` over the prompt's distinct terms:
+
+- one **per model** of the training data: the probability that this model answers the prompt well (its expected
+  score in [0, 1]);
+- one **difficulty** head, model-agnostic: fitted on every (prompt, model) pair with one bias per model (the
+  model's ``ability``), so its term weights say how much easier or harder a prompt is than the average for any
+  model. For a model it was not trained on, quality = ``σ(logit(catalog quality) + prompt score − mean score)``.
+
+The artifact is JSON (gzip-compressed when the file name ends in ``.gz``), never pickle: ``format``
+``costmux-quality-model``, ``version`` 1; other versions are refused with a clear error. It also records a digest
+of every prompt it was trained on, so ``costmux eval`` leaves those prompts out (:meth:`QualityModel.saw`).
+
+Nothing here needs numpy: loading and estimating are pure Python (training is in :mod:`app.evaluation.training`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from app.errors import QualityModelError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "FORMAT",
+    "VERSION",
+    "Difficulty",
+    "Head",
+    "QualityModel",
+    "load_quality_model",
+    "logit",
+    "prompt_digest",
+    "sigmoid",
+]
+
+FORMAT: Final = "costmux-quality-model"
+#: The shipped model (package data; rebuilt by ``scripts/train-default-quality``), named ``default`` in settings.
+DEFAULT_MODEL: Final = "data/quality_default.json.gz"
+VERSION: Final = 1
+#: Decimal places of the stored weights (the artifact stays small; 1e-5 is far below what a weight means).
+_WEIGHT_DECIMALS: Final = 5
+_DIGEST_BYTES: Final = 8
+
+
+def prompt_digest(text: str) -> bytes:
+    """An 8-byte BLAKE2b digest of a prompt's text: how a model remembers what it was trained on."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_BYTES).digest()
+
+
+def sigmoid(z: float) -> float:
+    """``1 / (1 + e^-z)``, safe for any float."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def logit(p: float, eps: float = 1e-4) -> float:
+    """``ln(p / (1 − p))`` with ``p`` clipped to ``[eps, 1 − eps]``."""
+    p = min(max(p, eps), 1.0 - eps)
+    return math.log(p / (1.0 - p))
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One logistic head: ``bias``, one weight per vocabulary column (``weights[0]`` is unused: columns start at 1,
+    so a missing term's ``None`` can be filtered out in C), and one weight per dense feature."""
+
+    bias: float
+    weights: tuple[float, ...]
+    dense: tuple[float, ...]
+
+    def logit_of(self, columns: Sequence[int], dense: Sequence[float]) -> float:
+        """The head's log-odds for a prompt with these term columns and dense features."""
+        return self.bias + sum(map(self.weights.__getitem__, columns)) + sum(map(float.__mul__, self.dense, dense))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bias": round(self.bias, _WEIGHT_DECIMALS),
+            "weights": [round(w, _WEIGHT_DECIMALS) for w in self.weights[1:]],
+            "dense": [round(w, _WEIGHT_DECIMALS) for w in self.dense],
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, terms: int, dense: int, where: str) -> Head:
+        if not isinstance(raw, Mapping):
+            raise QualityModelError(f"{where}: a head must be an object")
+        weights, dense_weights = raw.get("weights"), raw.get("dense")
+        if not isinstance(weights, list) or len(weights) != terms:
+            raise QualityModelError(f"{where}: weights must be a list of {terms} numbers (one per vocabulary term)")
+        if not isinstance(dense_weights, list) or len(dense_weights) != dense:
+            raise QualityModelError(f"{where}: dense must be a list of {dense} numbers (one per dense feature)")
+        try:
+            return cls(float(raw["bias"]), (0.0, *map(float, weights)), tuple(map(float, dense_weights)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QualityModelError(f"{where}: bias and weights must be numbers") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Difficulty:
+    """The model-agnostic head: its term/dense weights (``head``, bias 0), the mean prompt score over the training
+    prompts (``mean_score``: a prompt scoring it is of average difficulty), and each training model's ``ability``
+    (its bias, log-odds)."""
+
+    head: Head
+    mean_score: float
+    abilities: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QualityModel:
+    """A loaded quality model (module doc). ``info`` is what training recorded (data, folds, figures)."""
+
+    vocabulary: tuple[str, ...]
+    dense_names: tuple[str, ...]
+    heads: Mapping[str, Head]
+    difficulty: Difficulty | None = None
+    trained_prompts: frozenset[bytes] = frozenset()
+    info: Mapping[str, Any] = field(default_factory=dict)
+    _columns: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_columns", {term: index for index, term in enumerate(self.vocabulary, start=1)})
+
+    def columns(self, terms: Iterable[str]) -> list[int]:
+        """The vocabulary columns of the terms the model knows (unknown terms are dropped)."""
+        return list(filter(None, map(self._columns.get, terms)))
+
+    def saw(self, text: str) -> bool:
+        """Whether the model was trained on a prompt with exactly this text."""
+        return prompt_digest(text) in self.trained_prompts
+
+    # -- the artifact --------------------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        digests = b"".join(sorted(self.trained_prompts))
+        result: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "info": dict(self.info),
+            "vocabulary": list(self.vocabulary),
+            "dense": list(self.dense_names),
+            "heads": {name: head.to_json() for name, head in self.heads.items()},
+            "difficulty": None,
+            "trained_prompts": base64.b64encode(digests).decode("ascii"),
+        }
+        if self.difficulty is not None:
+            result["difficulty"] = {
+                **self.difficulty.head.to_json(),
+                "mean_score": round(self.difficulty.mean_score, _WEIGHT_DECIMALS),
+                "abilities": {
+                    name: round(value, _WEIGHT_DECIMALS) for name, value in self.difficulty.abilities.items()
+                },
+            }
+        return result
+
+    def save(self, path: str | Path) -> None:
+        """Write the artifact (gzip-compressed when ``path`` ends in ``.gz``)."""
+        data = json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        target = Path(path)
+        if target.name.endswith(".gz"):
+            import gzip
+
+            data = gzip.compress(data, mtime=0)
+        target.write_bytes(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> QualityModel:
+        """Read an artifact written by :meth:`save`.
+
+        Raises:
+            QualityModelError: the file is missing, not an artifact, of another version, or malformed.
+        """
+        target = Path(path)
+        try:
+            data = target.read_bytes()
+            if target.name.endswith(".gz"):
+                import gzip
+
+                data = gzip.decompress(data)
+            raw = json.loads(data)
+        except OSError as exc:
+            raise QualityModelError(f"cannot read the quality model {str(path)!r}: {exc.strerror or exc}") from exc
+        except ValueError as exc:  # bad gzip or JSON
+            raise QualityModelError(f"{str(path)!r} is not a costmux quality model (not JSON: {exc})") from exc
+        return cls.from_json(raw, where=str(path))
+
+    @classmethod
+    def from_json(cls, raw: Any, *, where: str = "quality model") -> QualityModel:
+        """Build a model from the artifact's JSON (see :meth:`load` for the errors)."""
+        if not isinstance(raw, Mapping) or raw.get("format") != FORMAT:
+            raise QualityModelError(f"{where} is not a costmux quality model (format {FORMAT!r} expected)")
+        if raw.get("version") != VERSION:
+            raise QualityModelError(
+                f"{where}: quality model version {raw.get('version')!r} is not supported (this costmux reads "
+                f"version {VERSION}); train it again with `costmux train`"
+            )
+        vocabulary, dense = raw.get("vocabulary"), raw.get("dense")
+        if not isinstance(vocabulary, list) or not all(isinstance(term, str) for term in vocabulary):
+            raise QualityModelError(f"{where}: vocabulary must be a list of strings")
+        if not isinstance(dense, list) or not all(isinstance(name, str) for name in dense):
+            raise QualityModelError(f"{where}: dense must be a list of feature names")
+        heads_raw = raw.get("heads")
+        if not isinstance(heads_raw, Mapping):
+            raise QualityModelError(f"{where}: heads must map model names to heads")
+        heads = {
+            str(name): Head.from_json(head, len(vocabulary), len(dense), f"{where}: head {name!r}")
+            for name, head in heads_raw.items()
+        }
+        return cls(
+            vocabulary=tuple(vocabulary),
+            dense_names=tuple(dense),
+            heads=heads,
+            difficulty=_difficulty_from_json(raw.get("difficulty"), len(vocabulary), len(dense), where),
+            trained_prompts=_digests_from_json(raw.get("trained_prompts", ""), where),
+            info=dict(raw.get("info") or {}),
+        )
+
+
+def _difficulty_from_json(raw: Any, terms: int, dense: int, where: str) -> Difficulty | None:
+    if raw is None:
+        return None
+    head = Head.from_json(raw, terms, dense, f"{where}: difficulty")
+    abilities = raw.get("abilities")
+    if not isinstance(abilities, Mapping):
+        raise QualityModelError(f"{where}: difficulty.abilities must map model names to numbers")
+    try:
+        return Difficulty(head, float(raw["mean_score"]), {str(k): float(v) for k, v in abilities.items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QualityModelError(f"{where}: difficulty.mean_score and abilities must be numbers") from exc
+
+
+def _digests_from_json(raw: Any, where: str) -> frozenset[bytes]:
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (TypeError, ValueError) as exc:
+        raise QualityModelError(f"{where}: trained_prompts must be base64") from exc
+    if len(data) % _DIGEST_BYTES:
+        raise QualityModelError(f"{where}: trained_prompts must hold {_DIGEST_BYTES}-byte digests")
+    return frozenset(data[i : i + _DIGEST_BYTES] for i in range(0, len(data), _DIGEST_BYTES))
+
+
+def load_quality_model(source: str | Path) -> QualityModel:
+    """Load a quality model from a path, or the shipped one for ``"default"``.
+
+    Raises:
+        QualityModelError: see :meth:`QualityModel.load`.
+    """
+    if str(source) == "default":
+        from importlib import resources
+
+        with resources.as_file(resources.files("app").joinpath(DEFAULT_MODEL)) as path:
+            return QualityModel.load(path)
+    return QualityModel.load(source)
