@@ -1,4 +1,4 @@
-"""The ``costmux`` command line: ``demo``, ``route``, ``models``, ``serve``, ``eval`` and ``convert``.
+"""The ``costmux`` command line: ``demo``, ``route``, ``models``, ``serve``, ``eval``, ``train`` and ``convert``.
 
 Connection settings come from flags, then the environment (``LITELLM_BASE_URL``, ``LITELLM_API_KEY`` and their
 aliases), then a ``.env`` file in the working directory; ``COSTMUX_LOG_LEVEL`` (default ``ERROR``) shows more of
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     from app.cli.demo import run_demo
     from app.cli.evaluate import add_convert_command, add_eval_command
     from app.cli.serve import add_serve_command
+    from app.cli.train import add_train_command
 
     parser = argparse.ArgumentParser(prog="costmux", description="Cost-aware routing for the LiteLLM proxy.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_eval_command(commands)
     add_convert_command(commands)
+    add_train_command(commands)
     return parser
 
 

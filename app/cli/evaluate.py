@@ -37,6 +37,13 @@ def add_eval_command(commands: Any) -> None:
     parser.add_argument("--out", default="costmux-eval", help="directory of the report files (default costmux-eval)")
     parser.add_argument("--name", help="report file name stem (default: the data file's)")
     parser.add_argument("--no-plot", action="store_true", help="skip the Pareto plot (needs matplotlib)")
+    parser.add_argument(
+        "--quality-model",
+        metavar="FILE",
+        help='route with this learned quality model (costmux train; "default": the shipped one); the prompts it '
+        "was trained on are left out",
+    )
+    parser.add_argument("--quality-mode", choices=("combined", "learned", "difficulty"), default="combined")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no report on stdout")
     parser.set_defaults(handler=run_eval)
 
@@ -102,9 +109,18 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigurationError("--points must be at least 3")
     data = read_outcomes(args.data)
     provider = _provider(args, data.models)
+    routers = None
+    if args.quality_model:
+        data, routers = _with_quality_model(data, strategies, args.quality_model, args.quality_mode)
     progress = None if args.quiet else Progress()
     result = evaluate(
-        data, provider, strategies=strategies, max_cost=args.max_cost, max_points=args.points, progress=progress
+        data,
+        provider,
+        strategies=strategies,
+        max_cost=args.max_cost,
+        max_points=args.points,
+        progress=progress,
+        routers=routers,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +136,28 @@ def run_eval(args: argparse.Namespace) -> int:
         print(report)
     print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
     return 0
+
+
+def _with_quality_model(data: Any, strategies: list[str], source: str, mode: Any) -> tuple[Any, dict[str, Any]]:
+    """The rows the quality model was not trained on, and a router per strategy that uses the model."""
+    from app.evaluation.outcomes import OutcomeSet
+    from app.quality import load_quality_model, prompt_text
+    from app.router import Router
+    from app.router.quality import LearnedQuality
+
+    model = load_quality_model(source)
+    unseen = tuple(row for row in data.rows if not model.saw(prompt_text(row.messages)))
+    left_out = len(data.rows) - len(unseen)
+    if not unseen:
+        raise ConfigurationError(f"the quality model was trained on every prompt of {data.path}: nothing to evaluate")
+    if left_out:
+        print(
+            f"left out {left_out:,} prompts the quality model was trained on; {len(unseen):,} remain", file=sys.stderr
+        )
+    estimator = LearnedQuality(model, mode)
+    return OutcomeSet(data.path, data.models, unseen), {
+        name: Router(name, quality_model=estimator) for name in strategies
+    }
 
 
 def run_convert(args: argparse.Namespace) -> int:

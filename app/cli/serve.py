@@ -42,6 +42,12 @@ def add_serve_command(commands: Any) -> None:
     )
     serve.add_argument("--max-cost", help="cap in USD for requests that give none (default: COSTMUX_DEFAULT_MAX_COST)")
     serve.add_argument("--budget-mode", choices=("estimate", "strict", "exact"), help="prompt bound of the cap")
+    serve.add_argument(
+        "--quality-model",
+        metavar="FILE",
+        help='learned quality model of model "auto" (costmux train; "default": the shipped one; default: '
+        "COSTMUX_QUALITY_MODEL, else the catalog's per-task figures)",
+    )
     serve.add_argument("--auto-exclude", help='comma-separated models "auto" never picks (still reachable by name)')
     serve.add_argument(
         "--max-body-bytes", type=int, help="largest request body accepted, bytes (default: 16 MiB; larger: 413)"
@@ -77,6 +83,7 @@ def _settings(args: argparse.Namespace) -> tuple[GatewaySettings, ProviderSettin
         default_max_cost=args.max_cost,
         budget_mode=args.budget_mode,
         auto_exclude=args.auto_exclude,
+        quality_model=args.quality_model,
         max_body_bytes=args.max_body_bytes,
         keys_file=args.keys,
         redis_url=args.redis_url,
@@ -90,6 +97,10 @@ def _settings(args: argparse.Namespace) -> tuple[GatewaySettings, ProviderSettin
         from app.stores import RedisConnection
 
         RedisConnection(settings.redis_url.get_secret_value())  # checks the URL's form (never logged with a password)
+    if settings.quality_model is not None:
+        from app.quality import load_quality_model
+
+        load_quality_model(settings.quality_model)  # a bad file is one clear error before anything starts
     if settings.default_strategy not in available_strategies():
         known = ", ".join(available_strategies())
         raise ConfigurationError(f"unknown strategy {settings.default_strategy!r} (known: {known})")

@@ -103,7 +103,7 @@ def _matrix(features: Featurized, vocabulary: Sequence[str]) -> sparse.csr_matri
     width = len(vocabulary)
     indptr, indices, values = [0], [], []
     for terms, dense in zip(features.terms, features.dense, strict=True):
-        cols = sorted(filter(None.__ne__, map(column.get, terms)))  # type: ignore[arg-type]
+        cols = sorted(index for index in map(column.get, terms) if index is not None)
         indices += cols
         values += [1.0] * len(cols)
         for offset, value in enumerate(dense):

@@ -49,6 +49,8 @@ class GatewaySettings(BaseSettings):
         default=None, ge=0, allow_inf_nan=False, validation_alias="COSTMUX_DEFAULT_MAX_COST"
     )
     budget_mode: BudgetMode = Field(default="estimate", validation_alias="COSTMUX_BUDGET_MODE")
+    #: A trained quality model for model "auto" (``costmux train``): a path, or ``default`` for the shipped one.
+    quality_model: str | None = Field(default=None, min_length=1, validation_alias="COSTMUX_QUALITY_MODEL")
     auto_exclude: str = Field(default="", validation_alias="COSTMUX_AUTO_EXCLUDE")
     #: 16 MiB: a prompt filling a 2M-token context window as ASCII text (~4 bytes a token) is about 8 MB, a 1M-token
     #: CJK prompt escaped as JSON (\uXXXX, 6 bytes a character) about 6 MB, an image as a data URL up to ~7 MB.

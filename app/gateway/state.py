@@ -65,7 +65,12 @@ class GatewayState:
             raise ConfigurationError(f"COSTMUX_DEFAULT_STRATEGY={settings.default_strategy!r} is unknown ({known})")
         self.settings = settings
         self.registry = registry
-        self.router = Router(settings.default_strategy, budget_mode=settings.budget_mode, providers=registry)
+        self.router = Router(
+            settings.default_strategy,
+            budget_mode=settings.budget_mode,
+            providers=registry,
+            quality_model=settings.quality_model,
+        )
         self.metrics = metrics
         self._owned = tuple(owned)
         self._clients = tuple(clients)

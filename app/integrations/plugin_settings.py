@@ -53,6 +53,8 @@ class PluginSettings(BaseSettings):
     auto_exclude: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), validation_alias="COSTMUX_AUTO_EXCLUDE"
     )
+    #: A trained quality model for "auto" requests (``costmux train``): a path, or ``default`` for the shipped one.
+    quality_model: str | None = Field(default=None, min_length=1, validation_alias="COSTMUX_QUALITY_MODEL")
     cap_named_models: bool = Field(default=False, validation_alias="COSTMUX_CAP_NAMED_MODELS")
     max_attempts: int = Field(default=3, ge=1, le=10, validation_alias="COSTMUX_MAX_ATTEMPTS")
     min_output_tokens: int = Field(default=16, ge=1, validation_alias="COSTMUX_MIN_OUTPUT_TOKENS")

@@ -68,6 +68,7 @@ class ProxyRouting:
             default_max_output_tokens=settings.default_max_output_tokens,
             max_attempts=settings.max_attempts,
             providers={self.deployments.name: self.deployments},
+            quality_model=settings.quality_model,
         )
         self.ledgers = LedgerBook()
         self._clock = clock

@@ -1,0 +1,77 @@
+"""The quality model artifact: round trip, versions refused, the prompts it saw."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from app.errors import ConfigurationError, QualityModelError
+from app.quality import QualityModel, load_quality_model
+from tests.quality.helpers import hand_model
+
+
+def _model() -> QualityModel:
+    model = hand_model({"a": (0.5, {"integral": -2.0}), "b": (1.0, {"hello": 0.25})}, difficulty={"prove": -1.0})
+    return QualityModel(
+        model.vocabulary,
+        model.dense_names,
+        model.heads,
+        model.difficulty,
+        frozenset({b"12345678"}),
+        {"prompts": 3},
+    )
+
+
+@pytest.mark.parametrize("name", ["model.json", "model.json.gz"])
+def test_a_saved_model_loads_back_the_same(tmp_path: Path, name: str) -> None:
+    model = _model()
+    model.save(tmp_path / name)
+    loaded = QualityModel.load(tmp_path / name)
+    assert loaded.to_json() == model.to_json()
+    assert loaded.columns(["integral", "unknown", "prove"]) == [1, 3]
+    assert loaded.heads["a"].logit_of(loaded.columns(["integral"]), (0.0,) * len(loaded.dense_names)) == -1.5
+    assert loaded.trained_prompts == {b"12345678"}
+    assert (tmp_path / name).read_bytes()[:2] == (b"\x1f\x8b" if name.endswith(".gz") else b'{"')
+
+
+def test_other_versions_and_formats_are_refused_clearly(tmp_path: Path) -> None:
+    raw = _model().to_json()
+    (tmp_path / "v2.json").write_text(json.dumps({**raw, "version": 2}))
+    with pytest.raises(QualityModelError, match="version 2 is not supported.*costmux train"):
+        QualityModel.load(tmp_path / "v2.json")
+    (tmp_path / "other.json").write_text(json.dumps({"format": "pickle?"}))
+    with pytest.raises(QualityModelError, match="not a costmux quality model"):
+        QualityModel.load(tmp_path / "other.json")
+    (tmp_path / "bad.json.gz").write_bytes(gzip.compress(b"{not json"))
+    with pytest.raises(QualityModelError, match="not JSON"):
+        QualityModel.load(tmp_path / "bad.json.gz")
+    with pytest.raises(QualityModelError, match="cannot read"):
+        QualityModel.load(tmp_path / "missing.json")
+    assert issubclass(QualityModelError, ConfigurationError)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"vocabulary": "integral"}, "vocabulary must be a list"),
+        ({"heads": {"a": {"bias": 0, "weights": [1.0], "dense": []}}}, "weights must be a list of 3"),
+        ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0, 0]}}, "dense must be a list of"),
+        ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0] * 13}}, "abilities must map"),
+        ({"trained_prompts": "!!"}, "base64"),
+    ],
+)
+def test_malformed_artifacts_name_what_is_wrong(tmp_path: Path, change: dict[str, object], message: str) -> None:
+    (tmp_path / "m.json").write_text(json.dumps({**_model().to_json(), **change}))
+    with pytest.raises(QualityModelError, match=message):
+        QualityModel.load(tmp_path / "m.json")
+
+
+def test_the_shipped_default_loads_and_remembers_what_it_was_trained_on() -> None:
+    model = load_quality_model("default")
+    assert model.difficulty is not None
+    assert len(model.vocabulary) > 1000
+    assert len(model.trained_prompts) > 10_000
+    assert {"gsm8k", "mmlu", "mt_bench"} <= {Path(path).name.split(".")[0] for path in model.info["data"]}
