@@ -74,7 +74,7 @@ def featurize(rows: Sequence[Outcome]) -> Featurized:
     """The request-path features of every row (the same functions the router calls)."""
     texts = [prompt_text(row.messages) for row in rows]
     terms = [prompt_terms(text) for text in texts]
-    dense = [dense_features(analyze(row.messages)) for row in rows]
+    dense = [dense_features(analyze(row.messages), text) for row, text in zip(rows, texts, strict=True)]
     return Featurized(texts, terms, dense)
 
 

@@ -4,11 +4,12 @@ A low layer (no router import): the router's :mod:`app.router.quality` estimates
 :class:`QualityModel`; :mod:`app.evaluation.training` fits one (``costmux train``).
 """
 
-from app.quality.features import prompt_terms, prompt_text
+from app.quality.features import TEXT_FEATURES, prompt_terms, prompt_text, text_features
 from app.quality.model import FORMAT, VERSION, Difficulty, Head, QualityModel, load_quality_model, prompt_digest
 
 __all__ = [
     "FORMAT",
+    "TEXT_FEATURES",
     "VERSION",
     "Difficulty",
     "Head",
@@ -17,4 +18,5 @@ __all__ = [
     "prompt_digest",
     "prompt_terms",
     "prompt_text",
+    "text_features",
 ]

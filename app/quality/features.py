@@ -13,17 +13,22 @@ routing decision; here a term is a dict lookup in the model's vocabulary (:class
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["HEAD_CHARS", "TAIL_CHARS", "prompt_terms", "prompt_text"]
+__all__ = ["HEAD_CHARS", "TAIL_CHARS", "TEXT_FEATURES", "prompt_terms", "prompt_text", "text_features"]
 
 #: Characters of the prompt read from its start and from its end.
 HEAD_CHARS: Final = 1200
 TAIL_CHARS: Final = 400
 
 _WORD: Final = re.compile(r"\w+|[^\w\s]")
+_NUMBER: Final = re.compile(r"\d+(?:[.,]\d+)*")
+
+#: The names of :func:`text_features`, in order.
+TEXT_FEATURES: Final = ("log_numbers", "log_sentences", "question_marks")
 
 
 def prompt_text(messages: Sequence[Any]) -> str:
@@ -56,11 +61,25 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def window(text: str) -> str:
+    """The text's first :data:`HEAD_CHARS` and last :data:`TAIL_CHARS` characters (all of a shorter text)."""
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        return f"{text[:HEAD_CHARS]}\n{text[-TAIL_CHARS:]}"
+    return text
+
+
 def prompt_terms(text: str) -> set[str]:
     """The distinct words and adjacent word pairs of the text's head and tail windows (lower-cased)."""
-    if len(text) > HEAD_CHARS + TAIL_CHARS:
-        text = f"{text[:HEAD_CHARS]}\n{text[-TAIL_CHARS:]}"
-    words = _WORD.findall(text.lower())
+    words = _WORD.findall(window(text).lower())
     terms = set(words)
     terms.update(map(" ".join, itertools.pairwise(words)))
     return terms
+
+
+def text_features(text: str) -> tuple[float, float, float]:
+    """Dense features of the text's head and tail windows, scaled to about [0, 2]: ``ln(1 + numbers) / 3``
+    (quantities to combine), ``ln(1 + sentence ends) / 3``, and ``min(question marks, 4) / 4``."""
+    text = window(text)
+    numbers = len(_NUMBER.findall(text))
+    sentences = text.count(". ") + text.count("? ") + text.count("! ") + text.count("\n") + 1
+    return math.log1p(numbers) / 3.0, math.log1p(sentences) / 3.0, min(text.count("?"), 4) / 4.0

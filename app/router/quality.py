@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from app.catalog.names import parse_name
 from app.errors import ConfigurationError
-from app.quality import QualityModel, load_quality_model, prompt_terms, prompt_text
+from app.quality import TEXT_FEATURES, QualityModel, load_quality_model, prompt_terms, prompt_text, text_features
 from app.quality.model import Head, logit, sigmoid
 from app.router.analysis import PromptAnalysis
 from app.router.decision import PER_PROMPT_SOURCES
@@ -56,6 +56,7 @@ DENSE_FEATURES: Final = (
     "has_code",
     "multi_turn",
     *(f"task:{task}" for task in TaskType),
+    *TEXT_FEATURES,
 )
 
 #: One estimate: (quality in [0, 1], source), or None where the catalog's figure stands.
@@ -64,9 +65,10 @@ Estimate = tuple[float, str] | None
 QualityMode = Literal["combined", "learned", "difficulty"]
 
 
-def dense_features(analysis: PromptAnalysis) -> tuple[float, ...]:
-    """The :data:`DENSE_FEATURES` of an analysed prompt: ``ln(1 + prompt tokens) / 5``, complexity in [0, 1],
-    code (0/1), several messages (0/1), and the task type one-hot."""
+def dense_features(analysis: PromptAnalysis, text: str) -> tuple[float, ...]:
+    """The :data:`DENSE_FEATURES` of an analysed prompt whose text (:func:`~app.quality.prompt_text`) is ``text``:
+    ``ln(1 + prompt tokens) / 5``, complexity in [0, 1], code (0/1), several messages (0/1), the task type one-hot,
+    then :func:`~app.quality.text_features`."""
     task = TASK_INDEX[analysis.task_type]
     return (
         math.log1p(analysis.estimated_tokens) / 5.0,
@@ -74,6 +76,7 @@ def dense_features(analysis: PromptAnalysis) -> tuple[float, ...]:
         1.0 if analysis.has_code else 0.0,
         1.0 if analysis.message_count > 1 else 0.0,
         *(1.0 if index == task else 0.0 for index in range(len(TASK_ORDER))),
+        *text_features(text),
     )
 
 
@@ -133,8 +136,9 @@ class LearnedQuality(QualityEstimator):
 
     def prepare(self, messages: Sequence[Any], analysis: PromptAnalysis) -> PromptQuality:
         model = self.model
-        columns = model.columns(prompt_terms(prompt_text(messages)))
-        dense = dense_features(analysis)
+        text = prompt_text(messages)
+        columns = model.columns(prompt_terms(text))
+        dense = dense_features(analysis, text)
         shift = None
         if model.difficulty is not None and self.mode != "learned":
             shift = model.difficulty.head.logit_of(columns, dense) - model.difficulty.mean_score
