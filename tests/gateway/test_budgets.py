@@ -207,6 +207,7 @@ async def test_the_stream_of_a_key_is_charged_to_its_budget(budget_gateway: Gate
     assert Decimal(alice["spent_usd"]) > 0 and Decimal(alice["reserved_usd"]) == 0
 
 
+@pytest.mark.usefixtures("redis_binary")
 async def test_budgets_fail_closed_when_redis_is_down(proxy: ScriptedProxy, tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
     provider = provider_for(proxy)

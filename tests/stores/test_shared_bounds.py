@@ -41,6 +41,7 @@ async def test_values_are_pushed_and_read_in_the_background(redis_connection: Re
     await a.aclose()
 
 
+@pytest.mark.usefixtures("redis_binary")
 async def test_redis_down_the_mirror_learns_alone_then_shares_what_it_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -82,6 +83,7 @@ async def test_redis_down_the_mirror_learns_alone_then_shares_what_it_kept(
         server.stop()
 
 
+@pytest.mark.usefixtures("redis_binary")
 async def test_what_waits_for_redis_is_bounded(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "redis").start()
     connection = RedisConnection(server.url, prefix="bounds-pending", timeout_s=0.5, connect_timeout_s=0.5)

@@ -142,6 +142,7 @@ async def test_an_open_breaker_is_open_for_every_replica_and_one_trial_closes_it
     await b.chat_completion(MESSAGES, "free")
 
 
+@pytest.mark.usefixtures("redis_binary")
 async def test_redis_down_falls_back_to_local_state_and_recovers(
     clock: FakeClock, proxy: ScriptedProxy, tmp_path: Any
 ) -> None:
