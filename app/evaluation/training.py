@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import ConfigurationError
 from app.evaluation.outcomes import Outcome
 from app.quality import Difficulty, Head, QualityModel, prompt_digest, prompt_terms, prompt_text
+from app.quality.model import Term, term_text
 from app.router import analyze
 from app.router.quality import DENSE_FEATURES, dense_features
 
@@ -60,7 +61,7 @@ class Featurized:
     """Prompts as the router sees them: each prompt's text, distinct terms and dense features."""
 
     texts: list[str]
-    terms: list[set[str]]
+    terms: list[set[Term]]
     dense: list[tuple[float, ...]]
 
     def subset(self, indices: Sequence[int]) -> Featurized:
@@ -89,14 +90,14 @@ def _numpy() -> tuple[Any, Any, Any]:
     return numpy, sparse, optimize
 
 
-def _vocabulary(terms: Sequence[set[str]], options: TrainOptions) -> list[str]:
+def _vocabulary(terms: Sequence[set[Term]], options: TrainOptions) -> list[Term]:
     counts = Counter(term for prompt in terms for term in prompt)
     kept = [(count, term) for term, count in counts.items() if count >= options.min_df]
-    kept.sort(key=lambda item: (-item[0], item[1]))
-    return sorted(term for _, term in kept[: options.max_terms])
+    kept.sort(key=lambda item: (-item[0], term_text(item[1])))
+    return sorted((term for _, term in kept[: options.max_terms]), key=term_text)
 
 
-def _matrix(features: Featurized, vocabulary: Sequence[str]) -> sparse.csr_matrix:
+def _matrix(features: Featurized, vocabulary: Sequence[Term]) -> sparse.csr_matrix:
     """Rows: prompts; columns: the vocabulary's terms (0/1), then the dense features."""
     numpy, sparse, _ = _numpy()
     column = {term: index for index, term in enumerate(vocabulary)}

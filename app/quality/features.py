@@ -1,20 +1,21 @@
-"""The request-path featurizer of the learned quality model: a prompt's text as a set of word uni- and bigrams.
+"""The request-path featurizer of the learned quality model: a prompt's text as a set of words, word pairs and marks.
 
-Written for speed on the request path (pure Python; the regular expression and ``set`` do the work in C): only a
-bounded head and tail of the text are read (the question usually opens or closes a prompt, and a 30 KB pasted
-document must not cost 15× a 2 KB one), lower-cased, split into words and single punctuation marks; the terms are
-the distinct words and adjacent word pairs (``"how many"``). Training (:mod:`app.evaluation.training`) uses the same
-functions, so a model sees at run time exactly the terms it was trained on.
+Written for speed on the request path (pure Python; ``str.translate``, ``str.split`` and ``set`` do the work in C):
+only a bounded head and tail of the text are read (the question usually opens or closes a prompt, and a 30 KB pasted
+document must not cost 15× a 2 KB one), lower-cased and split into words at spaces and ASCII punctuation; the terms
+are the distinct words, adjacent word pairs (``("how", "many")``) and the punctuation marks the windows hold.
+Training (:mod:`app.evaluation.training`) uses the same functions, so a model sees at run time exactly the terms it
+was trained on.
 
 Why not a library vectorizer: scikit-learn's TF-IDF transform of a 2 KB prompt takes ~3.5 ms, 35× the budget of a
-routing decision; here a term is a dict lookup in the model's vocabulary (:class:`~app.quality.model.QualityModel`).
+routing decision; here the words come from ``str.translate`` and ``str.split`` and a term is a dict lookup in the
+model's vocabulary (:class:`~app.quality.model.QualityModel`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -24,11 +25,13 @@ __all__ = ["HEAD_CHARS", "TAIL_CHARS", "TEXT_FEATURES", "prompt_terms", "prompt_
 HEAD_CHARS: Final = 1200
 TAIL_CHARS: Final = 400
 
-_WORD: Final = re.compile(r"\w+|[^\w\s]")
-_NUMBER: Final = re.compile(r"\d+(?:[.,]\d+)*")
+#: ASCII punctuation becomes spaces before the text is split into words (``str.translate`` + ``str.split`` in C: 5×
+#: faster than a regular expression); which marks the text holds is kept as terms of their own (MARKS).
+_PUNCTUATION_TO_SPACE: Final = str.maketrans(string.punctuation, " " * len(string.punctuation))
+MARKS: Final = tuple("?!:;()[]{}=+-*/^%$#@&<>|\\~`'\"_.,")
 
 #: The names of :func:`text_features`, in order.
-TEXT_FEATURES: Final = ("log_numbers", "log_sentences", "question_marks")
+TEXT_FEATURES: Final = ("log_digits", "log_sentences", "question_marks")
 
 
 def prompt_text(messages: Sequence[Any]) -> str:
@@ -68,18 +71,22 @@ def window(text: str) -> str:
     return text
 
 
-def prompt_terms(text: str) -> set[str]:
-    """The distinct words and adjacent word pairs of the text's head and tail windows (lower-cased)."""
-    words = _WORD.findall(window(text).lower())
-    terms = set(words)
-    terms.update(map(" ".join, itertools.pairwise(words)))
+def prompt_terms(text: str) -> set[str | tuple[str, str]]:
+    """The distinct lower-case words (runs of characters between spaces and ASCII punctuation) and adjacent word
+    pairs (as tuples: cheaper than joined strings) of the text's head and tail windows, and the punctuation marks
+    they contain (:data:`MARKS`)."""
+    lowered = window(text).lower()
+    words = lowered.translate(_PUNCTUATION_TO_SPACE).split()
+    terms: set[str | tuple[str, str]] = set(words)
+    terms.update(zip(words, words[1:], strict=False))  # noqa: RUF007 (zip of slices is faster than pairwise)
+    terms.update(filter(lowered.__contains__, MARKS))
     return terms
 
 
 def text_features(text: str) -> tuple[float, float, float]:
-    """Dense features of the text's head and tail windows, scaled to about [0, 2]: ``ln(1 + numbers) / 3``
+    """Dense features of the text's head and tail windows, scaled to about [0, 2]: ``ln(1 + digits) / 3``
     (quantities to combine), ``ln(1 + sentence ends) / 3``, and ``min(question marks, 4) / 4``."""
     text = window(text)
-    numbers = len(_NUMBER.findall(text))
+    numbers = sum(map(text.count, "0123456789"))
     sentences = text.count(". ") + text.count("? ") + text.count("! ") + text.count("\n") + 1
     return math.log1p(numbers) / 3.0, math.log1p(sentences) / 3.0, min(text.count("?"), 4) / 4.0

@@ -37,10 +37,13 @@ __all__ = [
     "Difficulty",
     "Head",
     "QualityModel",
+    "Term",
     "load_quality_model",
     "logit",
     "prompt_digest",
     "sigmoid",
+    "term_of",
+    "term_text",
 ]
 
 FORMAT: Final = "costmux-quality-model"
@@ -69,6 +72,21 @@ def logit(p: float, eps: float = 1e-4) -> float:
     """``ln(p / (1 − p))`` with ``p`` clipped to ``[eps, 1 − eps]``."""
     p = min(max(p, eps), 1.0 - eps)
     return math.log(p / (1.0 - p))
+
+
+#: A vocabulary term: a word or mark, or a pair of adjacent words (:func:`app.quality.prompt_terms`).
+Term = str | tuple[str, str]
+
+
+def term_text(term: Term) -> str:
+    """A term as the artifact stores it: a pair as its two words joined by a space (words hold no spaces)."""
+    return term if isinstance(term, str) else " ".join(term)
+
+
+def term_of(text: str) -> Term:
+    """The term stored as ``text`` (the inverse of :func:`term_text`)."""
+    first, space, second = text.partition(" ")
+    return (first, second) if space else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +139,18 @@ class Difficulty:
 class QualityModel:
     """A loaded quality model (module doc). ``info`` is what training recorded (data, folds, figures)."""
 
-    vocabulary: tuple[str, ...]
+    vocabulary: tuple[Term, ...]
     dense_names: tuple[str, ...]
     heads: Mapping[str, Head]
     difficulty: Difficulty | None = None
     trained_prompts: frozenset[bytes] = frozenset()
     info: Mapping[str, Any] = field(default_factory=dict)
-    _columns: dict[str, int] = field(init=False, repr=False)
+    _columns: dict[Term, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_columns", {term: index for index, term in enumerate(self.vocabulary, start=1)})
 
-    def columns(self, terms: Iterable[str]) -> list[int]:
+    def columns(self, terms: Iterable[Term]) -> list[int]:
         """The vocabulary columns of the terms the model knows (unknown terms are dropped)."""
         return list(filter(None, map(self._columns.get, terms)))
 
@@ -148,7 +166,7 @@ class QualityModel:
             "format": FORMAT,
             "version": VERSION,
             "info": dict(self.info),
-            "vocabulary": list(self.vocabulary),
+            "vocabulary": list(map(term_text, self.vocabulary)),
             "dense": list(self.dense_names),
             "heads": {name: head.to_json() for name, head in self.heads.items()},
             "difficulty": None,
@@ -218,7 +236,7 @@ class QualityModel:
             for name, head in heads_raw.items()
         }
         return cls(
-            vocabulary=tuple(vocabulary),
+            vocabulary=tuple(map(term_of, vocabulary)),
             dense_names=tuple(dense),
             heads=heads,
             difficulty=_difficulty_from_json(raw.get("difficulty"), len(vocabulary), len(dense), where),

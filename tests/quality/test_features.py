@@ -24,8 +24,10 @@ def test_without_a_user_message_the_last_text_is_used_and_objects_work_too() -> 
     assert prompt_text([{"role": "user", "content": None}]) == ""
 
 
-def test_terms_are_distinct_lowercase_words_marks_and_adjacent_pairs() -> None:
-    assert prompt_terms("How many? How MANY!") == {"how", "many", "?", "!", "how many", "many ?", "? how", "many !"}
+def test_terms_are_distinct_lowercase_words_adjacent_pairs_and_marks() -> None:
+    assert prompt_terms("How many? How MANY!") == {"how", "many", ("how", "many"), ("many", "how"), "?", "!"}
+    assert prompt_terms("x=3.5, über-groß") == {"x", "3", "5", "über", "groß", ("x", "3"), ("3", "5"), ("5", "über"),
+                                                ("über", "groß"), "=", ".", ",", "-"}  # fmt: skip
 
 
 def test_only_the_head_and_tail_windows_are_read() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import ConfigurationError, QualityModelError
 from app.quality import QualityModel, load_quality_model
+from app.router.quality import DENSE_FEATURES
 from tests.quality.helpers import hand_model
 
 
@@ -40,7 +41,7 @@ def test_a_saved_model_loads_back_the_same(tmp_path: Path, name: str) -> None:
 def test_other_versions_and_formats_are_refused_clearly(tmp_path: Path) -> None:
     raw = _model().to_json()
     (tmp_path / "v2.json").write_text(json.dumps({**raw, "version": 2}))
-    with pytest.raises(QualityModelError, match="version 2 is not supported.*costmux train"):
+    with pytest.raises(QualityModelError, match=r"version 2 is not supported.*costmux train"):
         QualityModel.load(tmp_path / "v2.json")
     (tmp_path / "other.json").write_text(json.dumps({"format": "pickle?"}))
     with pytest.raises(QualityModelError, match="not a costmux quality model"):
@@ -59,7 +60,7 @@ def test_other_versions_and_formats_are_refused_clearly(tmp_path: Path) -> None:
         ({"vocabulary": "integral"}, "vocabulary must be a list"),
         ({"heads": {"a": {"bias": 0, "weights": [1.0], "dense": []}}}, "weights must be a list of 3"),
         ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0, 0]}}, "dense must be a list of"),
-        ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0] * 13}}, "abilities must map"),
+        ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0] * len(DENSE_FEATURES)}}, "abilities must map"),
         ({"trained_prompts": "!!"}, "base64"),
     ],
 )

@@ -102,7 +102,7 @@ def test_with_the_knob_at_zero_the_cheapest_and_at_one_the_best_wins() -> None:
     assert router.decide(prompt, quality_share=1.0).model == "gpt-4.1"
 
 
-def test_estimators_from_settings_paths_and_objects(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_estimators_from_settings_paths_and_objects(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert isinstance(quality_estimator(None), CatalogQuality)
     assert isinstance(quality_estimator(MODEL).model, type(MODEL))  # type: ignore[attr-defined]
     MODEL.save(tmp_path / "m.json")

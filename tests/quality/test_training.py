@@ -68,7 +68,7 @@ def test_folds_partition_the_rows_randomly_or_by_group(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="8 groups cannot make 9 folds"):
         folds(data, 9, by_group=True)
     no_groups = OutcomeSet("x", data.models, tuple(row._replace(group=None) for row in data.rows))
-    with pytest.raises(ConfigurationError, match="no \"group\""):
+    with pytest.raises(ConfigurationError, match='no "group"'):
         folds(no_groups, 2, by_group=True)
 
 
@@ -90,7 +90,9 @@ def test_train_then_eval_leaves_out_what_the_model_saw(tmp_path: Path, capsys: p
     assert "| cost_optimized | **mean** |" in printed.out
     assert "wrote" in printed.err and QualityModel.load(out).info["prompts"] == 180
     report = tmp_path / "report"
-    assert main(["eval", str(test_file), "--quality-model", str(out), "--out", str(report), "--quiet", "--no-plot"]) == 0
+    assert (
+        main(["eval", str(test_file), "--quality-model", str(out), "--out", str(report), "--quiet", "--no-plot"]) == 0
+    )
     assert "left out 180 prompts the quality model was trained on; 60 remain" in capsys.readouterr().err
     result = json.loads((report / "all.json").read_text())
     assert result["data"]["prompts"] == 60
