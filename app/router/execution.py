@@ -38,10 +38,10 @@ from app.models import ChatCompletionChoice, ChatCompletionResponse, Usage
 from app.pricing import decimal_str, to_decimal_usd
 from app.providers.base import Provider
 from app.router.budget import caller_output_limit, plan_output, prompt_bound_tokens
+from app.router.decider import Decider
 from app.router.decision import CandidateVerdict, RoutingDecision
 
 if TYPE_CHECKING:
-    from app.router.router import Router
     from app.router.strategies import RoutingStrategy
 
 __all__ = ["Attempt", "AttemptLedger", "AttemptPlan", "RoutedResponse", "SpendGuard", "SpendHold", "route_and_send"]
@@ -131,7 +131,7 @@ async def _exact_prompt_bounds(messages: Sequence[Any], providers: Mapping[str, 
 
 
 async def route_and_send(
-    router: Router,
+    router: Decider,
     messages: Sequence[Any],
     providers: Mapping[str, Provider],
     *,
@@ -144,7 +144,7 @@ async def route_and_send(
     spend: SpendGuard | None = None,
     quality_share: float | None = None,
 ) -> RoutedResponse:
-    """See :meth:`Router.route_request` and the module doc."""
+    """See :meth:`~app.router.router.Router.route_request` and the module doc."""
     ledger = await AttemptLedger.start(
         router,
         messages,
@@ -212,7 +212,7 @@ class AttemptLedger:
 
     def __init__(
         self,
-        router: Router,
+        router: Decider,
         providers: Mapping[str, Provider],
         decision: RoutingDecision,
         bounds: dict[str, int] | None,
@@ -232,7 +232,7 @@ class AttemptLedger:
     @classmethod
     async def start(
         cls,
-        router: Router,
+        router: Decider,
         messages: Sequence[Any],
         providers: Mapping[str, Provider],
         *,
@@ -244,7 +244,7 @@ class AttemptLedger:
         params: Mapping[str, Any],
         quality_share: float | None = None,
     ) -> AttemptLedger:
-        """Refresh the providers' model knowledge and decide (raises what :meth:`Router.decide` raises)."""
+        """Refresh the providers' model knowledge and decide (raises what :meth:`Decider.decide` raises)."""
         await asyncio.gather(*(provider.ensure_model_info() for provider in providers.values()))
         max_tokens = caller_output_limit(max_tokens, params)
         mode = budget_mode or router.budget_mode
@@ -372,7 +372,7 @@ def _falls_back(exc: ProviderError) -> bool:
 
 
 def _replan(
-    router: Router,
+    router: Decider,
     verdict: CandidateVerdict,
     providers: Mapping[str, Provider],
     prompt_bound: int,

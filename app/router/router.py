@@ -2,6 +2,10 @@
 
 ``Router.decide`` is pure and synchronous (no I/O): it works from what the providers already know. ``route_request``
 refreshes the providers' model knowledge, decides, sends, and falls back within what is left of the budget.
+
+The top of the router's layers: it composes deciding (analysis, scoring, policy, strategies, prompt bounds) with
+sending (:mod:`app.router.execution`, :mod:`app.router.stream_execution`), which see a router only as a
+:class:`~app.router.decider.Decider` and never import this module.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from app.catalog.reasoning import ReasoningRequest
 from app.errors import BudgetExceededError, InvalidRequestError, NoModelAvailableError
@@ -28,17 +32,15 @@ from app.router.budget import (
     validate_max_tokens,
 )
 from app.router.decision import CandidateVerdict, RejectReason, RoutingDecision
+from app.router.execution import RoutedResponse, SpendGuard, route_and_send
 from app.router.policy import AvailabilityCheck, BudgetPolicy, ProviderAvailability, RequestLimits
+from app.router.prompt_bounds import model_prompt_bounds as _prompt_bounds
 from app.router.quality import PromptQuality, QualityEstimator, QualityMode, quality_estimator
 from app.router.scoring import ModelProfile, expected_output_tokens, score_all
 from app.router.strategies import RoutingStrategy, get_strategy, validate_quality_share
+from app.router.stream_execution import RoutedStream, route_and_stream
 from app.settings import RoutingSettings
-from app.tokens import TokenCounts, TokenFamily
-from app.tokens.families import FamilyCounts, family_figures
-from app.tokens.learning import LearnedView, learned_bound
-
-if TYPE_CHECKING:
-    from app.router.execution import SpendGuard
+from app.tokens.families import FamilyCounts
 
 __all__ = ["CostOptimizedRouter", "HeuristicRouter", "Router"]
 
@@ -311,7 +313,7 @@ class Router:
         spend: SpendGuard | None = None,
         quality_share: float | None = None,
         **params: Any,
-    ) -> Any:
+    ) -> RoutedResponse:
         """Decide, send, and fall back on retryable failures within what is left of ``max_cost``.
 
         ``params`` (``temperature``, ``tools``, ``response_format``, ...) are sent to the provider; ``tools`` and
@@ -322,8 +324,6 @@ class Router:
         Returns a :class:`~app.router.execution.RoutedResponse`: the provider's response, the decision, the
         attempts and the actual cost of all of them.
         """
-        from app.router.execution import route_and_send
-
         return await route_and_send(
             self,
             messages,
@@ -350,15 +350,13 @@ class Router:
         spend: SpendGuard | None = None,
         quality_share: float | None = None,
         **params: Any,
-    ) -> Any:
+    ) -> RoutedStream:
         """Like :meth:`route_request`, streamed: decide, then open the choice's stream up to its first chunk,
         falling back (within what is left of ``max_cost``) only before that chunk.
 
         Returns a :class:`~app.router.stream_execution.RoutedStream` (``async for chunk in routed``); its
         ``cost_usd`` is set when the stream ends. A failure after the first chunk is raised to the consumer.
         """
-        from app.router.stream_execution import route_and_stream
-
         return await route_and_stream(
             self,
             messages,
@@ -395,66 +393,6 @@ def _availability_of(
     if batch is not None:
         return batch(prompt_tokens), None
     return None, getattr(provider, "model_availability", None)
-
-
-def _prompt_bounds(
-    provider: Provider,
-    profiles: Sequence[ModelProfile],
-    counts: TokenCounts,
-    mode: BudgetMode,
-    families: dict[str, FamilyCounts],
-    family_bounds: dict[str, int],
-) -> dict[str, int] | None:
-    """The prompt bounds of one provider's models for the cap (tokens): ``family_bounds`` gets each family's bound
-    (its upper estimate, or strict bound in strict modes: computed once per family per request, shared by providers
-    through ``families``); returned are the bounds of the models the provider's learner has seen, per
-    ``provider/model`` (``provider.prompt_bounds``, optional; see :mod:`app.tokens.learning`), or ``None``."""
-    upper = mode == "estimate"
-    families_here, rows = _families_of(profiles)
-    missing = [family for family in families_here if family not in families]
-    if missing:
-        for family, figures in family_figures(counts, missing).items():
-            families[family] = figures
-            family_bounds[family] = figures[1] if upper else figures[2]
-    learner = getattr(provider, "prompt_bounds", None)
-    if learner is None:
-        return None
-    views: Mapping[str, LearnedView] = learner.views()
-    if not views:
-        return None
-    policy = learner.policy
-    shortest, group = policy.min_estimate_tokens, counts.dominant_group
-    learned: dict[str, int] = {}
-    get = views.get
-    for model, key, family_name in rows:
-        view = get(model)
-        if view is None:
-            continue
-        figures = families[family_name]
-        scale = view.settled[group] if upper and figures[0] >= shortest else 0.0
-        if scale:  # the common case after warm-up: estimate x the learned quantile, within strict
-            bound = math.ceil(figures[0] * scale)
-            learned[key] = bound if bound < figures[2] else figures[2]
-        else:
-            learned[key] = learned_bound(view, figures, mode, policy)
-    return learned
-
-
-_FAMILIES_OF: dict[int, tuple[Sequence[ModelProfile], tuple[TokenFamily, ...], tuple[tuple[str, str, str], ...]]] = {}
-
-
-def _families_of(profiles: Sequence[ModelProfile]) -> tuple[tuple[TokenFamily, ...], tuple[tuple[str, str, str], ...]]:
-    """The distinct token families of ``profiles`` and each profile's ``(model, key, family)`` (a router's cached
-    profile tuple: remembered by identity)."""
-    cached = _FAMILIES_OF.get(id(profiles))
-    if cached is not None and cached[0] is profiles:
-        return cached[1], cached[2]
-    families = tuple(dict.fromkeys(profile.token_family for profile in profiles))
-    rows = tuple((profile.model, profile.key, profile.token_family) for profile in profiles)
-    if len(_FAMILIES_OF) >= _PROFILE_CACHE_SIZE:
-        _FAMILIES_OF.clear()
-    _FAMILIES_OF[id(profiles)] = (profiles, families, rows)
-    return families, rows
 
 
 def _rejections(verdicts: list[CandidateVerdict]) -> tuple[tuple[str, str, str], ...]:

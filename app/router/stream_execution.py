@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from app.errors import InvalidRequestError, ProviderError
 from app.models import MessageInput, Usage
 from app.providers.base import Provider
+from app.router.decider import Decider
 from app.router.decision import RoutingDecision
 from app.router.execution import _SKIP, Attempt, AttemptLedger, AttemptPlan, SpendGuard, SpendHold
 
 if TYPE_CHECKING:
-    from app.router.router import Router
     from app.router.strategies import RoutingStrategy
 
 __all__ = ["RoutedStream", "StreamingProvider", "route_and_stream"]
@@ -185,7 +185,7 @@ async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
 
 
 async def route_and_stream(
-    router: Router,
+    router: Decider,
     messages: Sequence[Any],
     providers: Mapping[str, Provider],
     *,
@@ -198,7 +198,7 @@ async def route_and_stream(
     spend: SpendGuard | None = None,
     quality_share: float | None = None,
 ) -> RoutedStream:
-    """See :meth:`Router.route_stream` and the module doc."""
+    """See :meth:`~app.router.router.Router.route_stream` and the module doc."""
     params.pop("stream", None)
     streaming: Mapping[str, Any] = providers
     if not all(callable(getattr(p, "stream_chat_completion", None)) for p in providers.values()):
