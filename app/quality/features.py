@@ -79,7 +79,8 @@ def prompt_terms(text: str) -> set[str | tuple[str, str]]:
     words = lowered.translate(_PUNCTUATION_TO_SPACE).split()
     terms: set[str | tuple[str, str]] = set(words)
     terms.update(zip(words, words[1:], strict=False))  # noqa: RUF007 (zip of slices is faster than pairwise)
-    terms.update(filter(lowered.__contains__, MARKS))
+    marks: Iterable[str] = filter(lowered.__contains__, MARKS)
+    terms.update(marks)
     return terms
 
 
