@@ -15,7 +15,8 @@ From the repository root::
    incremental windows (``bench/bench_learning.py``);
 6. memory: RSS over 100,000 routed requests (``bench/bench_memory.py``);
 7. shared: state shared by replicas through Redis: one key's budget under 3 replicas × 100 concurrent requests, an
-   rpm limit across replicas, the Redis path's overhead next to the memory path (``bench/bench_shared.py``);
+   rpm limit across replicas, the Redis path's overhead next to the memory path (each request's own time in the
+   gateway, upstream delays seeded), Redis round trips (``bench/bench_shared.py``);
 8. eval: prompts per second ``costmux eval`` routes through ``Router.decide`` on 2 models (``bench/bench_eval.py``).
 
 Every section carries a goals table (``| goal | measured | verdict |``); the summary at the top is read from them, so

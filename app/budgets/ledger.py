@@ -445,3 +445,4 @@ class BudgetLedger:
         await self.drain()
         for hold, cost, budget in list(self._pending.values()):
             await self._settle(hold, cost, budget)
+        await self.store.aclose()  # what the store still sends for callers that gave up

@@ -18,9 +18,9 @@ Times are seconds on the caller's clock (``now``): replicas sharing a Redis must
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -39,10 +39,13 @@ __all__ = [
     "SettleResult",
 ]
 
+logger = logging.getLogger("costmux.budgets")
+
 HoldStatus = Literal["reserved", "expired", "settled", "unknown"]
 _LIMB = 10**15  # the two limbs of an amount in Lua (app/stores/lua/common.lua)
 _SETTLED_KEPT_S = 2 * 86_400.0  # how long a settled hold is remembered (a late duplicate settle stays a no-op)
 _STORE = "budgets"
+_RETRY_KEPT = 10_000  # failed settlements no caller waits for, kept to send again
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +229,9 @@ def _states(flat: Sequence[object]) -> tuple[LineState, ...]:
 class RedisBudgetStore:
     """The budgets of every replica, in Redis: one Lua script per operation, all keys under the ``budgets`` hash tag.
     Concurrent reservations go to Redis together, one script call per batch, and so do settlements
-    (:class:`~app.stores.batch.Coalescer`); each is still decided on its own, all or nothing.
+    (:class:`~app.stores.batch.Coalescer`); each is still decided on its own, all or nothing. A caller that gives up
+    (cancelled, timed out) loses nothing: a reservation made for it is given back at once, its settlement is still
+    applied (sent again with the next call if it failed).
 
     Args:
         connection: the process's :class:`~app.stores.RedisConnection` (closed by whoever created it).
@@ -237,9 +242,11 @@ class RedisBudgetStore:
         self._expiry_key = connection.key("budgets", "expiry")
         self._hold_prefix = connection.key("budgets", "h", "")
         self._line_keys: dict[str, str] = {}
-        self._reserves: Coalescer[_Reserve, ReserveResult] = Coalescer(self._reserve_batch)
-        self._settles: Coalescer[tuple[str, int, float], SettleResult] = Coalescer(self._settle_batch)
-        self._given_back: set[asyncio.Future[SettleResult]] = set()
+        self._reserves: Coalescer[_Reserve, ReserveResult] = Coalescer(
+            self._reserve_batch, on_orphan=self._reserve_orphaned
+        )
+        self._settles: Coalescer[_Settle, SettleResult] = Coalescer(self._settle_batch, on_orphan=self._settle_orphaned)
+        self._retry: dict[str, _Settle] = {}  # settlements no caller waits for that failed: sent again with the next
 
     def line_key(self, key: str) -> str:
         """The Redis key of the budget window ``key``."""
@@ -256,18 +263,36 @@ class RedisBudgetStore:
     async def reserve(
         self, hold_id: str, lines: Sequence[LineSpec], amount_atto: int, *, ttl_s: float, now: float
     ) -> ReserveResult:
-        pending = asyncio.ensure_future(self._reserves.submit(_Reserve(hold_id, tuple(lines), amount_atto, ttl_s, now)))
-        try:
-            return await asyncio.shield(pending)
-        except asyncio.CancelledError:  # the caller gave up: a reservation made anyway is given back at once
-            pending.add_done_callback(lambda done: self._give_back(done, hold_id))
-            raise
+        self._resend()
+        return await self._reserves.enqueue(_Reserve(hold_id, tuple(lines), amount_atto, ttl_s, now))
 
-    def _give_back(self, done: asyncio.Future[ReserveResult], hold_id: str) -> None:
-        if not done.cancelled() and done.exception() is None and done.result().ok:
-            task = asyncio.ensure_future(self.settle(hold_id, 0, now=done.result().now))
-            self._given_back.add(task)
-            task.add_done_callback(self._given_back.discard)
+    def _reserve_orphaned(self, item: _Reserve, result: ReserveResult | None, error: BaseException | None) -> None:
+        """The caller gave up on a reservation: one that was made (or may have been: its batch failed) is given back
+        at once (a settlement at 0 of a hold that was never made changes nothing)."""
+        if error is not None or (result is not None and result.ok):
+            self._settle_in_background(_Settle(item.hold_id, 0, item.now))
+
+    def _settle_orphaned(self, item: _Settle, result: SettleResult | None, error: BaseException | None) -> None:
+        """The caller gave up on a settlement: it was applied, or it failed and is sent again later."""
+        if error is not None:
+            self._keep_for_retry(item)
+
+    def _settle_in_background(self, item: _Settle) -> None:
+        future = self._settles.enqueue(item)
+        future.add_done_callback(lambda done: self._keep_for_retry(item) if done.exception() is not None else None)
+
+    def _keep_for_retry(self, item: _Settle) -> None:
+        if len(self._retry) >= _RETRY_KEPT and item.hold_id not in self._retry:
+            dropped = self._retry.pop(next(iter(self._retry)))
+            logger.warning("too many settlements to retry: hold %s is charged in full at its expiry", dropped.hold_id)
+        self._retry[item.hold_id] = item
+
+    def _resend(self) -> None:
+        """Send the failed settlements no caller waits for again (with the next call: the store may be back)."""
+        if self._retry:
+            items, self._retry = list(self._retry.values()), {}
+            for item in items:
+                self._settle_in_background(item)
 
     async def _reserve_batch(self, batch: Sequence[_Reserve]) -> list[ReserveResult]:
         holds = []
@@ -299,11 +324,12 @@ class RedisBudgetStore:
         return results
 
     async def settle(self, hold_id: str, actual_atto: int, *, now: float) -> SettleResult:
-        return await asyncio.shield(self._settles.submit((hold_id, actual_atto, now)))
+        self._resend()
+        return await self._settles.enqueue(_Settle(hold_id, actual_atto, now))
 
-    async def _settle_batch(self, batch: Sequence[tuple[str, int, float]]) -> list[SettleResult]:
-        holds = [[self._hold_key(hold_id), *_limbs(actual)] for hold_id, actual, _ in batch]
-        payload = json.dumps({"now": repr(batch[-1][2]), "keep": repr(_SETTLED_KEPT_S), "holds": holds})
+    async def _settle_batch(self, batch: Sequence[_Settle]) -> list[SettleResult]:
+        holds = [[self._hold_key(item.hold_id), *_limbs(item.actual_atto)] for item in batch]
+        payload = json.dumps({"now": repr(batch[-1].now), "keep": repr(_SETTLED_KEPT_S), "holds": holds})
         reply = await self._redis.run(
             "budget_settle.lua", [self._expiry_key], [payload], store=_STORE, operation="settle"
         )
@@ -326,8 +352,22 @@ class RedisBudgetStore:
         reply = await self._redis.run("budget_usage.lua", redis_keys, [repr(now)], store=_STORE, operation="usage")
         return _states(reply)
 
+    async def drain(self) -> None:
+        """Wait for the calls on the wire and those queued (given-back reservations, settlements sent again)."""
+        await self._reserves.drain()
+        await self._settles.drain()
+
     async def aclose(self) -> None:
-        return None
+        """Send the failed background settlements once more and wait for every call queued."""
+        self._resend()
+        await self.drain()
+
+
+@dataclass(frozen=True, slots=True)
+class _Settle:
+    hold_id: str
+    actual_atto: int
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,19 +304,20 @@ class SharedGuard:
         await self.drain()
 
 
+class _Untracked(Reservation):
+    """The in-process limiter's reservation object, unused in shared mode (settlement goes to the store)."""
+
+    def commit(self, actual_tokens: int) -> None:
+        self._done = True
+
+    def release(self) -> None:
+        self._done = True
+
+
 def _shared_admission(
     guard: ModelGuard, shared: SharedGuard, model: str, tokens: int, specs: list[BucketSpec], *, batched: bool
 ) -> Admission:
     from app.providers.guard import Admission
-
-    class _Untracked(Reservation):
-        """The in-process limiter's reservation object, unused in shared mode (settlement goes to the store)."""
-
-        def commit(self, actual_tokens: int) -> None:
-            self._done = True
-
-        def release(self) -> None:
-            self._done = True
 
     admission = Admission(guard, model, _Untracked(guard.limiter, model, tokens, None))
     admission.shared = _SharedSettlement(shared, model, tokens, specs, batched)

@@ -79,6 +79,32 @@ def test_the_shared_state_bench_counts_admissions_per_minute_across_replicas(red
     assert results["per_minute"]["per_process"][1] == bench_shared.RPM * settings.replicas
 
 
+def test_the_shared_state_bench_draws_reproducible_upstream_delays_within_half_the_mean() -> None:
+    from bench import bench_shared
+
+    case = bench_shared.OverheadCase("concurrency 64", 64, 1000.0, 500)
+    delays = bench_shared.upstream_delays(case, 0, 500)
+    assert delays == bench_shared.upstream_delays(case, 0, 500)  # seeded: every run and both paths see the same
+    assert delays != bench_shared.upstream_delays(case, 1, 500)
+    assert all(0.5 <= d <= 1.5 for d in delays) and max(delays) - min(delays) > 0.9
+
+
+def test_the_shared_state_bench_judges_own_time_side_by_side_and_probes_round_trips(redis_server: Any) -> None:
+    from bench import bench_shared
+
+    cases = (bench_shared.OverheadCase("concurrency 64", 4, 20.0, 8), bench_shared.OverheadCase("CPU-bound", 4, 0, 8))
+    settings = bench_shared.SharedBenchSettings(rounds=1, cases=cases, warmup=4, probes=5, parts=("overhead", "probe"))
+    results = bench_shared.run(settings)
+    for case in results["overhead"]["cases"].values():
+        for path in case["paths"].values():
+            assert 0 < path["own_p50_ms"] <= path["own_p99_ms"]
+    probe = results["probe"]
+    assert probe["ping_ms"] > 0 and probe["reserve_ms"] > 0 and probe["settle_ms"] > 0
+    assert probe["reserve_server_us"] > 0 and probe["settle_server_us"] > 0
+    section = bench_shared.render(results)
+    assert section.startswith(runner.HEADINGS["shared"]) and runner.goals_of(section)
+
+
 def test_the_eval_bench_measures_both_loops_on_both_sets() -> None:
     from bench import bench_eval
 

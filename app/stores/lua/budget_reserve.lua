@@ -1,3 +1,4 @@
+--@include budget_windows.lua
 --@include budget_reap.lua
 -- Reserve holds, each one amount on every budget window of its request, all or nothing (app/budgets/store.py).
 -- Several concurrent requests' holds come in one call (each decided in turn, as if called one after the other).
@@ -7,18 +8,17 @@
 -- instead of dozens: their names cost the client more than the script).
 -- Returns per hold: status, index, how many windows, then per window: spent h, spent l, reserved h, reserved l.
 -- Status 'ok', 'refused' (index: the first window that cannot take it), or the state of a hold that already exists.
+-- Each window is read once and written once per call (budget_windows.lua); a window created here gets its expiry.
 local req = cjson.decode(ARGV[1])
 local now, keep = tonumber(req.now), tonumber(req.keep)
 reap(KEYS[1], now)
 local out = {}
+local created = {}  -- windows this call creates: key -> expire-at, in order
+local created_order = {}
 
 local function states(status, index, lines)
   table.insert(out, status); table.insert(out, index); table.insert(out, #lines)
-  for _, line in ipairs(lines) do
-    local sh, sl = get2(line.key, 's')
-    local rh, rl = get2(line.key, 'r')
-    table.insert(out, fmt(sh)); table.insert(out, fmt(sl)); table.insert(out, fmt(rh)); table.insert(out, fmt(rl))
-  end
+  for _, line in ipairs(lines) do win_out(out, line.key) end
 end
 
 for _, h in ipairs(req.holds) do
@@ -27,9 +27,8 @@ for _, h in ipairs(req.holds) do
   local refused = 0
   if not existing then
     for i, line in ipairs(lines) do
-      local sh, sl = get2(line.key, 's')
-      local rh, rl = get2(line.key, 'r')
-      local th, tl = norm(sh + rh + ah, sl + rl + al)
+      local w = win(line.key)
+      local th, tl = norm(w[1] + w[3] + ah, w[2] + w[4] + al)
       if not le2(th, tl, tonumber(line.lh), tonumber(line.ll)) then
         refused = i
         break
@@ -43,8 +42,13 @@ for _, h in ipairs(req.holds) do
   else
     local names = {}
     for _, line in ipairs(lines) do
-      add2(line.key, 'r', ah, al)
-      redis.call('EXPIREAT', line.key, line.exp)
+      local w = win(line.key)
+      if not w.exists then
+        w.exists = true
+        created[line.key] = line.exp
+        table.insert(created_order, line.key)
+      end
+      win_add(line.key, 3, ah, al)
       table.insert(names, line.key)
     end
     redis.call('HSET', h.hold, 'state', 'reserved', 'ah', fmt(ah), 'al', fmt(al), 'lines', table.concat(names, '\n'))
@@ -53,4 +57,6 @@ for _, h in ipairs(req.holds) do
     states('ok', 0, lines)
   end
 end
+win_flush()
+for _, key in ipairs(created_order) do redis.call('EXPIREAT', key, created[key]) end
 return out

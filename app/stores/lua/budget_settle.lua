@@ -1,10 +1,12 @@
+--@include budget_windows.lua
 --@include budget_reap.lua
 -- Settle holds at their actual costs, each once (app/budgets/store.py); several in one call.
 -- KEYS[1] expiry zset. ARGV[1] JSON: {"now": s, "keep": s, "holds": [[hold key, "actual high", "actual low"], ...]}
 -- (hold keys carry the budgets' hash tag, as KEYS[1]).
 -- A reserved hold: reserved -= amount, spent += actual. An expired one (already charged its amount): spent += actual -
--- amount. A settled one: nothing (idempotent). Returns per hold: its state before ('reserved', 'expired', 'settled'
--- or 'unknown'), how many windows, then per window: spent h, l, reserved h, l.
+-- amount. A settled one: nothing (idempotent). A window that is gone (its calendar window ended) stays gone.
+-- Returns per hold: its state before ('reserved', 'expired', 'settled' or 'unknown'), how many windows, then per
+-- window: spent h, l, reserved h, l. Each window is read once and written once per call (budget_windows.lua).
 local req = cjson.decode(ARGV[1])
 local now, keep = tonumber(req.now), tonumber(req.keep)
 reap(KEYS[1], now)
@@ -21,16 +23,15 @@ for _, item in ipairs(req.holds) do
     for line in string.gmatch(rec[4] or '', '[^\n]+') do table.insert(lines, line) end
     table.insert(out, rec[1]); table.insert(out, #lines)
     for _, line in ipairs(lines) do
-      local exists = redis.call('EXISTS', line) == 1
-      if exists and rec[1] == 'reserved' then
-        add2(line, 'r', -ah, -al)
-        add2(line, 's', xh, xl)
-      elseif exists and rec[1] == 'expired' then
-        add2(line, 's', xh - ah, xl - al)
+      if win(line).exists then
+        if rec[1] == 'reserved' then
+          win_add(line, 3, -ah, -al)
+          win_add(line, 1, xh, xl)
+        elseif rec[1] == 'expired' then
+          win_add(line, 1, xh - ah, xl - al)
+        end
       end
-      local sh, sl = get2(line, 's')
-      local rh, rl = get2(line, 'r')
-      table.insert(out, fmt(sh)); table.insert(out, fmt(sl)); table.insert(out, fmt(rh)); table.insert(out, fmt(rl))
+      win_out(out, line)
     end
     if rec[1] ~= 'settled' then
       redis.call('HSET', hold, 'state', 'settled')
@@ -39,4 +40,5 @@ for _, item in ipairs(req.holds) do
     end
   end
 end
+win_flush()
 return out

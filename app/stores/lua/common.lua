@@ -1,6 +1,7 @@
 -- costmux: helpers prepended to every script (app/stores/lua/common.lua).
 -- Money is exact: atto-USD (1e-18 USD) integers kept as two limbs, high = floor(x / 1e15), low = x mod 1e15, so that
 -- Lua's doubles (exact to 2^53) never round. Fields: <f>h and <f>l. Amounts are formatted with %.0f (exact).
+-- (Budget windows are read and written through budget_windows.lua: one HMGET and one HSET per window per call.)
 local LIMB = 1e15
 
 local function num(value)
@@ -15,22 +16,6 @@ end
 
 local function fmt(x)
   return string.format('%.0f', x)
-end
-
-local function get2(key, f)
-  local v = redis.call('HMGET', key, f .. 'h', f .. 'l')
-  return num(v[1]), num(v[2])
-end
-
-local function put2(key, f, h, l)
-  redis.call('HSET', key, f .. 'h', fmt(h), f .. 'l', fmt(l))
-end
-
-local function add2(key, f, dh, dl)
-  local h, l = get2(key, f)
-  h, l = norm(h + dh, l + dl)
-  put2(key, f, h, l)
-  return h, l
 end
 
 -- a <= b for two-limb values

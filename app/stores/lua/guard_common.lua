@@ -28,25 +28,34 @@ local function wait_s(level, amount, cap, rate)
   return deficit / rate
 end
 
-local function ring_add(key, now, width, failed, count)
+-- count one outcome (count of them) in the ring: one HMGET and one HSET; extra: more field, value pairs for the HSET
+local function ring_add(key, now, width, failed, count, extra)
   local idx = math.floor(now / width)
   local slot = idx % SLOTS
-  local cur = tonumber(redis.call('HGET', key, 'i' .. slot) or '-1')
-  if cur < idx then
-    redis.call('HSET', key, 'i' .. slot, fmt(idx), 'r' .. slot, 0, 'f' .. slot, 0)
-  end
-  redis.call('HINCRBY', key, 'r' .. slot, count)
-  if failed then redis.call('HINCRBY', key, 'f' .. slot, count) end
+  local v = redis.call('HMGET', key, 'i' .. slot, 'r' .. slot, 'f' .. slot)
+  local requests, failures = num(v[2]), num(v[3])
+  if tonumber(v[1] or '-1') < idx then requests, failures = 0, 0 end
+  requests = requests + count
+  if failed then failures = failures + count end
+  local args = {'i' .. slot, fmt(idx), 'r' .. slot, fmt(requests), 'f' .. slot, fmt(failures)}
+  for _, x in ipairs(extra or {}) do table.insert(args, x) end
+  redis.call('HSET', key, unpack(args))
 end
 
+-- requests and failures in the ring's live slots: one HMGET of every slot
 local function ring_totals(key, now, width)
   local oldest = math.floor(now / width) - SLOTS + 1
+  local fields = {}
+  for slot = 0, SLOTS - 1 do
+    table.insert(fields, 'i' .. slot); table.insert(fields, 'r' .. slot); table.insert(fields, 'f' .. slot)
+  end
+  local v = redis.call('HMGET', key, unpack(fields))
   local requests, failures = 0, 0
   for slot = 0, SLOTS - 1 do
-    local v = redis.call('HMGET', key, 'i' .. slot, 'r' .. slot, 'f' .. slot)
-    if v[1] and tonumber(v[1]) >= oldest then
-      requests = requests + num(v[2])
-      failures = failures + num(v[3])
+    local at = slot * 3
+    if v[at + 1] and tonumber(v[at + 1]) >= oldest then
+      requests = requests + num(v[at + 2])
+      failures = failures + num(v[at + 3])
     end
   end
   return requests, failures

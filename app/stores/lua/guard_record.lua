@@ -39,8 +39,7 @@ if outcome == 'success' then
     redis.call('SREM', KEYS[2], model)
     return {'closed', 'closed', fstr(base_cooldown)}
   end
-  redis.call('HSET', key, 'cons', 0)
-  ring_add(key, now, width, false, count)
+  ring_add(key, now, width, false, count, {'cons', 0})
   keep()
   return {'', state, fstr(cooldown)}
 end
