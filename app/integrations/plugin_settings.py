@@ -14,11 +14,11 @@ environment variable               setting (``callback_settings.costmux`` key)
 ``COSTMUX_METRICS``                ``metrics``: ``costmux_*`` metrics on the default Prometheus registry (true)
 ``COSTMUX_METRICS_PORT``           ``metrics_port``: also serve them on this loopback port (default: not)
 ``COSTMUX_MODELS_REFRESH_S``       ``models_refresh_s``: re-read the proxy's deployments at least this often (30)
+``COSTMUX_QUALITY_MODEL``          ``quality_model``: a learned quality model file, or ``default`` (read at start)
 (config only)                      ``strategy_options``: ``{strategy: {option: value}}`` passed to the strategies
 =================================  ===================================================================================
 
-``strategy_options`` is how knobs of a strategy are set (for example a cost/quality weight, or a learned quality
-model, once a strategy takes them): each strategy is built once, at proxy start, with its options, so a wrong option
+``strategy_options`` is how knobs of a strategy are set (for example the cost/quality knob's ``default_share``): each strategy is built once, at proxy start, with its options, so a wrong option
 stops the proxy with a clear message instead of failing requests.
 """
 

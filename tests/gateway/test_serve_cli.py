@@ -28,6 +28,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
         (["serve", "--proxy-url", "http://127.0.0.1:9", "--strategy", "fastest"], "unknown strategy 'fastest'"),
         (["serve", "--proxy-url", "http://127.0.0.1:9", "--max-cost", "-1"], "COSTMUX_DEFAULT_MAX_COST"),
         (["serve", "--proxy-url", "http://127.0.0.1:9", "--keys", "missing.yaml"], "cannot read the keys file"),
+        (["serve", "--proxy-url", "http://127.0.0.1:9", "--quality-model", "m.json"], "cannot read the quality model"),
         (
             ["serve", "--proxy-url", "http://127.0.0.1:9", "--redis-url", "http://user:s3cret@host"],
             "Redis URL must start with redis://",

@@ -215,3 +215,20 @@ def test_failures_are_classified_by_whether_the_upstream_answered(
     exception: Exception, expected: tuple[str, bool]
 ) -> None:
     assert classify_failure(exception) == expected
+
+
+def test_a_learned_quality_model_routes_auto_per_prompt(proxy_router: FakeProxyRouter) -> None:
+    from app.errors import QualityModelError
+    from app.router.quality import LearnedQuality
+
+    routing = ProxyRouting(PluginSettings.load({"quality_model": "default"}))
+    routing.sync(proxy_router)
+    assert isinstance(routing.router.quality, LearnedQuality)
+    ledger = _route(routing, chat(max_cost=0.01))
+    sources = {verdict.quality_source for verdict in ledger.decision.ranked}
+    assert sources <= {"learned", "difficulty+catalog", "difficulty+prior", "default"} and sources & {
+        "learned",
+        "difficulty+catalog",
+    }
+    with pytest.raises(QualityModelError, match="cannot read"):
+        ProxyRouting(PluginSettings.load({"quality_model": "/nonexistent/model.json"}))
