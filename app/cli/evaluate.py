@@ -44,6 +44,14 @@ def add_eval_command(commands: Any) -> None:
         "was trained on are left out",
     )
     parser.add_argument("--quality-mode", choices=("combined", "learned", "difficulty"), default="combined")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        choices=("length",),
+        default=[],
+        help="also measure a reference router without training (length: the longest prompts to the stronger of two "
+        "models)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no report on stdout")
     parser.set_defaults(handler=run_eval)
 
@@ -99,6 +107,7 @@ def run_eval(args: argparse.Namespace) -> int:
     """``costmux eval DATA [--prices FILE] [--max-cost USD] [--out DIR]``: writes NAME.md, NAME.json, NAME.png."""
     from app.cli.progress import Progress
     from app.evaluation import evaluate, markdown_report, pareto_plot, read_outcomes
+    from app.evaluation.baselines import BASELINES
     from app.router import available_strategies
 
     strategies = [name.strip() for name in args.strategies.split(",") if name.strip()]
@@ -121,6 +130,7 @@ def run_eval(args: argparse.Namespace) -> int:
         max_points=args.points,
         progress=progress,
         routers=routers,
+        external={f"baseline_{name}": BASELINES[name] for name in args.baseline},
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

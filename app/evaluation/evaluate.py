@@ -212,10 +212,14 @@ def _strategy_json(
     default["random_at_same_spend"] = hull_at(single_hull, run.default.cost_usd)
     costs = [(p.cost_usd, p.quality) for p in points]
     low, high = min(c for c, _ in singles.values()), max(c for c, _ in singles.values())
+    best_cost, best_quality = ends[1]
+    reaching = [cost for cost, quality in costs if quality >= best_quality - 1e-12]
     out: dict[str, Any] = {
         "default": default,
         "sweep": [_point_json(point, n, pair) for point in run.sweep],
         "aiq": aiq([*costs, *ends], low, high),
+        # the cheapest setting that keeps the best single model's quality, as a share of that model's cost
+        "best_quality_cost_share": min(reaching) / best_cost if reaching and best_cost > 0 else None,
         "cost_span_usd": (min(c for c, _ in costs), max(c for c, _ in costs)),
         "decisions": run.decisions,
         "seconds": run.seconds,

@@ -18,8 +18,9 @@ environment variable               setting (``callback_settings.costmux`` key)
 (config only)                      ``strategy_options``: ``{strategy: {option: value}}`` passed to the strategies
 =================================  ===================================================================================
 
-``strategy_options`` is how knobs of a strategy are set (for example the cost/quality knob's ``default_share``): each strategy is built once, at proxy start, with its options, so a wrong option
-stops the proxy with a clear message instead of failing requests.
+``strategy_options`` is how knobs of a strategy are set (for example the cost/quality knob's ``default_share``):
+each strategy is built once, at proxy start, with its options, so a wrong option stops the proxy with a clear
+message instead of failing requests.
 """
 
 from __future__ import annotations

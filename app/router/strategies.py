@@ -17,6 +17,8 @@ cheapest of equals), ``0`` the cheapest adequate one. The built-in strategies ad
 ``expected_quality ≥ threshold(share)`` for a threshold that never falls as the share rises, so sweeping the share
 moves the choice monotonically: its expected quality and its expected cost never go down (the admitted sets are
 nested, and the cheapest of a smaller set costs at least as much). ``None`` means the strategy's own default.
+With per-prompt figures (a learned quality model's probabilities, :mod:`app.router.quality`) the knob's threshold is
+``best − (1 − share)`` instead of ``share × best`` (:func:`knob_threshold`): the same nesting, on an absolute scale.
 One rule comes before price: on hard tasks (``app.catalog.prior.HARD_TASKS``) an assumed quality never outranks a
 measured one — the best is the best measured model's, and admitted measured models come before assumed ones — so
 with assumed-quality models in the pool the choice's quality still never falls, but its cost may.
