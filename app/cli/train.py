@@ -130,8 +130,8 @@ def _cv_table(result: dict[str, Any], prompts: int, command: str) -> str:
         f"{settings['folds']}-fold cross-validation ({kind}, seed {settings['seed']}, mode {settings['mode']}), "
         f"{prompts:,} prompts, {result['seconds']} s",
         "",
-        "| strategy | fold | APGR | AIQ | quality at default | cost at default (USD) |",
-        "|---|---|---|---|---|---|",
+        "| strategy | fold | APGR | AIQ | quality at default | cost at default (USD) | cost at best quality |",
+        "|---|---|---|---|---|---|---|",
     ]
     for fold in result["folds"]:
         for name, figures in fold["strategies"].items():
@@ -145,7 +145,9 @@ def _row(name: str, fold: str, figures: dict[str, float | None]) -> str:
     def fmt(value: float | None, digits: int = 3) -> str:
         return "–" if value is None else f"{value:.{digits}f}"
 
+    share = figures["best_quality_cost_share"]
+    reach = "not reached" if share is None else f"{share:.1%}"
     return (
         f"| {name} | {fold} | {fmt(figures['apgr'])} | {fmt(figures['aiq'])} | {fmt(figures['quality'])} | "
-        f"{fmt(figures['cost_usd'], 6)} |"
+        f"{fmt(figures['cost_usd'], 6)} | {reach} |"
     )

@@ -72,7 +72,8 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Per fold: fit on the other folds, evaluate on this one with each strategy using the fitted model. Returns
     ``{"folds": [...], "mean": {strategy: {metric: mean}}, "settings": ...}`` (metrics: ``apgr`` for two models,
-    ``aiq`` always, and the quality/cost at the default setting)."""
+    ``aiq`` always, the quality/cost at the default setting, and ``best_quality_cost_share``: the cheapest setting
+    that keeps the best single model's quality, as a share of that model's cost, ``None`` where none keeps it)."""
     held_out = folds(data, k, seed=seed, by_group=by_group)
     features = features or featurize(data.rows)
     results = []
@@ -103,6 +104,7 @@ def _metrics(result: dict[str, Any]) -> dict[str, dict[str, float | None]]:
             "aiq": run["aiq"],
             "quality": default["quality"],
             "cost_usd": default["cost_usd"],
+            "best_quality_cost_share": run["best_quality_cost_share"],
         }
     return out
 
@@ -111,7 +113,7 @@ def _means(results: list[dict[str, Any]], strategies: Sequence[str]) -> dict[str
     means: dict[str, dict[str, float | None]] = {}
     for name in strategies:
         figures: dict[str, float | None] = {}
-        for metric in ("apgr", "aiq", "quality", "cost_usd"):
+        for metric in ("apgr", "aiq", "quality", "cost_usd", "best_quality_cost_share"):
             values = [fold["strategies"][name][metric] for fold in results]
             figures[metric] = statistics.fmean(values) if None not in values else None
         means[name] = figures

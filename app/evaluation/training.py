@@ -18,6 +18,7 @@ built, a logistic loss and its gradient are three lines of numpy; scipy's L-BFGS
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ class TrainOptions:
     ``difficulty``: fit the model-agnostic head too."""
 
     l2: float = 16.0
+    term_scale: str = "binary"
     min_df: int = 2
     max_terms: int = 50_000
     max_iter: int = 300
@@ -97,7 +99,7 @@ def _vocabulary(terms: Sequence[set[Term]], options: TrainOptions) -> list[Term]
     return sorted((term for _, term in kept[: options.max_terms]), key=term_text)
 
 
-def _matrix(features: Featurized, vocabulary: Sequence[Term]) -> sparse.csr_matrix:
+def _matrix(features: Featurized, vocabulary: Sequence[Term], term_scale: str = "binary") -> sparse.csr_matrix:
     """Rows: prompts; columns: the vocabulary's terms (0/1), then the dense features."""
     numpy, sparse, _ = _numpy()
     column = {term: index for index, term in enumerate(vocabulary)}
@@ -106,7 +108,7 @@ def _matrix(features: Featurized, vocabulary: Sequence[Term]) -> sparse.csr_matr
     for terms, dense in zip(features.terms, features.dense, strict=True):
         cols = sorted(index for index in map(column.get, terms) if index is not None)
         indices += cols
-        values += [1.0] * len(cols)
+        values += [1.0 / math.sqrt(len(cols)) if term_scale == "sqrt" and cols else 1.0] * len(cols)
         for offset, value in enumerate(dense):
             if value:
                 indices.append(width + offset)
@@ -176,7 +178,7 @@ def fit(
     started = time.perf_counter()
     features = features or featurize(rows)
     vocabulary = _vocabulary(features.terms, options)
-    x = _matrix(features, vocabulary)
+    x = _matrix(features, vocabulary, options.term_scale)
     width = len(vocabulary)
     ys = numpy.asarray([[row.scores[model] for model in models] for row in rows], dtype=float)
     heads = {}
@@ -212,6 +214,7 @@ def fit(
         difficulty=difficulty,
         trained_prompts=frozenset(map(prompt_digest, features.texts)),
         info=record,
+        term_scale=options.term_scale,
     )
 
 

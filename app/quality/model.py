@@ -98,9 +98,11 @@ class Head:
     weights: tuple[float, ...]
     dense: tuple[float, ...]
 
-    def logit_of(self, columns: Sequence[int], dense: Sequence[float]) -> float:
-        """The head's log-odds for a prompt with these term columns and dense features."""
-        return self.bias + sum(map(self.weights.__getitem__, columns)) + sum(map(float.__mul__, self.dense, dense))
+    def logit_of(self, columns: Sequence[int], dense: Sequence[float], scale: float = 1.0) -> float:
+        """The head's log-odds for a prompt with these term columns (each term's value ``scale``) and dense
+        features."""
+        terms = sum(map(self.weights.__getitem__, columns))
+        return self.bias + terms * scale + sum(map(float.__mul__, self.dense, dense))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,9 @@ class QualityModel:
     difficulty: Difficulty | None = None
     trained_prompts: frozenset[bytes] = frozenset()
     info: Mapping[str, Any] = field(default_factory=dict)
+    #: a term's value in a prompt: ``1`` (``"binary"``) or ``1/√(known terms)`` (``"sqrt"``: the prompt's term
+    #: vector has length 1, so long prompts do not weigh more)
+    term_scale: str = "binary"
     _columns: dict[Term, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +158,12 @@ class QualityModel:
     def columns(self, terms: Iterable[Term]) -> list[int]:
         """The vocabulary columns of the terms the model knows (unknown terms are dropped)."""
         return list(filter(None, map(self._columns.get, terms)))
+
+    def scale_of(self, columns: Sequence[int]) -> float:
+        """The value of each of a prompt's terms (see ``term_scale``)."""
+        if self.term_scale == "sqrt" and columns:
+            return 1.0 / math.sqrt(len(columns))
+        return 1.0
 
     def saw(self, text: str) -> bool:
         """Whether the model was trained on a prompt with exactly this text."""
@@ -168,6 +179,7 @@ class QualityModel:
             "info": dict(self.info),
             "vocabulary": list(map(term_text, self.vocabulary)),
             "dense": list(self.dense_names),
+            "term_scale": self.term_scale,
             "heads": {name: head.to_json() for name, head in self.heads.items()},
             "difficulty": None,
             "trained_prompts": base64.b64encode(digests).decode("ascii"),
@@ -242,7 +254,14 @@ class QualityModel:
             difficulty=_difficulty_from_json(raw.get("difficulty"), len(vocabulary), len(dense), where),
             trained_prompts=_digests_from_json(raw.get("trained_prompts", ""), where),
             info=dict(raw.get("info") or {}),
+            term_scale=_term_scale(raw.get("term_scale", "binary"), where),
         )
+
+
+def _term_scale(raw: Any, where: str) -> str:
+    if raw not in ("binary", "sqrt"):
+        raise QualityModelError(f"{where}: term_scale must be 'binary' or 'sqrt', got {raw!r}")
+    return str(raw)
 
 
 def _difficulty_from_json(raw: Any, terms: int, dense: int, where: str) -> Difficulty | None:

@@ -139,10 +139,11 @@ class LearnedQuality(QualityEstimator):
         text = prompt_text(messages)
         columns = model.columns(prompt_terms(text))
         dense = dense_features(analysis, text)
+        scale = model.scale_of(columns)
         shift = None
         if model.difficulty is not None and self.mode != "learned":
-            shift = model.difficulty.head.logit_of(columns, dense) - model.difficulty.mean_score
-        return _LearnedPrompt(self, columns, dense, shift, TASK_INDEX[analysis.task_type])
+            shift = model.difficulty.head.logit_of(columns, dense, scale) - model.difficulty.mean_score
+        return _LearnedPrompt(self, columns, dense, scale, shift, TASK_INDEX[analysis.task_type])
 
     def plans(self, profiles: Sequence[ModelProfile]) -> list[_Plan]:
         """Each profile's plan, kept per profile tuple (the router rebuilds its tuple when a provider's models
@@ -166,14 +167,21 @@ class LearnedQuality(QualityEstimator):
 
 
 class _LearnedPrompt(PromptQuality):
-    __slots__ = ("_columns", "_dense", "_estimator", "_logits", "_shift", "_task")
+    __slots__ = ("_columns", "_dense", "_estimator", "_logits", "_scale", "_shift", "_task")
 
     def __init__(
-        self, estimator: LearnedQuality, columns: list[int], dense: tuple[float, ...], shift: float | None, task: int
+        self,
+        estimator: LearnedQuality,
+        columns: list[int],
+        dense: tuple[float, ...],
+        scale: float,
+        shift: float | None,
+        task: int,
     ) -> None:
         self._estimator = estimator
         self._columns = columns
         self._dense = dense
+        self._scale = scale
         self._shift = shift
         self._task = task
         self._logits: dict[int, float] = {}
@@ -186,7 +194,7 @@ class _LearnedPrompt(PromptQuality):
             if head is not None:
                 z = logits.get(id(head))
                 if z is None:
-                    z = logits[id(head)] = head.logit_of(self._columns, self._dense)
+                    z = logits[id(head)] = head.logit_of(self._columns, self._dense, self._scale)
                 append((sigmoid(z), "learned"))
             elif shift is not None and (base := odds[task]) is not None:
                 append((sigmoid(base + shift), "difficulty+prior" if assumed[task] else "difficulty+catalog"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from app.errors import ConfigurationError, QualityModelError
-from app.quality import QualityModel, load_quality_model
+from app.evaluation import read_outcomes
+from app.quality import QualityModel, load_quality_model, prompt_digest, prompt_text
 from app.router.quality import DENSE_FEATURES
 from tests.quality.helpers import hand_model
 
@@ -76,3 +77,9 @@ def test_the_shipped_default_loads_and_remembers_what_it_was_trained_on() -> Non
     assert len(model.vocabulary) > 1000
     assert len(model.trained_prompts) > 10_000
     assert {"gsm8k", "mmlu", "mt_bench"} <= {Path(path).name.split(".")[0] for path in model.info["data"]}
+    # scripts/train-default-quality holds out exactly the prompts whose digest is 0 mod 5: eval measures on those
+    data = Path(__file__).resolve().parents[2] / "datasets" / "routellm"
+    for name in ("gsm8k", "mt_bench"):
+        for row in read_outcomes(data / f"{name}.jsonl.gz").rows:
+            text = prompt_text(row.messages)
+            assert model.saw(text) == bool(int.from_bytes(prompt_digest(text)) % 5), text[:60]
