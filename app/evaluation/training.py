@@ -46,7 +46,7 @@ class TrainOptions:
     training prompts; ``max_terms``: the most frequent terms kept; ``max_iter``: L-BFGS iterations per head;
     ``difficulty``: fit the model-agnostic head too."""
 
-    l2: float = 16.0
+    l2: float = 128.0
     term_scale: str = "binary"
     min_df: int = 2
     max_terms: int = 50_000

@@ -83,3 +83,18 @@ def test_the_shipped_default_loads_and_remembers_what_it_was_trained_on() -> Non
         for row in read_outcomes(data / f"{name}.jsonl.gz").rows:
             text = prompt_text(row.messages)
             assert model.saw(text) == bool(int.from_bytes(prompt_digest(text)) % 5), text[:60]
+
+
+def test_a_sqrt_term_scale_gives_each_of_n_terms_the_value_one_over_root_n(tmp_path: Path) -> None:
+    base = _model()
+    model = QualityModel(base.vocabulary, base.dense_names, base.heads, base.difficulty, term_scale="sqrt")
+    model.save(tmp_path / "m.json")
+    loaded = QualityModel.load(tmp_path / "m.json")
+    columns = loaded.columns(["integral", "hello", "prove", "unknown"])
+    assert loaded.term_scale == "sqrt" and loaded.scale_of(columns) == pytest.approx(3**-0.5)
+    dense = (0.0,) * len(loaded.dense_names)
+    assert loaded.heads["a"].logit_of(columns, dense, loaded.scale_of(columns)) == pytest.approx(0.5 - 2 / 3**0.5)
+    assert base.scale_of(columns) == 1.0
+    (tmp_path / "bad.json").write_text(json.dumps({**model.to_json(), "term_scale": "log"}))
+    with pytest.raises(QualityModelError, match="term_scale"):
+        QualityModel.load(tmp_path / "bad.json")
