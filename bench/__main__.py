@@ -3,10 +3,12 @@ docs/benchmarks.md: goals with the figures reached, the machine, the exact comma
 
 From the repository root::
 
-    python -m bench [--quick] [--write-docs] [--only routing,provider,gateway,plugin,learning,memory,shared,eval]
+    python -m bench [--quick] [--write-docs]
+                    [--only routing,quality,provider,gateway,plugin,learning,memory,shared,eval]
 
 1. routing: decision time vs LiteLLM's cost-based routing, and scaling (``bench/bench_routing.py``, run as a
    subprocess; its markdown section is taken as it prints it);
+1b. quality: what a learned quality model adds to a decision, next to the catalog path (``bench/bench_quality.py``);
 2. provider: ``LiteLLMProvider`` vs raw httpx vs the openai client (``bench/bench_provider.py``);
 3. gateway: ``costmux serve`` in front of the LiteLLM proxy (``bench/bench_gateway.py`` when present: a function
    ``run(quick=...)`` returning a dict, optionally ``render(dict) -> str``; otherwise the section says "not run");
@@ -51,9 +53,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 DOCS = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("routing", "provider", "gateway", "plugin", "learning", "memory", "shared", "eval")
+BENCHMARKS = ("routing", "quality", "provider", "gateway", "plugin", "learning", "memory", "shared", "eval")
 HEADINGS = {
     "routing": "## Routing decision time",
+    "quality": "## Learned quality",
     "provider": "## Provider overhead",
     "gateway": "## Gateway overhead",
     "plugin": "## LiteLLM plugin overhead",
@@ -207,6 +210,10 @@ def run_provider(quick: bool) -> str:
     return _run_and_render("provider", quick)
 
 
+def run_quality(quick: bool) -> str:
+    return _run_and_render("quality", quick)
+
+
 def run_learning(quick: bool) -> str:
     return _run_and_render("learning", quick)
 
@@ -320,6 +327,7 @@ RUNNERS: dict[str, Callable[[bool], str]] = {
     "provider": run_provider,
     "gateway": run_gateway,
     "plugin": run_plugin,
+    "quality": run_quality,
     "learning": run_learning,
     "memory": run_memory,
     "shared": run_shared,

@@ -125,3 +125,14 @@ def test_the_learning_bench_times_both_learners_side_by_side() -> None:
         assert all(row["before"] > 0 and row["speedup"] > 0 for row in results["figures"].values())
     section = bench_learning.render(results)
     assert section.startswith(runner.HEADINGS["learning"]) and runner.goals_of(section)
+
+
+def test_the_quality_bench_times_the_learned_paths_next_to_the_catalog() -> None:
+    from bench import bench_quality
+
+    results = bench_quality.run(rounds=1, iterations=8)
+    assert set(results["figures"]) == set(bench_quality.CASES)
+    assert all(row["p50_us"] > 0 for row in results["figures"].values())
+    assert results["figures"]["catalog"]["added_us"] == 0
+    section = bench_quality.render(results)
+    assert section.startswith(runner.HEADINGS["quality"]) and runner.goals_of(section)
