@@ -32,6 +32,9 @@ def add_train_command(commands: Any) -> None:
     parser.add_argument("--l2", type=float, default=None, help="L2 penalty per head (default: TrainOptions')")
     parser.add_argument("--mode", choices=("combined", "learned", "difficulty"), default="combined")
     parser.add_argument("--prices", help='JSON {"model": {"input_per_1m": .., "output_per_1m": ..}} for --cv')
+    parser.add_argument(
+        "--balance", action="store_true", help="give each --data file the same total weight in the loss"
+    )
     parser.add_argument("--no-difficulty", action="store_true", help="skip the model-agnostic difficulty head")
     parser.add_argument(
         "--holdout",
@@ -45,8 +48,9 @@ def add_train_command(commands: Any) -> None:
     parser.set_defaults(handler=run_train)
 
 
-def merge_outcomes(paths: list[str]) -> Any:
-    """The rows of several outcome files as one set (every file must score the same models).
+def merge_outcomes(paths: list[str]) -> tuple[Any, list[int]]:
+    """The rows of several outcome files as one set (every file must score the same models), and each row's file
+    (its index in ``paths``).
 
     Raises:
         ConfigurationError: the files score different models.
@@ -62,11 +66,13 @@ def merge_outcomes(paths: list[str]) -> Any:
                 f"{other.path} scores {', '.join(other.models)}; {sets[0].path} scores {', '.join(models)}: "
                 "train on files that score the same models"
             )
-    return OutcomeSet(",".join(paths), models, tuple(row for data in sets for row in data.rows))
+    merged = OutcomeSet(",".join(paths), models, tuple(row for data in sets for row in data.rows))
+    return merged, [index for index, data in enumerate(sets) for _ in data.rows]
 
 
-def held_in(data: Any, k: int) -> Any:
-    """The rows not held out: those whose prompt digest (:func:`app.quality.prompt_digest`) is not 0 mod ``k``.
+def held_in(data: Any, sources: list[int], k: int) -> tuple[Any, list[int]]:
+    """The rows not held out (and their sources): those whose prompt digest (:func:`app.quality.prompt_digest`) is
+    not 0 mod ``k``.
 
     Raises:
         ConfigurationError: ``k`` < 2.
@@ -76,23 +82,25 @@ def held_in(data: Any, k: int) -> Any:
 
     if k < 2:
         raise ConfigurationError("--holdout must be at least 2")
-    rows = tuple(row for row in data.rows if int.from_bytes(prompt_digest(prompt_text(row.messages))) % k)
+    kept = [i for i, row in enumerate(data.rows) if int.from_bytes(prompt_digest(prompt_text(row.messages))) % k]
+    rows = tuple(data.rows[i] for i in kept)
     print(
         f"holding out {len(data.rows) - len(rows):,} of {len(data.rows):,} prompts (digest 0 mod {k})", file=sys.stderr
     )
-    return OutcomeSet(data.path, data.models, rows)
+    return OutcomeSet(data.path, data.models, rows), [sources[i] for i in kept]
 
 
 def run_train(args: argparse.Namespace) -> int:
     """``costmux train --data FILE [--cv K] [--out FILE]``: prints the cross-validation table and what it wrote."""
     from app.cli.evaluate import _read_json
-    from app.evaluation.training import TrainOptions, featurize, fit
+    from app.evaluation.training import TrainOptions, balanced_weights, featurize, fit
 
     if args.out is None and args.cv == 0:
         raise ConfigurationError("nothing to do: give --out FILE, --cv K, or both")
-    data = merge_outcomes(args.data)
+    data, sources = merge_outcomes(args.data)
     if args.holdout:
-        data = held_in(data, args.holdout)
+        data, sources = held_in(data, sources, args.holdout)
+    weights = balanced_weights(sources) if args.balance else None
     options = TrainOptions(difficulty=not args.no_difficulty, **({} if args.l2 is None else {"l2": args.l2}))
     features = featurize(data.rows)
     command = "costmux train " + " ".join(sys.argv[2:])
@@ -105,14 +113,15 @@ def run_train(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         result = cross_validate(
             data, provider, k=args.cv, seed=args.seed, by_group=args.group_folds, options=options, mode=args.mode,
-            features=features,
+            features=features, row_weights=weights,
         )  # fmt: skip
         result["seconds"] = round(time.perf_counter() - started, 1)
         print(_cv_table(result, len(data.rows), command))
         if args.report:
             Path(args.report).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if args.out:
-        model = fit(data.rows, data.models, options, features=features, info={"data": args.data})
+        info = {"data": args.data, "balanced": args.balance, "holdout": args.holdout}
+        model = fit(data.rows, data.models, options, features=features, info=info, row_weights=weights)
         model.save(args.out)
         print(
             f"wrote {args.out}: {len(model.heads)} model heads, difficulty head {'yes' if model.difficulty else 'no'}, "

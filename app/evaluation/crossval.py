@@ -69,6 +69,7 @@ def cross_validate(
     max_points: int = 24,
     progress: ProgressSink | None = None,
     features: Featurized | None = None,
+    row_weights: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Per fold: fit on the other folds, evaluate on this one with each strategy using the fitted model. Returns
     ``{"folds": [...], "mean": {strategy: {metric: mean}}, "settings": ...}`` (metrics: ``apgr`` for two models,
@@ -80,7 +81,10 @@ def cross_validate(
     for number, test in enumerate(held_out, start=1):
         test_set = set(test)
         train = [i for i in range(len(data.rows)) if i not in test_set]
-        model = fit([data.rows[i] for i in train], data.models, options, features=features.subset(train))
+        weights = None if row_weights is None else [row_weights[i] for i in train]
+        model = fit(
+            [data.rows[i] for i in train], data.models, options, features=features.subset(train), row_weights=weights
+        )
         estimator = LearnedQuality(model, mode)
         routers = {name: Router(name, quality_model=estimator) for name in strategies}
         held = OutcomeSet(data.path, data.models, tuple(data.rows[i] for i in test))

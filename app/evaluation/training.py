@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
     from scipy import sparse
 
-__all__ = ["Featurized", "TrainOptions", "featurize", "fit"]
+__all__ = ["Featurized", "TrainOptions", "balanced_weights", "featurize", "fit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class TrainOptions:
     ``difficulty``: fit the model-agnostic head too."""
 
     l2: float = 128.0
+    l2_dense: float = 128.0
     term_scale: str = "binary"
     min_df: int = 2
     max_terms: int = 50_000
@@ -120,17 +121,27 @@ def _matrix(features: Featurized, vocabulary: Sequence[Term], term_scale: str = 
     )
 
 
-def _fit_head(x: sparse.csr_matrix, y: np.ndarray, options: TrainOptions) -> tuple[float, np.ndarray]:
-    """``(bias, weights)`` of one L2-regularised logistic head on soft labels ``y`` in [0, 1]."""
+def _penalty(width: int, options: TrainOptions) -> np.ndarray:
+    """The L2 penalty of each weight: ``l2`` for the terms, ``l2_dense`` for the dense features (the last
+    columns: a few features every prompt has, which a term-sized penalty would mute)."""
+    numpy, _, _ = _numpy()
+    penalty = numpy.full(width, options.l2)
+    penalty[width - len(DENSE_FEATURES) :] = options.l2_dense
+    return penalty
+
+
+def _fit_head(x: sparse.csr_matrix, y: np.ndarray, options: TrainOptions, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(bias, weights)`` of one L2-regularised logistic head on soft labels ``y`` in [0, 1], row weights ``w``."""
     numpy, _, optimize = _numpy()
     xt = x.T.tocsr()
+    penalty = _penalty(x.shape[1], options)
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         bias, weights = params[0], params[1:]
         z = x @ weights + bias
-        value = float(numpy.sum(numpy.logaddexp(0.0, z) - y * z)) + 0.5 * options.l2 * float(weights @ weights)
-        error = 1.0 / (1.0 + numpy.exp(-z)) - y
-        gradient = numpy.concatenate(([error.sum()], xt @ error + options.l2 * weights))
+        value = float(w @ (numpy.logaddexp(0.0, z) - y * z)) + 0.5 * float(penalty @ (weights * weights))
+        error = w * (1.0 / (1.0 + numpy.exp(-z)) - y)
+        gradient = numpy.concatenate(([error.sum()], xt @ error + penalty * weights))
         return value, gradient
 
     start = numpy.zeros(x.shape[1] + 1)
@@ -138,18 +149,22 @@ def _fit_head(x: sparse.csr_matrix, y: np.ndarray, options: TrainOptions) -> tup
     return float(result.x[0]), result.x[1:]
 
 
-def _fit_difficulty(x: sparse.csr_matrix, ys: np.ndarray, options: TrainOptions) -> tuple[np.ndarray, np.ndarray]:
-    """``(abilities, weights)``: one bias per model (``ys``' columns) and term/dense weights shared by all."""
+def _fit_difficulty(
+    x: sparse.csr_matrix, ys: np.ndarray, options: TrainOptions, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(abilities, weights)``: one bias per model (``ys``' columns) and term/dense weights shared by all; row
+    weights ``w``."""
     numpy, _, optimize = _numpy()
     xt = x.T.tocsr()
     models = ys.shape[1]
+    penalty = _penalty(x.shape[1], options)
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         biases, weights = params[:models], params[models:]
         z = (x @ weights)[:, None] + biases[None, :]
-        value = float(numpy.sum(numpy.logaddexp(0.0, z) - ys * z)) + 0.5 * options.l2 * float(weights @ weights)
-        error = 1.0 / (1.0 + numpy.exp(-z)) - ys
-        gradient = numpy.concatenate((error.sum(axis=0), xt @ error.sum(axis=1) + options.l2 * weights))
+        value = float(w @ (numpy.logaddexp(0.0, z) - ys * z).sum(axis=1)) + 0.5 * float(penalty @ (weights * weights))
+        error = w[:, None] * (1.0 / (1.0 + numpy.exp(-z)) - ys)
+        gradient = numpy.concatenate((error.sum(axis=0), xt @ error.sum(axis=1) + penalty * weights))
         return value, gradient
 
     start = numpy.zeros(models + x.shape[1])
@@ -164,9 +179,11 @@ def fit(
     *,
     features: Featurized | None = None,
     info: dict[str, Any] | None = None,
+    row_weights: Sequence[float] | None = None,
 ) -> QualityModel:
     """Fit a quality model on ``rows`` (each scoring every one of ``models``); ``features`` may be given when the
-    caller featurized the rows already (cross-validation featurizes once).
+    caller featurized the rows already (cross-validation featurizes once); ``row_weights`` weigh each row's loss
+    (default 1 each: :func:`balanced_weights` gives every source file the same total).
 
     Raises:
         ConfigurationError: no rows, or numpy/scipy missing.
@@ -181,13 +198,14 @@ def fit(
     x = _matrix(features, vocabulary, options.term_scale)
     width = len(vocabulary)
     ys = numpy.asarray([[row.scores[model] for model in models] for row in rows], dtype=float)
+    w = numpy.ones(len(rows)) if row_weights is None else numpy.asarray(row_weights, dtype=float)
     heads = {}
     for index, model in enumerate(models):
-        bias, weights = _fit_head(x, ys[:, index], options)
+        bias, weights = _fit_head(x, ys[:, index], options, w)
         heads[model] = _head(bias, weights, width)
     difficulty = None
     if options.difficulty:
-        abilities, weights = _fit_difficulty(x, ys, options)
+        abilities, weights = _fit_difficulty(x, ys, options, w)
         scores = x @ weights
         difficulty = Difficulty(
             _head(0.0, weights, width),
@@ -216,6 +234,14 @@ def fit(
         info=record,
         term_scale=options.term_scale,
     )
+
+
+def balanced_weights(sources: Sequence[int]) -> list[float]:
+    """Row weights that give each source (``sources[i]``: the index of row ``i``'s file) the same total weight,
+    with a mean of 1: so a small set is not drowned by a large one."""
+    counts = Counter(sources)
+    per_source = len(sources) / len(counts)
+    return [per_source / counts[source] for source in sources]
 
 
 def _head(bias: float, weights: np.ndarray, width: int) -> Head:
