@@ -125,7 +125,7 @@ def _penalty(width: int, options: TrainOptions) -> np.ndarray:
     """The L2 penalty of each weight: ``l2`` for the terms, ``l2_dense`` for the dense features (the last
     columns: a few features every prompt has, which a term-sized penalty would mute)."""
     numpy, _, _ = _numpy()
-    penalty = numpy.full(width, options.l2)
+    penalty: np.ndarray = numpy.full(width, options.l2)
     penalty[width - len(DENSE_FEATURES) :] = options.l2_dense
     return penalty
 
