@@ -130,46 +130,27 @@ def _penalty(width: int, options: TrainOptions) -> np.ndarray:
     return penalty
 
 
-def _fit_head(x: sparse.csr_matrix, y: np.ndarray, options: TrainOptions, w: np.ndarray) -> tuple[float, np.ndarray]:
-    """``(bias, weights)`` of one L2-regularised logistic head on soft labels ``y`` in [0, 1], row weights ``w``."""
-    numpy, _, optimize = _numpy()
-    xt = x.T.tocsr()
-    penalty = _penalty(x.shape[1], options)
-
-    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        bias, weights = params[0], params[1:]
-        z = x @ weights + bias
-        value = float(w @ (numpy.logaddexp(0.0, z) - y * z)) + 0.5 * float(penalty @ (weights * weights))
-        error = w * (1.0 / (1.0 + numpy.exp(-z)) - y)
-        gradient = numpy.concatenate(([error.sum()], xt @ error + penalty * weights))
-        return value, gradient
-
-    start = numpy.zeros(x.shape[1] + 1)
-    result = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": options.max_iter})
-    return float(result.x[0]), result.x[1:]
-
-
-def _fit_difficulty(
-    x: sparse.csr_matrix, ys: np.ndarray, options: TrainOptions, w: np.ndarray
+def _fit_logistic(
+    x: sparse.csr_matrix, xt: sparse.csr_matrix, ys: np.ndarray, penalty: np.ndarray, w: np.ndarray, max_iter: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(abilities, weights)``: one bias per model (``ys``' columns) and term/dense weights shared by all; row
-    weights ``w``."""
+    """``(biases, weights)``: one bias per column of the soft labels ``ys`` (each in [0, 1]) and term/dense weights
+    shared by all columns, minimising the row-weighted (``w``) logistic loss plus ``Σ penalty × weight² / 2``
+    (biases unpenalised). With one column this is a model's own head; with every model's column, the difficulty
+    head (each bias a model's ability). ``xt`` is ``x`` transposed (CSR), made once by the caller."""
     numpy, _, optimize = _numpy()
-    xt = x.T.tocsr()
-    models = ys.shape[1]
-    penalty = _penalty(x.shape[1], options)
+    columns = ys.shape[1]
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
-        biases, weights = params[:models], params[models:]
+        biases, weights = params[:columns], params[columns:]
         z = (x @ weights)[:, None] + biases[None, :]
         value = float(w @ (numpy.logaddexp(0.0, z) - ys * z).sum(axis=1)) + 0.5 * float(penalty @ (weights * weights))
         error = w[:, None] * (1.0 / (1.0 + numpy.exp(-z)) - ys)
         gradient = numpy.concatenate((error.sum(axis=0), xt @ error.sum(axis=1) + penalty * weights))
         return value, gradient
 
-    start = numpy.zeros(models + x.shape[1])
-    result = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": options.max_iter})
-    return result.x[:models], result.x[models:]
+    start = numpy.zeros(columns + x.shape[1])
+    result = optimize.minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    return result.x[:columns], result.x[columns:]
 
 
 def fit(
@@ -199,13 +180,15 @@ def fit(
     width = len(vocabulary)
     ys = numpy.asarray([[row.scores[model] for model in models] for row in rows], dtype=float)
     w = numpy.ones(len(rows)) if row_weights is None else numpy.asarray(row_weights, dtype=float)
+    xt = x.T.tocsr()
+    penalty = _penalty(x.shape[1], options)
     heads = {}
     for index, model in enumerate(models):
-        bias, weights = _fit_head(x, ys[:, index], options, w)
-        heads[model] = _head(bias, weights, width)
+        biases, weights = _fit_logistic(x, xt, ys[:, index : index + 1], penalty, w, options.max_iter)
+        heads[model] = _head(float(biases[0]), weights, width)
     difficulty = None
     if options.difficulty:
-        abilities, weights = _fit_difficulty(x, ys, options, w)
+        abilities, weights = _fit_logistic(x, xt, ys, penalty, w, options.max_iter)
         scores = x @ weights
         difficulty = Difficulty(
             _head(0.0, weights, width),
@@ -218,6 +201,8 @@ def fit(
         "models": list(models),
         "options": {
             "l2": options.l2,
+            "l2_dense": options.l2_dense,
+            "term_scale": options.term_scale,
             "min_df": options.min_df,
             "max_terms": options.max_terms,
             "max_iter": options.max_iter,
