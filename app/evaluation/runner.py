@@ -25,6 +25,7 @@ from app.evaluation.outcomes import Outcome, OutcomeSet
 from app.providers import ModelSpec, Provider
 from app.router import PromptAnalysis, Router, RoutingDecision, analyze
 from app.router.scoring import expected_output_tokens
+from app.router.strategies import per_prompt_of
 
 __all__ = [
     "ExternalStrategy",
@@ -231,7 +232,7 @@ def _breakpoints(decision: RoutingDecision) -> list[float]:
     ``1 − (best − q)`` for per-prompt ones (the two rules of ``app.router.strategies.knob_threshold``)."""
     qualities = [verdict.expected_quality for verdict in decision.ranked]
     best = max(qualities)
-    if decision.chosen.quality_per_prompt:
+    if per_prompt_of(decision.ranked):
         return [1.0 - (best - quality) for quality in qualities]
     return [quality / best for quality in qualities] if best > 0 else []
 

@@ -33,7 +33,7 @@ from app.quality import TEXT_FEATURES, QualityModel, load_quality_model, prompt_
 from app.quality.model import Head, logit, sigmoid
 from app.router.analysis import PromptAnalysis
 from app.router.decision import PER_PROMPT_SOURCES
-from app.router.scoring import TASK_INDEX, TASK_ORDER, ModelProfile
+from app.router.scoring import TASK_INDEX, TASK_ORDER, ModelProfile, QualityEstimate
 from app.tasks import TaskType
 
 __all__ = [
@@ -59,9 +59,6 @@ DENSE_FEATURES: Final = (
     *TEXT_FEATURES,
 )
 
-#: One estimate: (quality in [0, 1], source), or None where the catalog's figure stands.
-Estimate = tuple[float, str] | None
-
 QualityMode = Literal["combined", "learned", "difficulty"]
 
 
@@ -84,7 +81,7 @@ class PromptQuality(ABC):
     """One request's quality estimates (the prompt featurized once), asked once per provider."""
 
     @abstractmethod
-    def estimate(self, profiles: Sequence[ModelProfile]) -> list[Estimate]:
+    def estimate(self, profiles: Sequence[ModelProfile]) -> list[QualityEstimate]:
         """One estimate per profile, in order; ``None`` keeps the profile's catalog figure."""
 
 
@@ -186,9 +183,9 @@ class _LearnedPrompt(PromptQuality):
         self._task = task
         self._logits: dict[int, float] = {}
 
-    def estimate(self, profiles: Sequence[ModelProfile]) -> list[Estimate]:
+    def estimate(self, profiles: Sequence[ModelProfile]) -> list[QualityEstimate]:
         task, shift, logits = self._task, self._shift, self._logits
-        estimates: list[Estimate] = []
+        estimates: list[QualityEstimate] = []
         append = estimates.append
         for head, odds, assumed in self._estimator.plans(profiles):
             if head is not None:

@@ -47,6 +47,7 @@ __all__ = [
     "available_strategies",
     "get_strategy",
     "knob_threshold",
+    "per_prompt_of",
     "register_strategy",
     "validate_quality_share",
 ]
@@ -141,7 +142,8 @@ def knob_threshold(best: float, share: float, per_prompt: bool) -> float:
     return max(0.0, best - (1.0 - share)) if per_prompt else share * best
 
 
-def _per_prompt(kept: Sequence[CandidateVerdict]) -> bool:
+def per_prompt_of(kept: Sequence[CandidateVerdict]) -> bool:
+    """Whether the knob reads these candidates' figures as per-prompt (:func:`knob_threshold`): any of them is."""
     return any(verdict.quality_per_prompt for verdict in kept)
 
 
@@ -221,7 +223,7 @@ class QualityFirst(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
-        per_prompt = _per_prompt(kept)
+        per_prompt = per_prompt_of(kept)
         best, _, admitted, others = _best_and_admitted(
             kept, analysis, lambda best: knob_threshold(best, share, per_prompt)
         )
@@ -277,14 +279,14 @@ class CheapestAboveFloor(RoutingStrategy):
         self, kept: Sequence[CandidateVerdict], analysis: PromptAnalysis, quality_share: float | None = None
     ) -> tuple[list[CandidateVerdict], str]:
         share = self.default_share if quality_share is None else quality_share
-        per_prompt = _per_prompt(kept)
+        per_prompt = per_prompt_of(kept)
         best, threshold, admitted, others = _best_and_admitted(
             kept, analysis, lambda best: self.floor(analysis, best, share, per_prompt)
         )
         chosen = admitted[0]
         if per_prompt:
             subject, wanted = "this prompt", f"within {1 - share:.2f} of the best {best:.2f}"
-            floor = knob_threshold(best, share, True)
+            floor = threshold  # the per-prompt threshold is the knob's part alone
         else:
             subject = str(analysis.task_type)
             wanted = f"complexity {analysis.complexity:.2f}, share {share:.2f} of the best {best:.2f}"
