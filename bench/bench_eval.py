@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 from app.evaluation import OfflineProvider, read_outcomes  # noqa: E402
 from app.evaluation.runner import prepare, route_all  # noqa: E402
 from app.router import Router  # noqa: E402
+from bench._report import goals_table  # noqa: E402
 
 __all__ = ["render", "run"]
 
@@ -114,9 +115,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_eval.py")
             f"| {name} | {figure['prompts']:,} | {figure['eval_per_s']:,.0f} | {figure['decide_per_s']:,.0f} | "
             f"{figure['eval_over_decide']:.2f}× |"
         )
-    out += ["", "| goal | measured | verdict |", "|---|---|---|"]
-    for goal in results["goals"]:
-        out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
+    out += ["", *goals_table(results["goals"])]
     out += ["", f"Reproduce: `{command}`."]
     return "\n".join(out) + "\n"
 

@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 from app.tokens import PRIORS, FamilyCounts, TokenFamily, count_prompt_tokens, family_counts  # noqa: E402
 from app.tokens import learning as after_module  # noqa: E402
+from bench._report import goals_table  # noqa: E402
 
 __all__ = ["BEFORE", "GOAL_RECORD_US", "MODEL_COUNTS", "before_module", "render", "run"]
 
@@ -202,9 +203,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_learning.
         before = f"{row['before']:.1f}" if "before" in row else "—"
         speedup = f"{row['speedup']:.1f}×" if "speedup" in row else "—"
         out.append(f"| {models} | `{loop}` | {before} | {row['after']:.1f} | {speedup} |")
-    out += ["", "| goal | measured | verdict |", "|---|---|---|"]
-    for goal in results["goals"]:
-        out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
+    out += ["", *goals_table(results["goals"])]
     out += ["", f"Reproduce: `{command}`."]
     return "\n".join(out) + "\n"
 

@@ -43,6 +43,7 @@ from app.catalog import default_catalog  # noqa: E402
 from app.errors import CostmuxError  # noqa: E402
 from app.providers import LiteLLMProvider, RetryPolicy  # noqa: E402
 from app.router import CostOptimizedRouter, HeuristicRouter, Router  # noqa: E402
+from bench._report import goals_table  # noqa: E402
 
 __all__ = ["MemoryBenchSettings", "render", "run", "settings_for"]
 
@@ -305,10 +306,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_memory.py
     outcomes = ", ".join(f"{name} {count:,}" for name, count in results["outcomes"].items())
     out.append(f"Outcomes of all {total:,} requests (warm-up included): {outcomes}.")
     out.append("")
-    out.append("| goal | measured | verdict |")
-    out.append("|---|---|---|")
-    for goal in results["goals"]:
-        out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
+    out += goals_table(results["goals"])
     out.append("")
     out.append(f"Reproduce: `{command}`.")
     return "\n".join(out) + "\n"

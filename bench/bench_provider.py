@@ -58,6 +58,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.providers import LiteLLMProvider  # noqa: E402
+from bench._report import goals_table  # noqa: E402
 
 __all__ = ["CLIENTS", "CONCURRENCY", "ProviderBenchSettings", "render", "run", "settings_for"]
 
@@ -538,10 +539,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_provider.
             f"{m['cpu_ratio']:.2f}× |"
         )
     out.append("")
-    out.append("| goal | measured | verdict |")
-    out.append("|---|---|---|")
-    for goal in results["goals"]:
-        out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
+    out += goals_table(results["goals"])
     out.append("")
     if results.get("profile"):
         out.append("Profile of the provider on the mock transport:")

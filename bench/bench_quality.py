@@ -38,6 +38,7 @@ from bench_routing import MAX_COST_USD, catalog_fleet, prompt, sample  # noqa: E
 
 from app.quality import QualityModel, load_quality_model  # noqa: E402
 from app.router import CostOptimizedRouter  # noqa: E402
+from bench._report import goals_table  # noqa: E402
 
 __all__ = ["CASES", "GOAL_ADDED_US", "render", "run"]
 
@@ -127,9 +128,7 @@ def render(results: dict[str, Any], command: str = "python bench/bench_quality.p
         low, high = row["added_range_us"]
         added = "" if name == CASES[0] else f"{row['added_us']:+.1f} ({low:+.1f} … {high:+.1f})"
         out.append(f"| {name} | {row['p50_us']:.1f} | {added} | `{row['chosen']}` |")
-    out += ["", "| goal | measured | verdict |", "|---|---|---|"]
-    for goal in results["goals"]:
-        out.append(f"| {goal['goal']} | {goal['measured']} | {'**met**' if goal['met'] else '**not met**'} |")
+    out += ["", *goals_table(results["goals"])]
     out += ["", f"Reproduce: `{command}`."]
     return "\n".join(out) + "\n"
 
