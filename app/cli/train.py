@@ -30,6 +30,13 @@ def add_train_command(commands: Any) -> None:
     parser.add_argument("--group-folds", action="store_true", help="folds by the rows' group (no group in two folds)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds (default 0)")
     parser.add_argument("--l2", type=float, default=None, help="L2 penalty per head (default: TrainOptions')")
+    parser.add_argument(
+        "--window",
+        type=_window,
+        default=None,
+        metavar="HEAD,TAIL",
+        help="characters read from each prompt's start and end (default: TrainOptions'); fewer route faster",
+    )
     parser.add_argument("--mode", choices=("combined", "learned", "difficulty"), default="combined")
     parser.add_argument("--prices", help='JSON {"model": {"input_per_1m": .., "output_per_1m": ..}} for --cv')
     parser.add_argument(
@@ -90,6 +97,18 @@ def held_in(data: Any, sources: list[int], k: int) -> tuple[Any, list[int]]:
     return OutcomeSet(data.path, data.models, rows), [sources[i] for i in kept]
 
 
+def _window(value: str) -> tuple[int, int]:
+    """``--window 600,200`` → ``(600, 200)``."""
+    head, comma, tail = value.partition(",")
+    try:
+        chars = int(head), int(tail)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEAD,TAIL characters, e.g. 600,200, got {value!r}") from None
+    if not comma or min(chars) < 0 or sum(chars) < 1:
+        raise argparse.ArgumentTypeError(f"expected HEAD,TAIL characters ≥ 0, not both 0, got {value!r}")
+    return chars
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``costmux train --data FILE [--cv K] [--out FILE]``: prints the cross-validation table and what it wrote."""
     from app.cli.evaluate import _read_json
@@ -101,8 +120,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.holdout:
         data, sources = held_in(data, sources, args.holdout)
     weights = balanced_weights(sources) if args.balance else None
-    options = TrainOptions(difficulty=not args.no_difficulty, **({} if args.l2 is None else {"l2": args.l2}))
-    features = featurize(data.rows)
+    chosen: dict[str, Any] = {} if args.l2 is None else {"l2": args.l2}
+    if args.window is not None:
+        chosen["window_chars"] = args.window
+    options = TrainOptions(difficulty=not args.no_difficulty, **chosen)
+    features = featurize(data.rows, options.window_chars)
     command = "costmux train " + " ".join(sys.argv[2:])
     if args.cv:
         from app.evaluation import OfflineProvider

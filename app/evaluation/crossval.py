@@ -76,7 +76,7 @@ def cross_validate(
     ``aiq`` always, the quality/cost at the default setting, and ``best_quality_cost_share``: the cheapest setting
     that keeps the best single model's quality, as a share of that model's cost, ``None`` where none keeps it)."""
     held_out = folds(data, k, seed=seed, by_group=by_group)
-    features = features or featurize(data.rows)
+    features = features or featurize(data.rows, (options or TrainOptions()).window_chars)
     results = []
     for number, test in enumerate(held_out, start=1):
         test_set = set(test)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import ConfigurationError
 from app.evaluation.outcomes import Outcome
 from app.quality import Difficulty, Head, QualityModel, prompt_digest, prompt_terms, prompt_text
+from app.quality.features import DEFAULT_WINDOW, Window
 from app.quality.model import Term, term_text
 from app.router import analyze
 from app.router.quality import DENSE_FEATURES, dense_features
@@ -44,7 +45,8 @@ __all__ = ["Featurized", "TrainOptions", "balanced_weights", "featurize", "fit"]
 class TrainOptions:
     """``l2``: the penalty on the weights (bias unpenalised), per head; ``min_df``: a term must occur in this many
     training prompts; ``max_terms``: the most frequent terms kept; ``max_iter``: L-BFGS iterations per head;
-    ``difficulty``: fit the model-agnostic head too."""
+    ``difficulty``: fit the model-agnostic head too; ``window_chars``: the characters read from each prompt's start
+    and end (:func:`~app.quality.features.window`; fewer make routing faster)."""
 
     l2: float = 128.0
     l2_dense: float = 128.0
@@ -53,33 +55,42 @@ class TrainOptions:
     max_terms: int = 50_000
     max_iter: int = 300
     difficulty: bool = True
+    window_chars: Window = DEFAULT_WINDOW
 
     def __post_init__(self) -> None:
         if not self.l2 > 0 or self.min_df < 1 or self.max_terms < 1 or self.max_iter < 1:
             raise ConfigurationError("training options: l2 > 0, min_df ≥ 1, max_terms ≥ 1, max_iter ≥ 1")
+        head, tail = self.window_chars
+        if head < 0 or tail < 0 or head + tail < 1:
+            raise ConfigurationError(f"training options: window_chars must be ≥ 0, not both 0: {self.window_chars}")
 
 
 @dataclass(frozen=True, slots=True)
 class Featurized:
-    """Prompts as the router sees them: each prompt's text, distinct terms and dense features."""
+    """Prompts as the router sees them: each prompt's text, distinct terms and dense features, read through the
+    ``window_chars`` window."""
 
     texts: list[str]
     terms: list[set[Term]]
     dense: list[tuple[float, ...]]
+    window_chars: Window = DEFAULT_WINDOW
 
     def subset(self, indices: Sequence[int]) -> Featurized:
         """The features of the rows at ``indices``, in that order."""
         return Featurized(
-            [self.texts[i] for i in indices], [self.terms[i] for i in indices], [self.dense[i] for i in indices]
+            [self.texts[i] for i in indices],
+            [self.terms[i] for i in indices],
+            [self.dense[i] for i in indices],
+            self.window_chars,
         )
 
 
-def featurize(rows: Sequence[Outcome]) -> Featurized:
-    """The request-path features of every row (the same functions the router calls)."""
+def featurize(rows: Sequence[Outcome], window_chars: Window = DEFAULT_WINDOW) -> Featurized:
+    """The request-path features of every row (the same functions the router calls), through ``window_chars``."""
     texts = [prompt_text(row.messages) for row in rows]
-    terms = [prompt_terms(text) for text in texts]
-    dense = [dense_features(analyze(row.messages), text) for row, text in zip(rows, texts, strict=True)]
-    return Featurized(texts, terms, dense)
+    terms = [prompt_terms(text, window_chars) for text in texts]
+    dense = [dense_features(analyze(row.messages), text, window_chars) for row, text in zip(rows, texts, strict=True)]
+    return Featurized(texts, terms, dense, window_chars)
 
 
 def _numpy() -> tuple[Any, Any, Any]:
@@ -174,7 +185,11 @@ def fit(
     numpy, _, _ = _numpy()
     options = options or TrainOptions()
     started = time.perf_counter()
-    features = features or featurize(rows)
+    features = features or featurize(rows, options.window_chars)
+    if features.window_chars != options.window_chars:
+        raise ConfigurationError(
+            f"the features were made through window {features.window_chars}, the options ask for {options.window_chars}"
+        )
     vocabulary = _vocabulary(features.terms, options)
     x = _matrix(features, vocabulary, options.term_scale)
     width = len(vocabulary)
@@ -206,6 +221,7 @@ def fit(
             "min_df": options.min_df,
             "max_terms": options.max_terms,
             "max_iter": options.max_iter,
+            "window_chars": list(options.window_chars),
         },
         "seconds": round(time.perf_counter() - started, 2),
         **(info or {}),
@@ -218,6 +234,7 @@ def fit(
         trained_prompts=frozenset(map(prompt_digest, features.texts)),
         info=record,
         term_scale=options.term_scale,
+        window_chars=options.window_chars,
     )
 
 

@@ -16,19 +16,37 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["HEAD_CHARS", "TAIL_CHARS", "TEXT_FEATURES", "prompt_terms", "prompt_text", "text_features"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "HEAD_CHARS",
+    "LEGACY_WINDOW",
+    "TAIL_CHARS",
+    "TEXT_FEATURES",
+    "prompt_marks",
+    "prompt_terms",
+    "prompt_text",
+    "prompt_words",
+    "text_features",
+    "window",
+]
 
-#: Characters of the prompt read from its start and from its end.
+#: Characters of the prompt read from its start and from its end, as ``(head, tail)``: a quality model records the
+#: window it was trained with (:attr:`app.quality.QualityModel.window_chars`); these are what ``costmux train``
+#: uses unless told (``--window``), and what an artifact without the field was trained with is LEGACY_WINDOW.
+Window = tuple[int, int]
 HEAD_CHARS: Final = 1200
 TAIL_CHARS: Final = 400
+DEFAULT_WINDOW: Final[Window] = (HEAD_CHARS, TAIL_CHARS)
+LEGACY_WINDOW: Final[Window] = (1200, 400)
 
 #: ASCII punctuation becomes spaces before the text is split into words (``str.translate`` + ``str.split`` in C: 5×
 #: faster than a regular expression); which marks the text holds is kept as terms of their own (MARKS).
 _PUNCTUATION_TO_SPACE: Final = str.maketrans(string.punctuation, " " * len(string.punctuation))
 MARKS: Final = tuple("?!:;()[]{}=+-*/^%$#@&<>|\\~`'\"_.,")
+_DIGITS: Final = b"0123456789"
 
 #: The names of :func:`text_features`, in order.
 TEXT_FEATURES: Final = ("log_digits", "log_sentences", "question_marks")
@@ -64,30 +82,46 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def window(text: str) -> str:
-    """The text's first :data:`HEAD_CHARS` and last :data:`TAIL_CHARS` characters (all of a shorter text)."""
-    if len(text) > HEAD_CHARS + TAIL_CHARS:
-        return f"{text[:HEAD_CHARS]}\n{text[-TAIL_CHARS:]}"
+def window(text: str, chars: Window = DEFAULT_WINDOW) -> str:
+    """The text's first ``chars[0]`` and last ``chars[1]`` characters, joined by a newline (all of a shorter
+    text)."""
+    head, tail = chars
+    if len(text) > head + tail:
+        return f"{text[:head]}\n{text[len(text) - tail :]}"
     return text
 
 
-def prompt_terms(text: str) -> set[str | tuple[str, str]]:
-    """The distinct lower-case words (runs of characters between spaces and ASCII punctuation) and adjacent word
-    pairs (as tuples: cheaper than joined strings) of the text's head and tail windows, and the punctuation marks
-    they contain (:data:`MARKS`)."""
-    lowered = window(text).lower()
-    words = lowered.translate(_PUNCTUATION_TO_SPACE).split()
+def prompt_words(text: str, chars: Window = DEFAULT_WINDOW) -> tuple[str, list[str]]:
+    """The text's head and tail windows lower-cased, and their words (runs of characters between spaces and ASCII
+    punctuation), in order."""
+    lowered = window(text, chars).lower()
+    return lowered, lowered.translate(_PUNCTUATION_TO_SPACE).split()
+
+
+def prompt_terms(text: str, chars: Window = DEFAULT_WINDOW) -> set[str | tuple[str, str]]:
+    """The distinct lower-case words (:func:`prompt_words`) and adjacent word pairs (as tuples) of the text's head
+    and tail windows, and the punctuation marks they contain (:data:`MARKS`): what training counts. The request
+    path looks the same terms up without making the pairs (:meth:`app.quality.QualityModel.text_columns`)."""
+    lowered, words = prompt_words(text, chars)
     terms: set[str | tuple[str, str]] = set(words)
     terms.update(zip(words, words[1:], strict=False))  # noqa: RUF007 (zip of slices is faster than pairwise)
-    marks: Iterable[str] = filter(lowered.__contains__, MARKS)
-    terms.update(marks)
+    terms.update(prompt_marks(lowered))
     return terms
 
 
-def text_features(text: str) -> tuple[float, float, float]:
+def prompt_marks(lowered: str) -> Iterator[str]:
+    """The punctuation marks (:data:`MARKS`) a window holds."""
+    return filter(lowered.__contains__, MARKS)
+
+
+def text_features(text: str, chars: Window = DEFAULT_WINDOW) -> tuple[float, float, float]:
     """Dense features of the text's head and tail windows, scaled to about [0, 2]: ``ln(1 + digits) / 3``
-    (quantities to combine), ``ln(1 + sentence ends) / 3``, and ``min(question marks, 4) / 4``."""
-    text = window(text)
-    numbers = sum(map(text.count, "0123456789"))
-    sentences = text.count(". ") + text.count("? ") + text.count("! ") + text.count("\n") + 1
-    return math.log1p(numbers) / 3.0, math.log1p(sentences) / 3.0, min(text.count("?"), 4) / 4.0
+    (quantities to combine), ``ln(1 + sentence ends) / 3``, and ``min(question marks, 4) / 4``.
+
+    Counted on the window's UTF-8 bytes (``bytes.translate`` and ``bytes.count`` are several times faster than
+    ten ``str.count`` passes; an ASCII character or pair never occurs inside a multi-byte UTF-8 sequence, so the
+    counts are those of the text)."""
+    raw = window(text, chars).encode("utf-8", "surrogatepass")
+    numbers = len(raw) - len(raw.translate(None, _DIGITS))
+    sentences = raw.count(b". ") + raw.count(b"? ") + raw.count(b"! ") + raw.count(b"\n") + 1
+    return math.log1p(numbers) / 3.0, math.log1p(sentences) / 3.0, min(raw.count(b"?"), 4) / 4.0

@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Final, Literal
 
 from app.catalog.names import parse_name
 from app.errors import ConfigurationError
-from app.quality import TEXT_FEATURES, QualityModel, load_quality_model, prompt_terms, prompt_text, text_features
+from app.quality import TEXT_FEATURES, QualityModel, load_quality_model, prompt_text, text_features
+from app.quality.features import DEFAULT_WINDOW, Window
 from app.quality.model import Head, logit, sigmoid
 from app.router.analysis import PromptAnalysis
 from app.router.decision import PER_PROMPT_SOURCES
@@ -62,19 +63,24 @@ DENSE_FEATURES: Final = (
 QualityMode = Literal["combined", "learned", "difficulty"]
 
 
-def dense_features(analysis: PromptAnalysis, text: str) -> tuple[float, ...]:
+def dense_features(analysis: PromptAnalysis, text: str, chars: Window = DEFAULT_WINDOW) -> tuple[float, ...]:
     """The :data:`DENSE_FEATURES` of an analysed prompt whose text (:func:`~app.quality.prompt_text`) is ``text``:
     ``ln(1 + prompt tokens) / 5``, complexity in [0, 1], code (0/1), several messages (0/1), the task type one-hot,
-    then :func:`~app.quality.text_features`."""
-    task = TASK_INDEX[analysis.task_type]
+    then :func:`~app.quality.text_features` of the ``chars`` window."""
     return (
         math.log1p(analysis.estimated_tokens) / 5.0,
         analysis.complexity,
         1.0 if analysis.has_code else 0.0,
         1.0 if analysis.message_count > 1 else 0.0,
-        *(1.0 if index == task else 0.0 for index in range(len(TASK_ORDER))),
-        *text_features(text),
+        *_ONE_HOT[TASK_INDEX[analysis.task_type]],
+        *text_features(text, chars),
     )
+
+
+#: The task type one-hot per task index.
+_ONE_HOT: Final = tuple(
+    tuple(1.0 if index == task else 0.0 for index in range(len(TASK_ORDER))) for task in range(len(TASK_ORDER))
+)
 
 
 class PromptQuality(ABC):
@@ -134,8 +140,8 @@ class LearnedQuality(QualityEstimator):
     def prepare(self, messages: Sequence[Any], analysis: PromptAnalysis) -> PromptQuality:
         model = self.model
         text = prompt_text(messages)
-        columns = model.columns(prompt_terms(text))
-        dense = dense_features(analysis, text)
+        columns = model.text_columns(text)
+        dense = dense_features(analysis, text, model.window_chars)
         scale = model.scale_of(columns)
         shift = None
         if model.difficulty is not None and self.mode != "learned":

@@ -11,6 +11,7 @@ import pytest
 from app.errors import ConfigurationError, QualityModelError
 from app.evaluation import read_outcomes
 from app.quality import QualityModel, load_quality_model, prompt_digest, prompt_text
+from app.quality.features import LEGACY_WINDOW
 from app.router.quality import DENSE_FEATURES
 from tests.quality.helpers import hand_model
 
@@ -63,12 +64,29 @@ def test_other_versions_and_formats_are_refused_clearly(tmp_path: Path) -> None:
         ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0, 0]}}, "dense must be a list of"),
         ({"difficulty": {"bias": 0, "weights": [0, 0, 0], "dense": [0] * len(DENSE_FEATURES)}}, "abilities must map"),
         ({"trained_prompts": "!!"}, "base64"),
+        ({"window_chars": [600]}, r"window_chars must be \[head, tail\]"),
+        ({"window_chars": [-1, 200]}, "window_chars must be"),
+        ({"window_chars": [0, 0]}, "window_chars must be"),
+        ({"window_chars": "600,200"}, "window_chars must be"),
     ],
 )
 def test_malformed_artifacts_name_what_is_wrong(tmp_path: Path, change: dict[str, object], message: str) -> None:
     (tmp_path / "m.json").write_text(json.dumps({**_model().to_json(), **change}))
     with pytest.raises(QualityModelError, match=message):
         QualityModel.load(tmp_path / "m.json")
+
+
+def test_the_window_is_part_of_the_artifact_and_an_artifact_without_one_reads_the_first_window(tmp_path: Path) -> None:
+    model = _model()
+    narrow = QualityModel(model.vocabulary, model.dense_names, model.heads, model.difficulty, window_chars=(8, 0))
+    narrow.save(tmp_path / "narrow.json")
+    loaded = QualityModel.load(tmp_path / "narrow.json")
+    assert loaded.window_chars == (8, 0)
+    assert loaded.text_columns("integral hello prove") == [1]  # the first 8 characters: "integral"
+    assert sorted(model.text_columns("integral hello prove")) == [1, 2, 3]
+    legacy = {key: value for key, value in model.to_json().items() if key != "window_chars"}
+    (tmp_path / "legacy.json").write_text(json.dumps(legacy))
+    assert QualityModel.load(tmp_path / "legacy.json").window_chars == LEGACY_WINDOW == (1200, 400)
 
 
 def test_the_shipped_default_loads_and_remembers_what_it_was_trained_on() -> None:

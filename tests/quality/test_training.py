@@ -13,7 +13,7 @@ from app.errors import ConfigurationError
 from app.evaluation import OfflineProvider, read_outcomes
 from app.evaluation.crossval import cross_validate, folds
 from app.evaluation.outcomes import Outcome, OutcomeSet
-from app.evaluation.training import TrainOptions, fit
+from app.evaluation.training import TrainOptions, featurize, fit
 from app.quality import QualityModel, prompt_text
 from app.router import Router
 
@@ -119,3 +119,21 @@ def test_fit_needs_rows() -> None:
     with pytest.raises(ConfigurationError, match="l2 > 0"):
         TrainOptions(l2=0)
     assert isinstance(Outcome, type)
+
+
+def test_the_window_is_a_training_option_the_model_keeps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_file = _write(tmp_path / "o.jsonl", _rows(60))
+    out = tmp_path / "narrow.json"
+    assert main(["train", "--data", str(data_file), "--window", "20,0", "--l2", "1", "--out", str(out)]) == 0
+    narrow = QualityModel.load(out)
+    assert narrow.window_chars == (20, 0) and narrow.info["options"]["window_chars"] == [20, 0]
+    assert "question" in narrow.vocabulary and "integral" not in narrow.vocabulary  # past the first 20 characters
+    data = read_outcomes(data_file)
+    with pytest.raises(ConfigurationError, match="made through window"):
+        fit(data.rows, data.models, TrainOptions(window_chars=(20, 0)), features=featurize(data.rows))
+    with pytest.raises(ConfigurationError, match="window_chars"):
+        TrainOptions(window_chars=(0, 0))
+    for bad in ("600", "a,b", "-1,5", "0,0"):
+        with pytest.raises(SystemExit):
+            main(["train", "--data", str(data_file), "--window", bad, "--out", str(out)])
+    assert "HEAD,TAIL" in capsys.readouterr().err
