@@ -102,6 +102,7 @@ def run(quick: bool = False, rounds: int = 15, iterations: int = 2_000) -> dict[
         "rounds": rounds,
         "iterations": iterations,
         "vocabulary": len(default.vocabulary),
+        "window_chars": list(default.window_chars),
         "load": load,
     }
     return {"figures": figures, "goals": goals, "settings": settings}
@@ -115,7 +116,8 @@ def render(results: dict[str, Any], command: str = "python bench/bench_quality.p
         "",
         "What a learned quality model (issue 15) adds to a decision: `CostOptimizedRouter().select_model`, 20 catalog "
         "models, a 2 KB prompt, `max_cost=$0.01`, without a quality model, with the shipped default model "
-        f"({settings['vocabulary']:,} terms; every model's quality its catalog figure moved by the prompt's "
+        f"({settings['vocabulary']:,} terms, reading the prompt's first {settings['window_chars'][0]:,} and last "
+        f"{settings['window_chars'][1]:,} characters; every model's quality its catalog figure moved by the prompt's "
         "difficulty), and with one learned head per model. p50 of "
         f"{settings['iterations']:,} calls per case per round, {settings['rounds']} rounds (the cases in turn); the "
         "added time is the median of the per-round differences of p50 from the catalog case, with their range. "

@@ -37,8 +37,8 @@ __all__ = [
 #: window it was trained with (:attr:`app.quality.QualityModel.window_chars`); these are what ``costmux train``
 #: uses unless told (``--window``), and what an artifact without the field was trained with is LEGACY_WINDOW.
 Window = tuple[int, int]
-HEAD_CHARS: Final = 1200
-TAIL_CHARS: Final = 400
+HEAD_CHARS: Final = 600
+TAIL_CHARS: Final = 200
 DEFAULT_WINDOW: Final[Window] = (HEAD_CHARS, TAIL_CHARS)
 LEGACY_WINDOW: Final[Window] = (1200, 400)
 

@@ -63,7 +63,7 @@ def test_the_shipped_model_finds_the_same_columns_on_real_prompts() -> None:
     prompts = [prompt_text(row.messages) for row in read_outcomes(ROOT / "datasets/routellm/mt_bench.jsonl.gz").rows]
     long_prompt = " ".join(prompts) * 3
     for text in [*prompts, long_prompt]:
-        assert sorted(model.text_columns(text)) == sorted(model.columns(prompt_terms(text)))
+        assert sorted(model.text_columns(text)) == sorted(model.columns(prompt_terms(text, model.window_chars)))
 
 
 @settings(max_examples=200, deadline=None)
