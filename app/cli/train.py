@@ -38,6 +38,9 @@ def add_train_command(commands: Any) -> None:
         help="characters read from each prompt's start and end (default: TrainOptions'); fewer route faster",
     )
     parser.add_argument("--mode", choices=("combined", "learned", "difficulty"), default="combined")
+    parser.add_argument(
+        "--points", type=int, default=24, help="most quality_share settings in each fold's sweep (default 24)"
+    )
     parser.add_argument("--prices", help='JSON {"model": {"input_per_1m": .., "output_per_1m": ..}} for --cv')
     parser.add_argument(
         "--balance", action="store_true", help="give each --data file the same total weight in the loss"
@@ -116,6 +119,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.out is None and args.cv == 0:
         raise ConfigurationError("nothing to do: give --out FILE, --cv K, or both")
+    if args.points < 3:
+        raise ConfigurationError("--points must be at least 3")
     data, sources = merge_outcomes(args.data)
     if args.holdout:
         data, sources = held_in(data, sources, args.holdout)
@@ -135,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         result = cross_validate(
             data, provider, k=args.cv, seed=args.seed, by_group=args.group_folds, options=options, mode=args.mode,
-            features=features, row_weights=weights,
+            features=features, row_weights=weights, max_points=args.points,
         )  # fmt: skip
         result["seconds"] = round(time.perf_counter() - started, 1)
         print(_cv_table(result, len(data.rows), command))
@@ -158,7 +163,8 @@ def _cv_table(result: dict[str, Any], prompts: int, command: str) -> str:
     kind = "by group" if settings["by_group"] else "random"
     lines = [
         f"# {command}",
-        f"{settings['folds']}-fold cross-validation ({kind}, seed {settings['seed']}, mode {settings['mode']}), "
+        f"{settings['folds']}-fold cross-validation ({kind}, seed {settings['seed']}, mode {settings['mode']}, "
+        f"sweeps of up to {settings['points']} settings), "
         f"{prompts:,} prompts, {result['seconds']} s",
         "",
         "| strategy | fold | APGR | AIQ | quality at default | cost at default (USD) | cost at best quality |",

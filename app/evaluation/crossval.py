@@ -93,7 +93,7 @@ def cross_validate(
         if progress is not None:
             progress.advance()
     return {
-        "settings": {"folds": k, "seed": seed, "by_group": by_group, "mode": mode},
+        "settings": {"folds": k, "seed": seed, "by_group": by_group, "mode": mode, "points": max_points},
         "folds": results,
         "mean": _means(results, strategies),
     }

@@ -86,7 +86,10 @@ def test_train_then_eval_leaves_out_what_the_model_saw(tmp_path: Path, capsys: p
     out = tmp_path / "model.json.gz"
     assert main(["train", "--data", str(train_file), "--cv", "2", "--l2", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr()
-    assert "2-fold cross-validation (random, seed 0, mode combined), 180 prompts" in printed.out
+    assert (
+        "2-fold cross-validation (random, seed 0, mode combined, sweeps of up to 24 settings), 180 prompts"
+        in printed.out
+    )
     assert "| cost_optimized | **mean** |" in printed.out
     assert "wrote" in printed.err and QualityModel.load(out).info["prompts"] == 180
     report = tmp_path / "report"
@@ -111,6 +114,8 @@ def test_train_refuses_files_of_different_models_and_nothing_to_do(
     assert "train on files that score the same models" in capsys.readouterr().err
     assert main(["train", "--data", str(first)]) == 1
     assert "nothing to do" in capsys.readouterr().err
+    assert main(["train", "--data", str(first), "--cv", "2", "--points", "2"]) == 1
+    assert "--points must be at least 3" in capsys.readouterr().err
 
 
 def test_fit_needs_rows() -> None:
@@ -137,3 +142,10 @@ def test_the_window_is_a_training_option_the_model_keeps(tmp_path: Path, capsys:
         with pytest.raises(SystemExit):
             main(["train", "--data", str(data_file), "--window", bad, "--out", str(out)])
     assert "HEAD,TAIL" in capsys.readouterr().err
+
+
+def test_cross_validation_sweeps_as_many_settings_as_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_file, report = _write(tmp_path / "o.jsonl", _rows(80)), tmp_path / "report.json"
+    assert main(["train", "--data", str(data_file), "--cv", "2", "--points", "5", "--report", str(report)]) == 0
+    assert "sweeps of up to 5 settings" in capsys.readouterr().out
+    assert json.loads(report.read_text())["settings"]["points"] == 5
