@@ -159,10 +159,15 @@ def summarize(by_path: dict[str, list[float]]) -> dict[str, Any]:
     }
 
 
-def floor_us(repeats: int) -> dict[str, float]:
-    """The callback's own work per ``auto`` request, in this process (µs, best of 5): the pre-call hook's read and
-    decision, one attempt's plan, the headers, the answer's record (the prompt-bound learner included); over the
-    proxy's six test deployments. Also, alone: recording one answer in the learner (its windows full by then)."""
+#: the callback's steps per ``auto`` request, as the proxy calls them (the floor's breakdown)
+HOOKS = ("pre-call: read", "pre-call: decide and rewrite", "attempt plan", "headers", "answer")
+
+
+def floor_us(repeats: int) -> dict[str, Any]:
+    """The callback's own work per ``auto`` request, in this process (µs, the best of 5 passes' means): the pre-call
+    hook's read and decision, one attempt's plan, the headers, the answer's record (the prompt-bound learner
+    included); over the proxy's six test deployments, each request a fresh copy of the body (as the proxy parses
+    one per request). Also each step's own share, and recording one answer in the learner alone (its windows full)."""
     from app.integrations.plugin_settings import PluginSettings
     from app.integrations.proxy_routing import ProxyRouting
     from app.tokens import count_prompt_tokens
@@ -179,24 +184,38 @@ def floor_us(repeats: int) -> dict[str, float]:
     routing = ProxyRouting(PluginSettings.load(PLUGIN_SETTINGS))
     router = Router()
     routing.sync(router)
+    body = json.dumps({"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST})
+    clock = time.perf_counter_ns
 
-    def one() -> None:
-        data: dict[str, Any] = {"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST}
-        request = routing.read(data)
-        assert request is not None
-        routing.sync(router)
-        routing.route(data, request, ())
-        kwargs = {
-            **data,
-            "metadata": {**data["metadata"], "model_group": data["model"]},
-            "model_info": {"id": f"{data['model']}-upstream"},
-        }
-        routing.plan_attempt(kwargs)
-        routing.headers(data, 0.0001)
-        routing.attempt_answered(data, cost_usd=0.0001, prompt_tokens=10, completion_tokens=20, stream=False)
+    def one_pass() -> list[float]:
+        spent = [0] * len(HOOKS)
+        bodies = [json.loads(body) for _ in range(repeats)]
+        for data in bodies:
+            t0 = clock()
+            request = routing.read(data)
+            assert request is not None
+            routing.sync(router)
+            t1 = clock()
+            routing.route(data, request, ())
+            t2 = clock()
+            kwargs = {
+                **data,
+                "metadata": {**data["metadata"], "model_group": data["model"]},
+                "model_info": {"id": f"{data['model']}-upstream"},
+            }
+            t3 = clock()
+            routing.plan_attempt(kwargs)
+            t4 = clock()
+            routing.headers(data, 0.0001)
+            t5 = clock()
+            routing.attempt_answered(data, cost_usd=0.0001, prompt_tokens=10, completion_tokens=20, stream=False)
+            t6 = clock()
+            for index, took in enumerate((t1 - t0, t2 - t1, t4 - t3, t5 - t4, t6 - t5)):
+                spent[index] += took
+        return [total / repeats / 1e3 for total in spent]
 
-    timer = timeit.Timer(one)
-    best = min(timer.repeat(repeat=5, number=repeats)) / repeats * 1e6
+    passes = [one_pass() for _ in range(5)]
+    best = min(passes, key=sum)
     counts = count_prompt_tokens(MESSAGES)
 
     def learn() -> None:
@@ -205,7 +224,7 @@ def floor_us(repeats: int) -> dict[str, float]:
         )
 
     learning = min(timeit.Timer(learn).repeat(repeat=5, number=repeats)) / repeats * 1e6
-    return {"auto_request_us": best, "learning_us": learning}
+    return {"auto_request_us": sum(best), "hooks_us": dict(zip(HOOKS, best, strict=True)), "learning_us": learning}
 
 
 async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
@@ -332,7 +351,9 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
         "",
         f"The callback's own work per `auto` request, timed in-process (best of 5): "
         f"{results['floor']['auto_request_us']:.0f} µs (decision over six deployments, one attempt's plan, headers, "
-        "metrics, the answer's record), of which recording the answer in the prompt-bound learner (its windows "
+        "metrics, the answer's record; "
+        + ", ".join(f"{hook} {us:.0f} µs" for hook, us in results["floor"].get("hooks_us", {}).items())
+        + "), of which recording the answer in the prompt-bound learner (its windows "
         f"full): {results['floor'].get('learning_us', float('nan')):.0f} µs, which a named model's non-streamed "
         "answer costs too (with its prompt counted).",
         "",
