@@ -111,9 +111,10 @@ def test_a_replica_checks_the_cap_with_what_another_replica_was_billed(
     teacher, learner = replicas
     first = _ask(teacher, TEXT)
     model, fresh = first.headers["x-costmux-model"], int(first.headers["x-costmux-max-tokens"])
-    counts = family_counts(count_prompt_tokens([{"role": "user", "content": TEXT}]), PRIORS[resolve_family((model,)).family])
+    messages = [{"role": "user", "content": TEXT}]
+    counts = family_counts(count_prompt_tokens(messages), PRIORS[resolve_family((model,)).family])
     billed = first.parse().usage.prompt_tokens
-    assert billed == _bill_over([{"role": "user", "content": TEXT}], model) > counts.upper_tokens  # the premise
+    assert billed == _bill_over(messages, model) > counts.upper_tokens  # the premise
     factor = _eventually(
         lambda: _metric(teacher, "costmux_prompt_bound_factor", model=model, group=TEXT_GROUPS[counts.group]),
         billed / counts.estimate_tokens,
@@ -144,7 +145,8 @@ def test_redis_down_each_replica_routes_alone_and_shares_again_when_it_is_back(
             failures_before + 1,
         )
         assert failures > failures_before
-        assert "unavailable, using this process's own state" in (teacher.log_path.read_text() if teacher.log_path else "")
+        log = teacher.log_path.read_text() if teacher.log_path is not None else ""
+        assert "unavailable, using this process's own state" in log
     finally:
         redis.start()
     failures_down = _metric(teacher, "costmux_store_errors_total", store="prompt_bounds", outcome="fallback")
