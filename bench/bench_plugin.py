@@ -86,12 +86,13 @@ class PluginBenchSettings:
     block_requests: int
     warmup: int
     floor_repeats: int
+    hook_requests: int
 
 
 def settings_for(quick: bool, pairs: int | None = None, blocks: int | None = None) -> PluginBenchSettings:
     if quick:
-        return PluginBenchSettings(pairs or 60, blocks or 4, 48, 20, 200)
-    return PluginBenchSettings(pairs or 1_500, blocks or 24, 160, 100, 2_000)
+        return PluginBenchSettings(pairs or 60, blocks or 4, 48, 20, 200, 100)
+    return PluginBenchSettings(pairs or 1_500, blocks or 24, 160, 100, 2_000, 1_000)
 
 
 async def _post(target: Target) -> float:
@@ -227,6 +228,43 @@ def floor_us(repeats: int) -> dict[str, Any]:
     return {"auto_request_us": sum(best), "hooks_us": dict(zip(HOOKS, best, strict=True)), "learning_us": learning}
 
 
+async def hook_times(models: Any, tmp: Path, requests: int, limits: httpx.Limits) -> dict[str, dict[str, float]]:
+    """The callback's hooks timed inside a third proxy (``bench._timed_callback``), over ``requests`` sequential
+    ``auto`` requests after a warm-up: per hook, calls and µs per call (wall, and CPU of the thread running it)."""
+    from app.integrations.litellm_proxy import managed_proxy_options
+    from bench._timed_callback import CALLBACK_PATH
+
+    out = tmp / "hooks.json"
+    options = managed_proxy_options(PLUGIN_SETTINGS, prometheus=False)
+    options["litellm_settings"] = {"callbacks": [CALLBACK_PATH]}
+    options["extra_env"] = {**options["extra_env"], "COSTMUX_BENCH_HOOK_TIMES": str(out)}
+    proxy = LiteLLMProxy(models, log_path=tmp / "timed.log", **options)
+    auto = {"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST}
+    try:
+        proxy.start()
+        async with httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) as client:
+            client.headers["Authorization"] = f"Bearer {proxy.master_key}"
+            target = Target("timed", client, f"{proxy.base_url}/v1/chat/completions", auto, proxy.pid)
+            for _ in range(50):
+                await _post(target)
+            before = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+            for _ in range(requests):
+                await _post(target)
+            await asyncio.sleep(1.0)  # the success hook of the last answers runs after them
+            for _ in range(50):  # the pre-call hook writes the totals every 50 calls
+                await _post(target)
+    finally:
+        proxy.stop()
+    after = json.loads(out.read_text(encoding="utf-8"))
+    times: dict[str, dict[str, float]] = {}
+    for hook, (calls, wall, cpu) in after.items():
+        c0, w0, u0 = before.get(hook, (0, 0.0, 0.0))
+        if calls > c0:
+            n = calls - c0
+            times[hook] = {"calls": n, "wall_us": (wall - w0) / n * 1e6, "cpu_us": (cpu - u0) / n * 1e6}
+    return times
+
+
 async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
     from app.integrations.litellm_proxy import managed_proxy_options
 
@@ -271,6 +309,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
         finally:
             plugin.stop()
             plain.stop()
+        hooks = await hook_times(models, Path(tmp), settings.hook_requests, limits)
     concurrency = {"1": summarize(one), "16": summarize(p50s)}
     concurrency["16"]["cpu"] = summarize(cpus)
     verdicts = {
@@ -284,6 +323,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
         "max_cost": MAX_COST,
         "concurrency": concurrency,
         "floor": floor,
+        "hooks_in_proxy": hooks,
         "goal_added_ms": GOAL_ADDED_MS,
         "verdicts": verdicts,
         "goal": _overall(list(verdicts.values())),
@@ -356,6 +396,24 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
         + "), of which recording the answer in the prompt-bound learner (its windows "
         f"full): {results['floor'].get('learning_us', float('nan')):.0f} µs, which a named model's non-streamed "
         "answer costs too (with its prompt counted).",
+    ]
+    hooks = results.get("hooks_in_proxy")
+    if hooks:
+        total_wall = sum(h["wall_us"] for h in hooks.values())
+        total_cpu = sum(h["cpu_us"] for h in hooks.values())
+        lines += [
+            "",
+            f"The same hooks timed inside a third proxy (`bench/_timed_callback.py`, {s['hook_requests']} sequential "
+            "`auto` requests after a warm-up): µs per call, wall and CPU of the thread running it. The pre-call "
+            "hook (the decision) and the deployment and headers hooks are awaited by the request; LiteLLM runs the "
+            "success hook (the answer's cost, the learner, the metrics) as a background task once the answer is in.",
+            "",
+            "| hook | wall µs | CPU µs |",
+            "|---|---:|---:|",
+            *(f"| {hook} | {h['wall_us']:.0f} | {h['cpu_us']:.0f} |" for hook, h in hooks.items()),
+            f"| all | {total_wall:.0f} | {total_cpu:.0f} |",
+        ]
+    lines += [
         "",
         "| goal | measured | verdict |",
         "|---|---|---|",
