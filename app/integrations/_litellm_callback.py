@@ -17,6 +17,7 @@ from litellm.proxy._types import ProxyException
 from app.errors import BudgetExceededError, CostmuxError, RoutingError
 from app.gateway.errors import error_answer
 from app.integrations.attempts import AttemptRefusedError
+from app.integrations.deployments import ProxyDeployments
 from app.integrations.plugin_settings import SETTINGS_KEY, PluginSettings
 from app.integrations.proxy_routing import CHAT_CALL_TYPES, ProxyRouting
 from app.pricing import decimal_str, to_decimal_usd
@@ -168,7 +169,7 @@ def create_callback(config: Mapping[str, Any] | None = None) -> CostmuxCallback:
 
         config = (getattr(litellm, "callback_settings", None) or {}).get(SETTINGS_KEY)
     settings = PluginSettings.load(config)
-    routing = ProxyRouting(settings)
+    routing = ProxyRouting(settings, deployments=_deployments(settings))
     metrics = None
     if settings.metrics:
         from app.metrics import CostmuxMetrics, start_metrics_server
@@ -180,3 +181,17 @@ def create_callback(config: Mapping[str, Any] | None = None) -> CostmuxCallback:
             server, _ = start_metrics_server(settings.metrics_port)
             logger.warning("costmux metrics on http://127.0.0.1:%d/metrics", server.server_port)
     return CostmuxCallback(routing, metrics)
+
+
+def _deployments(settings: PluginSettings) -> ProxyDeployments:
+    """The proxy's deployments as costmux's provider; with ``redis_url``, their prompt-bound calibration shared with
+    the other replicas (the gateway's store, under the same provider name ``litellm``)."""
+    connection = settings.redis()
+    if connection is None:
+        return ProxyDeployments(refresh_s=settings.models_refresh_s)
+    from app.stores.bounds import RedisBoundStore
+    from app.tokens import PromptBoundLearner
+
+    logger.warning("costmux: prompt-bound calibration shared through %s", connection.url)
+    learner = PromptBoundLearner(RedisBoundStore(connection, "litellm"))
+    return ProxyDeployments(refresh_s=settings.models_refresh_s, prompt_bounds=learner)

@@ -15,25 +15,37 @@ environment variable               setting (``callback_settings.costmux`` key)
 ``COSTMUX_METRICS_PORT``           ``metrics_port``: also serve them on this loopback port (default: not)
 ``COSTMUX_MODELS_REFRESH_S``       ``models_refresh_s``: re-read the proxy's deployments at least this often (30)
 ``COSTMUX_QUALITY_MODEL``          ``quality_model``: a learned quality model file, or ``default`` (read at start)
+``COSTMUX_REDIS_URL``              ``redis_url``: share the prompt-bound calibration with the other replicas (none)
+``COSTMUX_REDIS_PREFIX``           ``redis_prefix``: first part of every Redis key (default ``costmux``)
+``COSTMUX_REDIS_CLUSTER``          ``redis_cluster``: ``redis_url`` is a Redis Cluster (default false)
 (config only)                      ``strategy_options``: ``{strategy: {option: value}}`` passed to the strategies
 =================================  ===================================================================================
 
 ``strategy_options`` is how knobs of a strategy are set (for example the cost/quality knob's ``default_share``):
 each strategy is built once, at proxy start, with its options, so a wrong option stops the proxy with a clear
 message instead of failing requests.
+
+``redis_url`` (``redis://``, ``rediss://`` or ``unix://``; never logged with its password) is what ``costmux serve
+--redis-url`` shares too: the prompt-bound calibration of the proxy's model groups, under the same keys (the store
+name ``litellm``), so proxy replicas and gateway replicas in front of the same deployments learn together. A URL of
+the wrong form stops the proxy at start; Redis unreachable later is not an error: each replica learns alone meanwhile
+(logged, and counted by ``costmux_store_failures_total``) and catches up when it is back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigurationError
 from app.router.strategies import RoutingStrategy, available_strategies, get_strategy
+
+if TYPE_CHECKING:
+    from app.stores import RedisConnection
 
 __all__ = ["PluginSettings"]
 
@@ -64,9 +76,14 @@ class PluginSettings(BaseSettings):
     metrics: bool = Field(default=True, validation_alias="COSTMUX_METRICS")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, validation_alias="COSTMUX_METRICS_PORT")
     models_refresh_s: float = Field(default=30.0, gt=0, validation_alias="COSTMUX_MODELS_REFRESH_S")
+    #: Shares the prompt-bound calibration with the other replicas (the gateway's ``--redis-url``): a ``SecretStr``,
+    #: never shown in reprs or logs.
+    redis_url: SecretStr | None = Field(default=None, validation_alias="COSTMUX_REDIS_URL")
+    redis_prefix: str = Field(default="costmux", min_length=1, validation_alias="COSTMUX_REDIS_PREFIX")
+    redis_cluster: bool = Field(default=False, validation_alias="COSTMUX_REDIS_CLUSTER")
     strategy_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
-    @field_validator("default_max_cost", "metrics_port", mode="before")
+    @field_validator("default_max_cost", "metrics_port", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -101,9 +118,27 @@ class PluginSettings(BaseSettings):
             first = exc.errors()[0]
             raise ConfigurationError(f"invalid costmux setting {_name(first['loc'])}: {first['msg']}") from None
         settings.strategies()  # unknown strategies and bad options fail here, at proxy start
+        settings.redis()  # a Redis URL or prefix of the wrong form fails here too (nothing is connected yet)
         if settings.min_output_tokens > settings.default_max_output_tokens:
             raise ConfigurationError("costmux setting min_output_tokens must not exceed default_max_output_tokens")
         return settings
+
+    def redis(self) -> RedisConnection | None:
+        """A new connection to ``redis_url`` (opened on its first command), or ``None`` without one.
+
+        Raises:
+            ConfigurationError: the URL or the prefix is not of a valid form.
+        """
+        if self.redis_url is None:
+            return None
+        from app.stores import RedisConnection
+
+        try:
+            return RedisConnection(
+                self.redis_url.get_secret_value(), prefix=self.redis_prefix, cluster=self.redis_cluster
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"invalid costmux Redis setting (redis_url, redis_prefix): {exc}") from None
 
     def strategies(self) -> dict[str, RoutingStrategy]:
         """One instance of every registered strategy, built with its ``strategy_options``.

@@ -16,6 +16,8 @@ from app.integrations.proxy_requests import read_request
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("COSTMUX_DEFAULT_STRATEGY", "COSTMUX_DEFAULT_MAX_COST", "COSTMUX_AUTO_EXCLUDE", "COSTMUX_BUDGET_MODE"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("COSTMUX_REDIS_URL", "COSTMUX_REDIS_PREFIX", "COSTMUX_REDIS_CLUSTER"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_environment_then_config_by_field_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,12 +57,33 @@ def test_strategy_options_build_each_strategy_once_with_its_options() -> None:
         ({"budget_mode": "exact"}, "budget_mode (COSTMUX_BUDGET_MODE)"),
         ({"max_cots": 1}, "unknown costmux setting(s) max_cots"),
         ({"min_output_tokens": 500, "default_max_output_tokens": 100}, "min_output_tokens must not exceed"),
+        ({"redis_url": "http://:hunter2@cache:6379"}, "Redis URL must start with redis://"),
+        ({"redis_url": "redis://cache:6379", "redis_prefix": "a{b}"}, "prefix must be non-empty and contain no braces"),
     ],
 )
 def test_a_broken_setting_is_one_clear_configuration_error(config: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         PluginSettings.load(config)
     assert words in str(caught.value)
+
+
+def test_a_redis_url_from_config_or_environment_is_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PluginSettings.load(None).redis() is None
+    assert PluginSettings.load({"redis_url": "  "}).redis_url is None  # empty: not set
+    monkeypatch.setenv("COSTMUX_REDIS_URL", "redis://:hunter2@cache:6379/0")
+    monkeypatch.setenv("COSTMUX_REDIS_PREFIX", "proxy-a")
+    settings = PluginSettings.load(None)
+    connection = settings.redis()
+    assert connection is not None and connection.prefix == "proxy-a" and not connection.cluster
+    assert "hunter2" not in repr(settings) and "hunter2" not in connection.url
+    overridden = PluginSettings.load({"redis_url": "rediss://cache:6380", "redis_cluster": True}).redis()
+    assert overridden is not None and overridden.cluster and overridden.url.startswith("rediss://cache:6380")
+
+
+def test_a_bad_redis_url_never_shows_its_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        PluginSettings.load({"redis_url": "http://:hunter2@cache:6379"})
+    assert "hunter2" not in str(caught.value) and "redis_url" in str(caught.value)
 
 
 def test_settings_block_must_be_a_mapping() -> None:
