@@ -27,7 +27,8 @@ from decimal import ROUND_CEILING, Decimal
 from typing import TypeVar
 
 from app.budgets.config import BudgetSpec, KeysFile, Principal
-from app.budgets.store import BudgetStore, LineSpec, LineState
+from app.budgets.lease import Lease, LeasePool
+from app.budgets.store import BudgetStore, LineSpec, LineState, SettleResult
 from app.budgets.windows import CalendarWindow, window_at
 from app.errors import SpendLimitExceededError, StoreUnavailableError
 from app.events import BudgetUsage, EventBus, SpendRefused, SpendSettled, StoreFailed
@@ -98,30 +99,37 @@ def _report(line: BudgetLine, state: LineState) -> LineReport:
 
 
 class SpendHold:
-    """One attempt's reservation; settle it once with what the attempt cost."""
+    """One attempt's reservation (on a lease, :mod:`app.budgets.lease`); settle it once with what the attempt cost."""
 
-    __slots__ = ("_budget", "_done", "hold_id", "worst_case_usd")
+    __slots__ = ("_budget", "_done", "amount_atto", "lease", "worst_case_usd")
 
-    def __init__(self, budget: RequestBudget, hold_id: str, worst_case_usd: Decimal) -> None:
+    def __init__(self, budget: RequestBudget, lease: Lease, amount_atto: int, worst_case_usd: Decimal) -> None:
         self._budget = budget
         self._done = False
-        self.hold_id = hold_id
+        self.lease = lease
+        self.amount_atto = amount_atto
         self.worst_case_usd = worst_case_usd
+
+    @property
+    def hold_id(self) -> str:
+        """The store's hold this reservation is part of (its lease's)."""
+        return self.lease.hold_id
 
     async def settle(self, cost_usd: Decimal) -> None:
         """Charge ``cost_usd`` (USD) instead of the reservation. Only the first call counts; never raises (a store
-        failure is retried in the background)."""
+        failure is retried in the background). With a shared store (Redis) it does not wait for the store: the
+        settlement is on its way when it returns (see :meth:`BudgetLedger._end`)."""
         if self._done:
             return
         self._done = True
-        await self._budget.ledger._settle(self, cost_usd, self._budget)
+        await self._budget.ledger._end(self, cost_usd, self._budget)
 
     def settle_soon(self, cost_usd: Decimal) -> None:
         """:meth:`settle` in a background task (for callers that cannot wait, such as a closing stream)."""
         if self._done:
             return
         self._done = True
-        self._budget.ledger._spawn(self._budget.ledger._settle(self, cost_usd, self._budget))
+        self._budget.ledger._spawn(self._budget.ledger._end(self, cost_usd, self._budget))
 
 
 class RequestBudget:
@@ -170,7 +178,17 @@ class RequestBudget:
             states = await ledger._call("usage", ledger.store.usage(keys, now=ledger.now()))
         self._update(states)
         tight = self.tightest()
-        return tight.remaining_usd if tight is not None else Decimal(0)
+        if tight is None:
+            return Decimal(0)
+        pool = ledger._pools.get(tuple(spec.key for spec in self.specs))
+        free = atto_to_usd(pool.free_atto) if pool is not None else Decimal(0)  # this replica's leases: it can use
+        return tight.remaining_usd + free
+
+    def _retired(self, lease: Lease) -> None:
+        """The headers of a request whose lease retires now show its settlement (as of the last store answer)."""
+        self._states = tuple(
+            LineState(s.spent_atto + lease.used_atto, max(0, s.reserved_atto - lease.amount_atto)) for s in self._states
+        )
 
     def exceeded(self, needed_usd: Decimal | None, report: LineReport | None = None) -> SpendLimitExceededError:
         """The refusal for a request needing ``needed_usd`` (``None``: the budget is used up) on ``report``'s budget
@@ -191,25 +209,55 @@ class RequestBudget:
         )
 
     async def reserve(self, worst_case_cost_usd: Decimal) -> SpendHold:
-        """Reserve ``worst_case_cost_usd`` on every budget of the request, all or nothing.
+        """Reserve ``worst_case_cost_usd`` on every budget of the request, all or nothing: from a lease this
+        replica holds on them when one has room (no store call), else from a new lease (:mod:`app.budgets.lease`).
 
         Raises:
             SpendLimitExceededError: a budget cannot take it (the first one, in key, team, gateway order).
             StoreUnavailableError: the store did not answer.
         """
         ledger = self.ledger
-        hold_id = uuid.uuid4().hex
         amount = usd_to_atto_ceil(worst_case_cost_usd)
-        call = ledger.store.reserve(hold_id, self.specs, amount, ttl_s=ledger.hold_ttl_s, now=ledger.now())
-        result = await ledger._call("reserve", call)
-        self._update(result.states)
-        if not result.ok and result.existing != "reserved":
-            index = result.refused if result.refused is not None else 0
-            report = _report(self.lines[index], self._states[index]) if self._states else None
-            raise self.exceeded(worst_case_cost_usd, report)
-        hold = SpendHold(self, hold_id, worst_case_cost_usd)
+        pool = ledger._pool(self.specs)
+        lease = pool.take(amount)
+        while lease is None and pool.pending is not None:  # a lease on its way may have room: wait for it
+            pool.waiting += 1
+            try:
+                await asyncio.shield(pool.pending)
+            finally:
+                pool.waiting -= 1
+            lease = pool.take(amount)
+        if lease is None:
+            lease = await self._lease(pool, amount, worst_case_cost_usd)
+        elif not self._states:
+            self._update(ledger._recent(self.specs) or ())
+        return SpendHold(self, lease, amount, worst_case_cost_usd)
+
+    async def _lease(self, pool: LeasePool, amount: int, worst_case_cost_usd: Decimal) -> Lease:
+        """Reserve a new lease for a request of ``amount`` atto-USD (its size: :meth:`LeasePool.size`); one the store
+        refuses is asked again at exactly ``amount`` before the request is refused."""
+        ledger = self.ledger
+        pending = pool.pending = asyncio.get_running_loop().create_future()
+        try:
+            size = pool.size(amount, self.specs, ledger._recent(self.specs))
+            while True:
+                hold_id = uuid.uuid4().hex
+                call = ledger.store.reserve(hold_id, self.specs, size, ttl_s=ledger.hold_ttl_s, now=ledger.now())
+                result = await ledger._call("reserve", call)
+                self._update(result.states)
+                if result.ok or result.existing == "reserved":
+                    break
+                if size > amount:
+                    size = amount  # the slice did not fit: exactly this request's worst case
+                    continue
+                index = result.refused if result.refused is not None else 0
+                report = _report(self.lines[index], self._states[index]) if self._states else None
+                raise self.exceeded(worst_case_cost_usd, report)
+        finally:
+            pool.pending = None
+            pending.set_result(None)
         ledger._live.add(hold_id)
-        return hold
+        return pool.add(hold_id, size, amount)
 
     def headers(self) -> dict[str, str]:
         """``x-costmux-budget-*`` headers of the tightest budget (empty before the first store answer)."""
@@ -248,22 +296,29 @@ class BudgetLedger:
         clock: Clock = time.time,
         hold_ttl_s: float = 300.0,
         hint_ttl_s: float = 1.0,
+        lease_requests: int = 1,
+        lease_share: float = 0.1,
         events: EventBus | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
+        if lease_requests < 1 or not 0 < lease_share <= 1:
+            raise ValueError("lease_requests must be at least 1 and lease_share within (0, 1]")
         self.keys = keys
         self.store = store
         self.now = clock
         self.hold_ttl_s = hold_ttl_s
         self.hint_ttl_s = hint_ttl_s
+        self.lease_requests = lease_requests
+        self.lease_share = lease_share
+        self._pools: dict[tuple[str, ...], LeasePool] = {}  # windows' keys -> their leases here
         self._line_cache: dict[Principal | None, tuple[float, float, tuple[BudgetLine, ...], tuple[LineSpec, ...]]] = {}
         self._known: dict[str, tuple[LineState, float, float]] = {}  # key -> (state, learned at, reported at)
         self.events = events if events is not None else EventBus()
         self._sleep = sleep
         self._zone = keys.zone
         self._teams = {name: team.budgets for name, team in keys.teams.items()}
-        self._live: set[str] = set()  # holds of requests still running
-        self._pending: dict[str, tuple[SpendHold, Decimal, RequestBudget]] = {}  # settles to retry
+        self._live: set[str] = set()  # holds (leases) of requests still running
+        self._pending: dict[str, tuple[Lease, RequestBudget]] = {}  # retired leases whose settlement is retried
         self._tasks: set[asyncio.Task[None]] = set()
         self._keeper: asyncio.Task[None] | None = None
         self._last_status = -math.inf
@@ -365,24 +420,71 @@ class BudgetLedger:
                 self.events.emit(StoreFailed("budgets", operation, fallback=False))
             raise
 
-    async def _settle(self, hold: SpendHold, cost_usd: Decimal, budget: RequestBudget) -> None:
-        self._live.discard(hold.hold_id)
-        try:
-            result = await self.store.settle(hold.hold_id, usd_to_atto_ceil(cost_usd), now=self.now())
-        except StoreUnavailableError as exc:
-            logger.warning("settling a spend reservation failed, retrying in the background: %s", exc)
-            if self.events.active:
-                self.events.emit(StoreFailed("budgets", "settle", fallback=False))
-            self._pending[hold.hold_id] = (hold, cost_usd, budget)
+    def _pool(self, specs: tuple[LineSpec, ...]) -> LeasePool:
+        key = tuple(spec.key for spec in specs)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = LeasePool(self.lease_requests, self.lease_share)
+        return pool
+
+    async def _end(self, hold: SpendHold, cost_usd: Decimal, budget: RequestBudget) -> None:
+        """A request's reservation ends at ``cost_usd``: counted on its lease in memory; the leases that retire with
+        it are settled in the store. A store that settles without waiting (Redis) gets them queued, nothing is
+        awaited (the request's answer does not wait for the store; the next call of this replica is sent after
+        them on the ordered queue of the store); else (memory) they are awaited."""
+        actual = usd_to_atto_ceil(cost_usd)
+        key = tuple(spec.key for spec in budget.specs)
+        pool = self._pools.get(key)
+        retired = pool.end(hold.lease, hold.amount_atto, actual) if pool is not None else []
+        if pool is not None and pool.idle:
+            del self._pools[key]
+        if self.events.active:
+            for scope in dict.fromkeys(line.scope for line in budget.lines):  # once per scope, whatever its windows
+                self.events.emit(SpendSettled(scope, cost_usd))
+        for lease in retired:
+            budget._retired(lease)
+            await self._retire(lease, budget)
+
+    async def _retire(self, lease: Lease, budget: RequestBudget) -> None:
+        """Settle a retired lease at what its requests cost (never raises: a failure is retried by the upkeep)."""
+        self._live.discard(lease.hold_id)
+        settle_nowait = getattr(self.store, "settle_nowait", None)
+        if settle_nowait is not None:
+            future = settle_nowait(lease.hold_id, lease.used_atto, now=self.now())
+            future.add_done_callback(lambda done: self._settled(lease, budget, done))
             return
-        self._pending.pop(hold.hold_id, None)
+        try:
+            result = await self.store.settle(lease.hold_id, lease.used_atto, now=self.now())
+        except StoreUnavailableError as exc:
+            self._settle_failed(lease, budget, exc)
+            return
+        self._settled_with(lease, budget, result)
+
+    def _settled(self, lease: Lease, budget: RequestBudget, done: asyncio.Future[SettleResult]) -> None:
+        if done.cancelled():
+            self._settle_failed(lease, budget, StoreUnavailableError("cancelled", store="budgets", operation="settle"))
+            return
+        exc = done.exception()
+        if isinstance(exc, StoreUnavailableError):
+            self._settle_failed(lease, budget, exc)
+        elif exc is not None:
+            logger.error("settling a spend reservation failed: %r", exc)
+            self._pending[lease.hold_id] = (lease, budget)
+        else:
+            self._settled_with(lease, budget, done.result())
+
+    def _settle_failed(self, lease: Lease, budget: RequestBudget, exc: StoreUnavailableError) -> None:
+        logger.warning("settling a spend reservation failed, retrying in the background: %s", exc)
+        if self.events.active:
+            self.events.emit(StoreFailed("budgets", "settle", fallback=False))
+        self._pending[lease.hold_id] = (lease, budget)
+
+    def _settled_with(self, lease: Lease, budget: RequestBudget, result: SettleResult) -> None:
+        self._pending.pop(lease.hold_id, None)
         if result.before == "unknown":
             logger.warning("a spend reservation was gone when settled (forgotten by the store)")
             return
         budget._update(result.states, report=True)
-        if result.before != "settled" and self.events.active:
-            for scope in dict.fromkeys(line.scope for line in budget.lines):  # once per scope, whatever its windows
-                self.events.emit(SpendSettled(scope, cost_usd))
 
     def _usage(self, reports: Sequence[LineReport]) -> None:
         if self.events.active:
@@ -419,8 +521,8 @@ class BudgetLedger:
                 await self.store.extend(sorted(self._live), ttl_s=self.hold_ttl_s, now=now)
             except StoreUnavailableError as exc:
                 logger.warning("keeping spend reservations alive failed: %s", exc)
-        for hold, cost, budget in list(self._pending.values()):
-            await self._settle(hold, cost, budget)
+        for lease, budget in list(self._pending.values()):
+            await self._retire(lease, budget)
 
     def start(self) -> None:
         """Start the upkeep task (every ``hold_ttl_s / 3`` s). Needs a running event loop; no-op if running."""
@@ -443,6 +545,6 @@ class BudgetLedger:
                 await self._keeper
             self._keeper = None
         await self.drain()
-        for hold, cost, budget in list(self._pending.values()):
-            await self._settle(hold, cost, budget)
+        for lease, budget in list(self._pending.values()):
+            await self._retire(lease, budget)
         await self.store.aclose()  # what the store still sends for callers that gave up
