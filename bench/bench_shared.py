@@ -25,7 +25,8 @@ Four parts, each against a real ``redis-server`` started for the run (``app.sand
    (concurrency 64, no upstream delay), the two paths taking turns first each round. Each request is judged on its
    own time in the gateway: its latency minus the upstream delay drawn for it (so a wave of slow upstream answers
    is not counted as the gateway's), and the Redis path's script calls per request are counted (``INFO
-   commandstats``). Goal: the Redis path's own-time p50 at most 0.5 ms above the memory path's at concurrency 64. The LiteLLM proxy is left out here: on this machine it answers in ~30 ms at about 30
+   commandstats``). Goal: the Redis path's own-time p50 at most 0.5 ms above the memory path's at concurrency
+   64. The LiteLLM proxy is left out here: on this machine it answers in ~30 ms at about 30
    requests/s, which would hide both gateways behind its queue.
 4. **probe**: lone calls on one connection: a Redis ``PING``, one budget reservation (5 windows) and its settlement
    (wall time, and the time Redis spends in the script, from ``INFO commandstats``).
