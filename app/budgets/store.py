@@ -232,7 +232,8 @@ class RedisBudgetStore:
     Concurrent reservations go to Redis together, one script call per batch, and so do settlements
     (:class:`~app.stores.batch.Coalescer`); each is still decided on its own, all or nothing. A caller that gives up
     (cancelled, timed out) loses nothing: a reservation made for it is given back at once, its settlement is still
-    applied (sent again with the next call if it failed).
+    applied (sent again with the next call if it failed). The ledger queues settlements without awaiting them
+    (:meth:`settle_nowait`): a request's answer never waits for Redis to settle it.
 
     Args:
         connection: the process's :class:`~app.stores.RedisConnection` (closed by whoever created it).
