@@ -202,6 +202,13 @@ class BudgetLedger:
             pool = self._pools[key] = LeasePool(self.lease_requests, self.lease_share)
         return pool
 
+    def _forget_if_idle(self, specs: tuple[LineSpec, ...]) -> None:
+        """Forget the pool of ``specs`` if nothing runs, waits or is leased on it (a refused request's)."""
+        key = tuple(spec.key for spec in specs)
+        pool = self._pools.get(key)
+        if pool is not None and pool.idle:
+            del self._pools[key]
+
     async def _end(self, hold: SpendHold, cost_usd: Decimal, budget: RequestBudget) -> None:
         """A request's reservation ends at ``cost_usd``: counted on its lease in memory; the leases that retire with
         it are settled in the store. A store that settles without waiting (Redis) gets them queued, nothing is

@@ -207,7 +207,10 @@ class RequestBudget:
                 pool.waiting -= 1
             lease = pool.take(amount)
         if lease is None:
-            lease = await self._lease(pool, amount, worst_case_cost_usd)
+            try:
+                lease = await self._lease(pool, amount, worst_case_cost_usd)
+            finally:
+                ledger._forget_if_idle(self.specs)
         elif not self._states:
             self._update(ledger._recent(self.specs) or ())
         return SpendHold(self, lease, amount, worst_case_cost_usd)

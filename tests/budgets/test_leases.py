@@ -129,6 +129,7 @@ async def test_replicas_with_leases_never_overshoot_and_refuse_only_what_does_no
     assert refused.remaining_usd < WORST and refused.remaining_usd == BUDGET - spent  # no needless refusal
     key = next(r for r in await ledgers[1].status() if r.line.scope == "key:a")
     assert key.spent_usd == spent and key.reserved_usd == 0  # every lease settled at what its requests cost
+    assert not any(ledger._pools for ledger in ledgers)  # idle replicas hold no lease
 
 
 async def test_far_from_the_limit_busy_replicas_reserve_a_lease_per_many_requests(
@@ -191,6 +192,8 @@ async def test_a_slice_the_store_refuses_is_asked_again_at_one_worst_case(
     assert refused.value.remaining_usd == Decimal("0.0005") < WORST
     for hold in (running, second, taken):
         await hold.settle(Decimal(0))
+    await _quiet([mine, other])
+    assert not mine._pools and not other._pools  # nothing runs: no lease held, nothing remembered
 
 
 async def test_with_redis_the_request_does_not_wait_for_its_settlement(
