@@ -729,6 +729,8 @@ def _verdict(results: dict[str, Any]) -> str:
         "none runs (docs/deployment.md). A request alone on a replica still reserves exactly its worst case, "
         "awaited: with nothing else running there is nothing to share, and an idle replica holds no lease, so "
         "that a refusal elsewhere is never caused by an unused slice (hence concurrency 1 keeps one round trip). "
+        "A call to a model with an rpm/tpm limit also awaits its admission (one call: exact limits across replicas "
+        "need it; the bench's models have none). "
         f"Redis script calls per request, awaited or in the background (leases, their settlements, the "
         f"prompt-bound calibration's pushes and syncs, the breakers' batched successes): {calls}. Measured (own "
         f"time, Redis minus memory): {added}; the per-round figures above move by several ms with the machine's "
