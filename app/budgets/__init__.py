@@ -1,9 +1,10 @@
 """Spend budgets of gateway keys, teams and the whole gateway, per calendar window (hour, day, month).
 
 Public API: :func:`load_keys_file` / :class:`KeysFile` (the keys file), :class:`KeyTable` (who a bearer key is),
-:class:`BudgetLedger` (reservations before sending, settlement after), the stores :class:`MemoryBudgetStore` and
-:class:`RedisBudgetStore`. The gateway uses them (docs/deployment.md, docs/gateway.md); the router sees only the
-``spend`` guard of one request (:class:`RequestBudget`).
+:class:`BudgetLedger` (reservations before sending, settlement after; a busy replica's reservations share leases,
+:mod:`app.budgets.lease`), the stores :class:`MemoryBudgetStore` and :class:`RedisBudgetStore`. The gateway uses
+them (docs/deployment.md, docs/gateway.md); the router sees only the ``spend`` guard of one request
+(:class:`RequestBudget`).
 """
 
 from app.budgets.auth import KeyTable

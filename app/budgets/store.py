@@ -18,6 +18,7 @@ Times are seconds on the caller's clock (``now``): replicas sharing a Redis must
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import logging
@@ -231,7 +232,8 @@ class RedisBudgetStore:
     Concurrent reservations go to Redis together, one script call per batch, and so do settlements
     (:class:`~app.stores.batch.Coalescer`); each is still decided on its own, all or nothing. A caller that gives up
     (cancelled, timed out) loses nothing: a reservation made for it is given back at once, its settlement is still
-    applied (sent again with the next call if it failed).
+    applied (sent again with the next call if it failed). The ledger queues settlements without awaiting them
+    (:meth:`settle_nowait`): a request's answer never waits for Redis to settle it.
 
     Args:
         connection: the process's :class:`~app.stores.RedisConnection` (closed by whoever created it).
@@ -327,6 +329,13 @@ class RedisBudgetStore:
         self._resend()
         return await self._settles.enqueue(_Settle(hold_id, actual_atto, now))
 
+    def settle_nowait(self, hold_id: str, actual_atto: int, *, now: float) -> asyncio.Future[SettleResult]:
+        """:meth:`settle` queued now, not awaited: the future gets its result (or its error). Calls of this store made
+        after it that read the windows (:meth:`usage`) are sent once it is answered; a reservation may be sent
+        before (it then sees the hold still reserved: it is refused, never overshoots)."""
+        self._resend()
+        return self._settles.enqueue(_Settle(hold_id, actual_atto, now))
+
     async def _settle_batch(self, batch: Sequence[_Settle]) -> list[SettleResult]:
         holds = [[self._hold_key(item.hold_id), *_limbs(item.actual_atto)] for item in batch]
         payload = json.dumps({"now": repr(batch[-1].now), "keep": repr(_SETTLED_KEPT_S), "holds": holds})
@@ -348,6 +357,7 @@ class RedisBudgetStore:
         return int(await self._redis.run("budget_extend.lua", keys, args, store=_STORE, operation="extend"))
 
     async def usage(self, keys: Sequence[str], *, now: float) -> tuple[LineState, ...]:
+        await self._settles.drain()  # this replica's settlements queued before: read after them
         redis_keys = [self._expiry_key, *(self.line_key(k) for k in keys)]
         reply = await self._redis.run("budget_usage.lua", redis_keys, [repr(now)], store=_STORE, operation="usage")
         return _states(reply)

@@ -60,6 +60,10 @@ class GatewaySettings(BaseSettings):
     redis_prefix: str = Field(default="costmux", min_length=1, validation_alias="COSTMUX_REDIS_PREFIX")
     redis_cluster: bool = Field(default=False, validation_alias="COSTMUX_REDIS_CLUSTER")
     budget_hold_ttl_s: float = Field(default=300.0, gt=0, validation_alias="COSTMUX_BUDGET_HOLD_TTL_S")
+    #: With Redis: the most requests' worst cases one budget lease of a replica may hold (1: a reservation per
+    #: request, a store call each); and the most of what a budget has left one lease may take.
+    budget_lease_requests: int = Field(default=64, ge=1, validation_alias="COSTMUX_BUDGET_LEASE_REQUESTS")
+    budget_lease_share: float = Field(default=0.1, gt=0, le=1, validation_alias="COSTMUX_BUDGET_LEASE_SHARE")
 
     @field_validator("api_key", "default_max_cost", "keys_file", "redis_url", mode="before")
     @classmethod

@@ -79,7 +79,13 @@ class GatewayState:
         self.budgets: BudgetLedger | None = None
         if keys is not None and any(budgets for _, budgets in _all_budgets(keys)):
             store = RedisBudgetStore(redis) if redis is not None else MemoryBudgetStore()
-            self.budgets = BudgetLedger(keys, store, hold_ttl_s=settings.budget_hold_ttl_s)
+            self.budgets = BudgetLedger(
+                keys,
+                store,
+                hold_ttl_s=settings.budget_hold_ttl_s,
+                lease_requests=settings.budget_lease_requests if redis is not None else 1,  # memory: no store call
+                lease_share=settings.budget_lease_share,
+            )
         self.auto_excluded = settings.auto_excluded
         if metrics is not None:  # the registry's providers, also those registered while the gateway runs
             metrics.instrument(self.router)

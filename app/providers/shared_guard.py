@@ -4,7 +4,7 @@
 * Admission is one atomic store call (breaker, hold-off, both buckets): exact across replicas. A wait is slept on
   the guard's ``sleep`` and asked again, as the in-process limiter does. A model with no rpm/tpm limit whose breaker
   the mirror shows closed and that no hold-off holds is admitted without asking the store (there is nothing to
-  take); its successes are reported in one batch per model every ``batch_s`` (0.05 s), its failures at once.
+  take); its successes are reported in one batch per model every ``batch_s`` (0.25 s), its failures at once.
 * Settlement (token corrections, the proxy's remaining headers, 429 hold-offs, breaker outcomes) runs in background
   tasks: the caller never waits for it, and :meth:`SharedGuard.aclose` finishes them.
 * Routers ask which models are unavailable synchronously, without I/O: they read a local mirror of the shared state,
@@ -64,7 +64,7 @@ class SharedGuard:
         clock: Callable[[], float] = time.time,
         sync_interval_s: float = 1.0,
         retry_after_s: float = 1.0,
-        batch_s: float = 0.05,
+        batch_s: float = 0.25,
     ) -> None:
         self._guard = guard
         self.store = store

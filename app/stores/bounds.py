@@ -6,7 +6,7 @@ the store keeps a local mirror (a :class:`~app.tokens.learning.MemoryBoundStore`
 and exchanges it with Redis in the background (:class:`~app.stores.link.StoreLink`, as the shared guard does):
 
 * :meth:`~RedisBoundStore.append` writes the mirror at once and queues the value; the queue is pushed within
-  ``batch_s`` (0.05 s), one script call for all that gathered;
+  ``batch_s`` (0.25 s), one script call for all that gathered;
 * every push, and a sync at most every ``sync_interval_s`` (1 s, started by the learner's reads), reads what the other
   replicas pushed since the last one into the mirror (the learner notices through ``revision``). The values are
   tagged with the revision of the push that added them, so only what is new is read, and a replica never reads its
@@ -85,7 +85,7 @@ class RedisBoundStore:
         clock: Callable[[], float] = time.monotonic,
         sync_interval_s: float = 1.0,
         retry_after_s: float = 1.0,
-        batch_s: float = 0.05,
+        batch_s: float = 0.25,
         max_pending: int = 8_192,
     ) -> None:
         if not 1 <= window <= _MAX_WINDOW or max_keys < 1 or max_pending < 1 or ttl_s <= 0:

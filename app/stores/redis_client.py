@@ -7,7 +7,7 @@ tag, so every key a script touches is in one slot):
 key                                             what
 ==============================================  ===================================================================
 ``{P:budgets}:w:<scope>:<window>:<id>``         one budget window: spent and reserved atto-USD (hash)
-``{P:budgets}:h:<hold id>``                     one reservation: amount, state, the window keys it holds (hash)
+``{P:budgets}:h:<hold id>``                     one reservation (a request's or a lease's): amount, state, windows
 ``{P:budgets}:expiry``                          reservations by expiry time (sorted set)
 ``{P:guard:<provider>}:b:<model>:rpm|tpm``      a rate-limit token bucket: level and last refill time (hash)
 ``{P:guard:<provider>}:holds``                  429 hold-offs: model -> deadline (hash)

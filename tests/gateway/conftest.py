@@ -154,5 +154,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "COSTMUX_REDIS_PREFIX",
         "COSTMUX_REDIS_CLUSTER",
         "COSTMUX_BUDGET_HOLD_TTL_S",
+        "COSTMUX_BUDGET_LEASE_REQUESTS",
+        "COSTMUX_BUDGET_LEASE_SHARE",
     ):
         monkeypatch.delenv(name, raising=False)
