@@ -378,6 +378,11 @@ def _version(package: str) -> str:
 
 
 def _proxy_litellm() -> str:
+    """The proxy's litellm version and where it is: beside this Python (``pip install -e ".[proxy]"``, found there
+    first, as scripts/install-proxy and the tests do), else in the proxy virtualenv."""
+    beside = _version("litellm")
+    if beside != "not installed":
+        return f"{beside} (beside this Python)"
     python = PROXY_VENV / "bin" / "python"
     if not python.exists():
         return "not installed"
@@ -387,7 +392,7 @@ def _proxy_litellm() -> str:
         text=True,
         check=False,
     )
-    return done.stdout.strip() or "unknown"
+    return f"{done.stdout.strip() or 'unknown'} (in the proxy virtualenv)"
 
 
 def _cpuinfo() -> tuple[str, str]:
@@ -441,7 +446,7 @@ def machine(load: list[float], calibration: list[float]) -> list[str]:
         f"- cores: {os.cpu_count()} logical, {usable} usable by this process; memory {_memory_total()}",
         f"- os: {platform.system()} {platform.release()}",
         f"- python: {platform.python_implementation()} {platform.python_version()}",
-        f"- packages: {packages}; litellm {_proxy_litellm()} (in the proxy virtualenv)",
+        f"- packages: {packages}; litellm {_proxy_litellm()}",
         f"- costmux: commit {revision}" + (" with uncommitted changes in app/ or bench/" if dirty else ""),
         "- calibration, `sum(range(1000))` best of 5, at start / end: "
         + " / ".join(f"{value:.1f} µs" for value in calibration),
