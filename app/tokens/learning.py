@@ -171,6 +171,9 @@ class PromptBoundLearner:
         self.store: BoundStore = store if store is not None else MemoryBoundStore()
         self.policy = policy or LearningPolicy()
         self._views: dict[str, LearnedView] = {}
+        #: changes whenever a model's view changes (what the router's per-decision tables are keyed on: with full
+        #: windows most records move no view, so it changes far less often than the store's revision)
+        self.views_version = 0
         self._seen: dict[str, int] = {}
         self._seen_all = -1
         #: per model, what its view derives from: each group's figures and its own (a record re-reads what it changed)
@@ -288,6 +291,7 @@ class PromptBoundLearner:
         own = self._model_figures(model)
         if moved or kept is None or own != kept[1]:
             self._views[model] = self._derive(groups, own)
+            self.views_version += 1
         self._figures[model] = (groups, own)
         self._seen[model] = self.store.revision(model)
 
