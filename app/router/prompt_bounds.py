@@ -53,22 +53,25 @@ def model_prompt_bounds(
     learned: dict[str, int] = {}
     for family_name, settled, others in _table_of(learner, views, rows, counts.dominant_group, upper):
         figures = families[family_name]
-        estimate, strict = figures[0], figures[2]
+        estimate, upper_tokens, strict = figures[0], figures[1], figures[2]
         if estimate < shortest:  # a short prompt: its (widened) prior, for every model of the family
-            for key, _, view in settled:
+            for key, _, _, view in settled:
                 learned[key] = learned_bound(view, figures, mode, policy)
-        else:  # the common case after warm-up: estimate x the learned quantile, within strict
-            for key, scale, _ in settled:
+        else:  # the common case after warm-up: the lower of the two learned bounds, within strict
+            for key, scale, upper_scale, _ in settled:
                 bound = math.ceil(estimate * scale)
+                if upper_scale and (other := math.ceil(upper_tokens * upper_scale)) < bound:
+                    bound = other
                 learned[key] = bound if bound < strict else strict
         for key, view in others:
             learned[key] = learned_bound(view, figures, mode, policy)
     return learned
 
 
-#: Per family of a provider's models: ``(key, scale, view)`` of the models whose bound is settled for the request's
-#: group (``ceil(estimate × scale)`` within strict), and ``(key, view)`` of the others the learner has seen.
-Table = tuple[tuple[str, tuple[tuple[str, float, LearnedView], ...], tuple[tuple[str, LearnedView], ...]], ...]
+#: Per family of a provider's models: ``(key, scale, upper scale, view)`` of the models whose bound is settled for the
+#: request's group (``ceil(estimate × scale)``, or ``ceil(upper × upper scale)`` if lower and the scale is not 0,
+#: within strict), and ``(key, view)`` of the others the learner has seen.
+Table = tuple[tuple[str, tuple[tuple[str, float, float, LearnedView], ...], tuple[tuple[str, LearnedView], ...]], ...]
 _TABLES: dict[
     tuple[int, int], tuple[PromptBoundLearner, int, tuple[tuple[str, str, str], ...], dict[tuple[int, bool], Table]]
 ] = {}
@@ -93,7 +96,7 @@ def _table_of(
     tables = kept[3]
     table = tables.get((group, upper))
     if table is None:
-        by_family: dict[str, tuple[list[tuple[str, float, LearnedView]], list[tuple[str, LearnedView]]]] = {}
+        by_family: dict[str, tuple[list[tuple[str, float, float, LearnedView]], list[tuple[str, LearnedView]]]] = {}
         for model, key, family_name in rows:
             view = views.get(model)
             if view is None:
@@ -101,7 +104,7 @@ def _table_of(
             settled, others = by_family.setdefault(family_name, ([], []))
             scale = view.settled[group] if upper else 0.0
             if scale:
-                settled.append((key, scale, view))
+                settled.append((key, scale, view.upper_scales[group], view))
             else:
                 others.append((key, view))
         table = tables[(group, upper)] = tuple(
