@@ -51,17 +51,17 @@ def model_prompt_bounds(
     policy = learner.policy
     shortest = policy.min_estimate_tokens
     learned: dict[str, int] = {}
+    ceil = math.ceil
     for family_name, settled, others in _table_of(learner, views, rows, counts.dominant_group, upper):
         figures = families[family_name]
         estimate, upper_tokens, strict = figures[0], figures[1], figures[2]
         if estimate < shortest:  # a short prompt: its (widened) prior, for every model of the family
             for key, _, _, view in settled:
                 learned[key] = learned_bound(view, figures, mode, policy)
-        else:  # the common case after warm-up: the lower of the two learned bounds, within strict
+        else:  # the common case after warm-up: the lower of the two learned bounds (ceil is monotone), within strict
             for key, scale, upper_scale, _ in settled:
-                bound = math.ceil(estimate * scale)
-                if upper_scale and (other := math.ceil(upper_tokens * upper_scale)) < bound:
-                    bound = other
+                by_estimate, by_upper = estimate * scale, upper_tokens * upper_scale
+                bound = ceil(by_estimate if by_estimate < by_upper else by_upper)
                 learned[key] = bound if bound < strict else strict
         for key, view in others:
             learned[key] = learned_bound(view, figures, mode, policy)
@@ -69,8 +69,8 @@ def model_prompt_bounds(
 
 
 #: Per family of a provider's models: ``(key, scale, upper scale, view)`` of the models whose bound is settled for the
-#: request's group (``ceil(estimate × scale)``, or ``ceil(upper × upper scale)`` if lower and the scale is not 0,
-#: within strict), and ``(key, view)`` of the others the learner has seen.
+#: request's group (``ceil(estimate × scale)``, or ``ceil(upper × upper scale)`` if lower, within strict; the upper
+#: scale is infinite where the view has none), and ``(key, view)`` of the others the learner has seen.
 Table = tuple[tuple[str, tuple[tuple[str, float, float, LearnedView], ...], tuple[tuple[str, LearnedView], ...]], ...]
 _TABLES: dict[
     tuple[int, int], tuple[PromptBoundLearner, int, tuple[tuple[str, str, str], ...], dict[tuple[int, bool], Table]]
@@ -104,7 +104,8 @@ def _table_of(
             settled, others = by_family.setdefault(family_name, ([], []))
             scale = view.settled[group] if upper else 0.0
             if scale:
-                settled.append((key, scale, view.upper_scales[group], view))
+                upper_scale = view.upper_scales[group]  # none: infinite (upper_tokens >= the shortest estimate > 0)
+                settled.append((key, scale, upper_scale if upper_scale else math.inf, view))
             else:
                 others.append((key, view))
         table = tables[(group, upper)] = tuple(
