@@ -702,6 +702,15 @@ def report(
     return "\n".join(out) + "\n"
 
 
+def bounds_only(settings: Settings) -> list[str]:
+    """Issue 13's prompt-bounds table alone (``--bounds-only``): the three cases of :func:`bounds_cases`, calibrated
+    and repeated as in the full run."""
+    bounds = bounds_cases(prompt(dict(SIZES)[SCALING_SIZE]), catalog_fleet().provider)
+    calibrate_all(bounds, settings)
+    run_repeats(bounds, BOUNDS_REPEAT_FACTOR * settings.repeats)
+    return bounds_section(bounds)
+
+
 def bounds_section(cases: dict[str, Case]) -> list[str]:
     """The table of issue 13's per-model prompt bounds: each model's family figures (and learned bound) against one
     bound per request, same decision, same run. The extra time is the median over repeats of the paired difference
@@ -805,10 +814,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None, help="repeats per case (≥ 3; default 5, quick 3)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic models")
     parser.add_argument("--write-docs", action="store_true", help=f"update '{SECTION}' in docs/benchmarks.md")
+    parser.add_argument("--bounds-only", action="store_true", help="only the per-model prompt bounds table")
     args = parser.parse_args()
     if args.repeats is not None and args.repeats < 3:
         parser.error("--repeats must be at least 3")
     settings = settings_for(args.quick, args.repeats)
+    if args.bounds_only:
+        print("\n".join(bounds_only(settings)))
+        return 0
     began = time.perf_counter()
     LOAD.append(os.getloadavg()[0])
     command = shlex.join(["python", "bench/bench_routing.py", *sys.argv[1:]])

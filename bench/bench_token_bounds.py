@@ -2,6 +2,7 @@
 tokenizer, routed under random caps; prints the issue-13 goals.
 
     python bench/bench_token_bounds.py [--requests N] [--seed S] [--modes estimate,strict]
+    python bench/bench_token_bounds.py --seeds 1-12    # estimate mode, both strategies, one row per run
 
 The fleet (:data:`FLEET`): OpenAI (o200k, cl100k), Anthropic (Claude 3: ``13 + 1.07 × cl100k``, the billed relation of
 issue 13; a newer Claude at ``1.61 × cl100k``, the slope llm-tokens-atlas reports for claude-opus-4-7), Gemini
@@ -22,7 +23,9 @@ Measured, per budget mode and strategy:
 * needless refusals: (request, model) pairs where the model fits with 30% to spare (``1.3 × (billed prompt × input
   price + the minimum output × output price) ≤ max_cost``) yet is rejected over the budget, counted for models with
   at least 20 answered calls (each model first serves 20 requests: the warm-up);
-* refusals of whole requests, in the warm-up and after it.
+* refusals of whole requests, in the warm-up and after it;
+* bound misses: served requests whose billed prompt exceeded the prompt bound the cap was checked with (a miss need
+  not put the cost over the cap: the planned ``max_tokens`` often leaves room).
 """
 
 from __future__ import annotations
@@ -194,6 +197,8 @@ class Outcome:
     needless: int = 0
     price_mismatches: int = 0  # answers whose reported cost differs from usage x the configured prices
     completion_over_max_tokens: int = 0  # answers that billed more completion tokens than the max_tokens sent
+    bound_misses: int = 0  # served requests whose billed prompt exceeded the chosen model's prompt bound
+    worst_miss: float = 0.0  # max billed prompt / prompt bound of those
     calls: Counter[str] = field(default_factory=Counter)
     needless_by_model: Counter[str] = field(default_factory=Counter)
 
@@ -232,6 +237,11 @@ async def _send(
     )
     usage = routed.usage
     assert usage is not None
+    chosen = decision.ranked[0]
+    bound = chosen.prompt_bound_tokens
+    if chosen.model == routed.model and bound and usage.prompt_tokens > bound:
+        outcome.bound_misses += 1
+        outcome.worst_miss = max(outcome.worst_miss, usage.prompt_tokens / bound)
     model = by_name[routed.model]
     price_in, price_out = model.prices
     cost = usage.prompt_tokens * price_in + usage.completion_tokens * price_out
@@ -309,13 +319,51 @@ async def run(mode: str, strategy: str, count: int, seed: int, fleet: Sequence[B
         await provider.aclose()
 
 
+def seed_runs(first: int, last: int, count: int) -> bool:
+    """Estimate mode, both strategies, seeds ``first``-``last``: one row per run, then the totals; whether every run
+    met the goals."""
+    print("| seed | strategy | served | over max_cost | worst cost/cap | bound misses (worst) | needless refusals |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    ok = True
+    totals: dict[str, list[Outcome]] = {"cost_optimized": [], "heuristic": []}
+    for seed in range(first, last + 1):
+        for strategy, outcomes in totals.items():
+            o = asyncio.run(run("estimate", strategy, count, seed))
+            outcomes.append(o)
+            ok = ok and o.over_cap == 0 and o.needless_rate <= GOAL_NEEDLESS
+            print(
+                f"| {seed} | {strategy} | {o.served} | {o.over_cap} | {o.worst_over:.3f} | "
+                f"{o.bound_misses} ({o.worst_miss:.3f}) | {o.needless_rate:.2%} ({o.needless}/{o.fitting_pairs}) |"
+            )
+    print()
+    print("| strategy | served | over max_cost | needless refusals overall | per run | runs over 2% |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for strategy, outcomes in totals.items():
+        needless, pairs = sum(o.needless for o in outcomes), sum(o.fitting_pairs for o in outcomes)
+        rates = [o.needless_rate for o in outcomes]
+        print(
+            f"| {strategy} | {sum(o.served for o in outcomes):,} | {sum(o.over_cap for o in outcomes)} | "
+            f"{needless / pairs:.2%} ({needless:,} / {pairs:,}) | {min(rates):.2%} – {max(rates):.2%} | "
+            f"{sum(rate > GOAL_NEEDLESS for rate in rates)} |"
+        )
+    return ok
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="requests after the warm-up, per run")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--seeds", help="FIRST-LAST: estimate mode, both strategies, one row per seed's run")
     parser.add_argument("--modes", default="estimate,strict")
     args = parser.parse_args(argv)
     began = time.perf_counter()
+    if args.seeds:
+        first, _, last = args.seeds.partition("-")
+        met = seed_runs(int(first), int(last or first), args.requests)
+        verdict = "met in every run" if met else "NOT MET in every run"
+        print(f"\ngoals (0 over max_cost, needless refusals <= {GOAL_NEEDLESS:.0%}): {verdict}")
+        print(f"run time {time.perf_counter() - began:.0f} s")
+        return 0 if met else 1
     print(f"fleet: {len(FLEET)} models; {args.requests} requests per run after a warm-up of {WARMUP_CALLS} calls per")
     caps = f"${MIN_CAP_USD:g}-${MAX_CAP_USD:g}"
     print(f"model; caps {caps} log-uniform; seed {args.seed}; completions billed at max_tokens")

@@ -6,7 +6,8 @@ proxy bills.
 * :mod:`app.tokens.families` — which tokenizer family a model belongs to (OpenAI o200k/cl100k, Anthropic, Google,
   Meta Llama 3+, Mistral, DeepSeek, Qwen, unknown) and each family's prior bounds;
 * :mod:`app.tokens.learning` — per-model bounds learned from billed ``usage.prompt_tokens``, behind a small store
-  interface (:mod:`app.tokens.windows`: the store and its in-memory windows, kept sorted as they change).
+  interface (:mod:`app.tokens.windows`: the store and its in-memory windows, kept sorted as they change;
+  :mod:`app.tokens.views`: what was learned of a model and the bound it gives a request).
 
 Pure and stdlib-only: nothing here does I/O or imports a tokenizer.
 """

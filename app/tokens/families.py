@@ -324,6 +324,14 @@ _CONSTANTS: Final[Mapping[TokenFamily, tuple[Any, ...]]] = {
 }
 
 
+#: The same per family and text group, flat: the group's eight weights, its margin, then the constants above.
+_BY_GROUP: Final[Mapping[TokenFamily, tuple[tuple[Any, ...], ...]]] = {
+    family: tuple((*weights, margin, *rest) for weights, margin in zip(constants[0], constants[1], strict=True))
+    for family, constants in _CONSTANTS.items()
+    for rest in (constants[2:],)
+}
+
+
 def family_figures(counts: TokenCounts, families: Iterable[TokenFamily]) -> dict[TokenFamily, FamilyCounts]:
     """:func:`family_counts` of several families at once (the routing path: the request's fields are read once, each
     prior's constants are unpacked from one precomputed tuple), equal to it for each family."""
@@ -331,6 +339,37 @@ def family_figures(counts: TokenCounts, families: Iterable[TokenFamily]) -> dict
         return {family: family_counts(counts, PRIORS[family]) for family in families}
     _, _, strict_base, messages, _, sums, _, framing, _, _, texts, group, active = counts
     figures: dict[TokenFamily, FamilyCounts] = {}
+    if len(active) == 1:  # the common case, one text group: its feature sums unpacked once for every family
+        index = active[0]
+        f0, f1, f2, f3, f4, f5, f6, f7 = sums[index]
+        for family in families:
+            (
+                w0,
+                w1,
+                w2,
+                w3,
+                w4,
+                w5,
+                w6,
+                w7,
+                margin,
+                slack,
+                per_message,
+                per_request,
+                hidden_message,
+                hidden_request,
+                (strict_text),
+            ) = _BY_GROUP[family][index]
+            est = w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3
+            est += w4 * f4 + w5 * f5 + w6 * f6 + w7 * f7  # the same sums in the same order as family_counts
+            hidden = hidden_message * messages + hidden_request
+            strict = strict_base + strict_text * texts + hidden
+            upper = math.ceil(slack * texts + est * margin) + framing + hidden
+            if upper > strict:
+                upper = strict
+            estimate = round(est) + framing + per_message * messages + per_request
+            figures[family] = _new_counts(FamilyCounts, (estimate if estimate < upper else upper, upper, strict, group))
+        return figures
     for family in families:
         weights, margins, slack, per_message, per_request, hidden_message, hidden_request, strict_text = _CONSTANTS[
             family

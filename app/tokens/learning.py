@@ -5,9 +5,9 @@ Every answered call gives one observation: the request's point estimate, prior u
 the model's family (:func:`~app.tokens.families.family_counts`), and the prompt tokens billed. The learner keeps, per
 model, bounded windows of recent ratios (:class:`BoundStore`):
 
-* per text group (the request's dominant group): ``billed / estimate``, for prompts of at least
-  ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show; short prompts keep
-  their prior, widened by what the model showed);
+* per text group (the request's dominant group): ``billed / estimate`` and ``billed / prior upper``, for prompts of
+  at least ``min_estimate_tokens`` (a short prompt's framing noise would distort what long prompts show; short
+  prompts keep their prior, widened by what the model showed);
 * per model: ``billed / prior upper`` and ``billed / strict`` (how far the prior and the strict bound fell short, if
   ever), and ``billed completion / max_tokens sent`` (a check of the completion side).
 
@@ -17,12 +17,18 @@ The bound of a request (:meth:`PromptBoundLearner.bound`), in ``"estimate"`` mod
 * once the request's group has an observation, the learned bound ``ceil(estimate × q × headroom)``, where
   ``q`` is a high quantile (:attr:`LearningPolicy.quantile`, nearest rank; the maximum below 200 observations) of the
   group's window: it replaces the prior after ``min_observations`` of the group (it may then *tighten* it), before
-  that it may only *widen* it;
+  that it may only *widen* it. Once it replaces the prior, a second predictor may lower it: ``ceil(prior upper × q'
+  × headroom')``, ``q'`` the same quantile of the group's ``billed / prior upper`` (whichever of the estimate and the
+  prior upper tracks the model's bills more closely, e.g. a chat template the family's estimate leaves out, gives the
+  lower bound); the lower of two bounds misses when either does, so ``headroom'`` has the small-sample term of half
+  as many observations;
 * once a model has ``min_observations`` calls in all its groups, its prior is replaced (tightened or widened) in every
-  group: a group with fewer observations of its own is bounded by the larger of its own quantile (with the
-  small-sample headroom below) and the quantile of all the model's ratios × ``pooled_headroom``; one with none by its
-  prior scaled by the quantile of ``billed / prior upper`` over all the model's calls × ``pooled_headroom`` (the
-  prior's per-group margins keep the groups' shape);
+  group: one with none of its own is bounded by its prior scaled by the quantile of ``billed / prior upper`` over all
+  the model's calls × ``pooled_headroom`` (the prior's per-group margins keep the groups' shape); one with fewer than
+  ``min_observations`` of its own by the larger of its own quantile (with the small-sample headroom below) and what
+  the model's other groups show, the lower of that scaled prior and the quantile of all the model's ``billed /
+  estimate`` × ``pooled_headroom`` (× the estimate). The ``latin`` group (:data:`GROUP_MINIMUM_FACTORS`) needs three
+  times as many of its own, and until then is bounded by the largest of the three;
 * never above the strict bound, itself widened at once by the model's worst ``billed / strict`` seen.
 
 In ``"strict"`` mode the strict bound is only ever widened, never tightened. The state lives behind
@@ -39,10 +45,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 from app.tokens.counting import TEXT_GROUPS
 from app.tokens.families import FamilyCounts
+from app.tokens.views import LearnedView, Mode, learned_bound
 from app.tokens.windows import BoundStore, MemoryBoundStore, high_quantile, ranked_quantile
 
 __all__ = [
@@ -50,9 +57,11 @@ __all__ = [
     "LearnedView",
     "LearningPolicy",
     "MemoryBoundStore",
+    "Mode",
     "PromptBoundLearner",
     "PromptObservation",
     "high_quantile",
+    "learned_bound",
     "ranked_quantile",
 ]
 
@@ -63,7 +72,9 @@ ALL_SERIES: Final = "group:all"
 PRIOR_SERIES: Final = "prior"
 STRICT_SERIES: Final = "strict"
 COMPLETION_SERIES: Final = "completion"
-SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES)
+#: per text group, ``billed / prior upper`` (the group's second predictor: see the module doc)
+UPPER_SERIES: Final = tuple(f"upper:{name}" for name in TEXT_GROUPS)
+SERIES: Final = (*GROUP_SERIES, ALL_SERIES, PRIOR_SERIES, STRICT_SERIES, COMPLETION_SERIES, *UPPER_SERIES)
 #: Below this many observations of its own (per group), a group of a model seen enough is also bounded by its scaled
 #: prior: one or two texts do not show a group's spread.
 FEW_OBSERVATIONS: Final = 3
@@ -72,6 +83,10 @@ FEW_OBSERVATIONS: Final = 3
 #: which some tokenizers (SentencePiece, Qwen's, Claude's) bill at several times the others' rate: it needs three times
 #: as many.
 GROUP_MINIMUM_FACTORS: Final = (1, 1, 3, 1)
+#: A group's second predictor (its prior upper × the quantile of its ``billed / prior upper``) may lower the bound of
+#: the first (estimate × the quantile of ``billed / estimate``): the lower of two bounds misses when either does, so
+#: its small-sample headroom is that of half as many observations (``small_sample_headroom × sqrt(2) / sqrt(n)``).
+SECOND_PREDICTOR_SMALL_SAMPLE: Final = math.sqrt(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,33 +126,6 @@ class LearningPolicy:
             )
 
 
-class LearnedView(NamedTuple):
-    """What was learned of one model (computed from its windows when they change).
-
-    ``factors[g]``: the quantile of group ``g``'s ratios (``None`` without observations); ``counts[g]``: its
-    observations; ``prior_excess`` / ``strict_excess``: the worst ``billed / prior upper`` and ``billed / strict``
-    seen, at least 1; ``completion_excess``: the worst ``billed completion / max_tokens sent`` (above 1: the upstream
-    billed more output than ``max_tokens`` allowed; ``None`` without a call that sent ``max_tokens``);
-    ``observations``: in all groups. Precomputed for the routing path, per group ``g``: ``scales[g]``, the
-    multiplier of the estimate (``factors[g]`` × the policy's headroom; 0 without observations); ``prior_scales[g]``,
-    the multiplier of the prior's upper estimate for a group bounded by the model's pooled observations (0 when
-    not); ``tight[g]``: whether these replace the prior (else the group's quantile × ``headroom``, ``widen_scales[g]``,
-    may only widen it); ``settled[g]``: ``scales[g]`` when the bound is just ``ceil(estimate × scales[g])``
-    within the strict bound, else 0."""
-
-    factors: tuple[float | None, ...]
-    counts: tuple[int, ...]
-    prior_excess: float
-    strict_excess: float
-    completion_excess: float | None
-    observations: int
-    scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
-    tight: tuple[bool, ...] = (False, False, False, False)
-    settled: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
-    prior_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
-    widen_scales: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
-
-
 class PromptObservation(NamedTuple):
     """One answered call, as recorded: the model, the request's group, its family figures and what was billed."""
 
@@ -151,9 +139,9 @@ class PromptObservation(NamedTuple):
     max_tokens: int | None
 
 
-Mode = Literal["estimate", "strict", "exact"]
-#: A group's observations, quantile (``None``: none), learned scale and widening scale (``_group_figures``).
-GroupFigures = tuple[int, float | None, float, float]
+#: A group's observations, quantile (``None``: none), learned scale, widening scale and second predictor's scale
+#: (``_group_figures``).
+GroupFigures = tuple[int, float | None, float, float, float]
 #: A model's observations in all groups, their quantile, the prior's quantile (both 0 below ``min_observations``),
 #: and the maxima of the prior's, the strict bound's and the completion's ratios (``None``: none) (``_model_figures``).
 ModelFigures = tuple[int, float, float, float | None, float | None, float | None]
@@ -171,6 +159,9 @@ class PromptBoundLearner:
         self.store: BoundStore = store if store is not None else MemoryBoundStore()
         self.policy = policy or LearningPolicy()
         self._views: dict[str, LearnedView] = {}
+        #: changes whenever a model's view changes (what the router's per-decision tables are keyed on: with full
+        #: windows most records move no view, so it changes far less often than the store's revision)
+        self.views_version = 0
         self._seen: dict[str, int] = {}
         self._seen_all = -1
         #: per model, what its view derives from: each group's figures and its own (a record re-reads what it changed)
@@ -199,6 +190,7 @@ class PromptBoundLearner:
         if counts.estimate_tokens >= self.policy.min_estimate_tokens:
             ratio = billed / counts.estimate_tokens
             store.append(model, GROUP_SERIES[counts.group], ratio)
+            store.append(model, UPPER_SERIES[counts.group], billed / max(counts.upper_tokens, 1))
             store.append(model, ALL_SERIES, ratio)
             if changed is not None:
                 changed = counts.group
@@ -255,10 +247,18 @@ class PromptBoundLearner:
                 "factor": None if factor is None else round(factor, 4),
                 "estimate_scale": round(scale, 4),
                 "prior_scale": round(prior_scale, 4),
+                "upper_scale": round(upper_scale, 4),
                 "replaces_prior": tight,
             }
-            for name, n, factor, scale, prior_scale, tight in zip(
-                TEXT_GROUPS, view.counts, view.factors, view.scales, view.prior_scales, view.tight, strict=True
+            for name, n, factor, scale, prior_scale, upper_scale, tight in zip(
+                TEXT_GROUPS,
+                view.counts,
+                view.factors,
+                view.scales,
+                view.prior_scales,
+                view.upper_scales,
+                view.tight,
+                strict=True,
             )
             if factor is not None or tight
         }
@@ -278,30 +278,39 @@ class PromptBoundLearner:
         (with full windows most records move none: a high quantile or a maximum rarely changes)."""
         kept = self._figures.get(model)
         if kept is None or changed is None:
-            groups, moved = [self._group_figures(model, series) for series in GROUP_SERIES], True
+            groups, moved = [self._group_figures(model, group) for group in range(len(GROUP_SERIES))], True
         else:
             groups, moved = kept[0], False
             if changed >= 0:
-                figures = self._group_figures(model, GROUP_SERIES[changed])
+                figures = self._group_figures(model, changed)
                 if figures != groups[changed]:
                     groups[changed], moved = figures, True
         own = self._model_figures(model)
         if moved or kept is None or own != kept[1]:
             self._views[model] = self._derive(groups, own)
+            self.views_version += 1
         self._figures[model] = (groups, own)
         self._seen[model] = self.store.revision(model)
 
-    def _group_figures(self, model: str, series: str) -> GroupFigures:
+    def _group_figures(self, model: str, group: int) -> GroupFigures:
         """A group's observations, quantile (``None``: none), learned scale (the quantile × ``headroom +
-        small_sample_headroom / sqrt(n)``) and widening scale (× ``headroom``)."""
-        values = self.store.ranked(model, series)
+        small_sample_headroom / sqrt(n)``), widening scale (× ``headroom``), and the learned scale of its ``billed /
+        prior upper`` ratios (the same way; 0 without them)."""
+        values = self.store.ranked(model, GROUP_SERIES[group])
         n = len(values)
         if not n:
-            return 0, None, 0.0, 0.0
+            return 0, None, 0.0, 0.0, 0.0
         policy = self.policy
         factor = ranked_quantile(values, policy.quantile)
         learned = factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n))
-        return n, factor, learned, factor * policy.headroom
+        uppers = self.store.ranked(model, UPPER_SERIES[group])
+        upper = 0.0
+        if uppers:
+            size = len(uppers)
+            upper = ranked_quantile(uppers, policy.quantile) * (
+                policy.headroom + SECOND_PREDICTOR_SMALL_SAMPLE * policy.small_sample_headroom / math.sqrt(size)
+            )
+        return n, factor, learned, factor * policy.headroom, upper
 
     def _model_figures(self, model: str) -> ModelFigures:
         """What the view takes from the model's other windows (ranked: each figure is an index): its observations in
@@ -336,15 +345,27 @@ class PromptBoundLearner:
         pooled_scale = pooled_quantile * policy.pooled_headroom
         deflate = prior_quantile * policy.pooled_headroom
         strict_ok = strict_max is None or strict_max <= 1.0
-        counts, factors, own_scales, widen_scales = zip(*groups, strict=True)
-        rows = []  # per group: scale, tight, settled, prior scale (a plain loop: generators cost more here)
+        counts, factors, own_scales, widen_scales, upper_learned = zip(*groups, strict=True)
+        rows = []  # per group: scale, tight, settled, prior scale, borrowed (a plain loop: generators cost more here)
         for n, scale, needed in zip(counts, own_scales, self._needed, strict=True):
-            if n and n < needed and pooled_scale > scale:  # a group seen a few times (one never seen: 0)
-                scale = pooled_scale
+            borrowed = 0.0
+            if n and n < needed:  # a group seen a few times (one never seen: 0)
+                if needed <= enough and deflate > 0:  # at least the lower of what the other groups show
+                    borrowed = pooled_scale
+                elif pooled_scale > scale:
+                    scale = pooled_scale
             tight = n >= needed or seen_enough
             prior_scale = deflate if n < FEW_OBSERVATIONS or (n < needed and needed > enough) else 0.0
-            rows.append((scale, tight, scale if tight and strict_ok and not prior_scale else 0.0, prior_scale))
-        scales, tights, settled, prior_scales = zip(*rows, strict=True)
+            if borrowed:
+                prior_scale = 0.0
+            settles = tight and strict_ok and not prior_scale and not borrowed
+            rows.append((scale, tight, scale if settles else 0.0, prior_scale, borrowed))
+        scales, tights, settled, prior_scales, borrowed_scales = zip(*rows, strict=True)
+        # a group seen enough on its own is also bounded by its prior upper × its own learned quantile of ``billed /
+        # prior upper``, whichever of the two is lower
+        upper_scales = tuple(
+            scale if n >= needed else 0.0 for n, scale, needed in zip(counts, upper_learned, self._needed, strict=True)
+        )
         return LearnedView(
             factors,
             counts,
@@ -357,37 +378,7 @@ class PromptBoundLearner:
             settled,
             prior_scales,
             widen_scales,
+            upper_scales,
+            borrowed_scales,
+            tuple(deflate if b else 0.0 for b in borrowed_scales),
         )
-
-
-def learned_bound(view: LearnedView, counts: FamilyCounts, mode: Mode, policy: LearningPolicy) -> int:
-    """The bound of the module doc for a model with ``view``, tokens (on the routing path: one call per model that
-    has observations, per request)."""
-    strict = counts.strict_tokens
-    if view.strict_excess > 1.0:
-        strict = math.ceil(strict * view.strict_excess)
-    if mode != "estimate":
-        return strict
-    group = counts.group
-    estimate = counts.estimate_tokens
-    if estimate < policy.min_estimate_tokens:  # a short prompt: its prior, widened by what the model showed
-        bound = counts.upper_tokens
-        if view.prior_excess > 1.0:
-            bound = math.ceil(bound * view.prior_excess)
-    elif view.tight[group]:
-        bound = math.ceil(estimate * view.scales[group])
-        prior_scale = view.prior_scales[group]
-        if prior_scale:
-            scaled = math.ceil(counts.upper_tokens * prior_scale)
-            if scaled > bound:
-                bound = scaled
-    else:
-        bound = counts.upper_tokens
-        if view.prior_excess > 1.0:
-            bound = math.ceil(bound * view.prior_excess)
-        scale = view.widen_scales[group]
-        if scale:
-            learned = math.ceil(estimate * scale)
-            if learned > bound:
-                bound = learned
-    return bound if bound < strict else strict

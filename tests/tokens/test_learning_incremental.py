@@ -21,6 +21,7 @@ from app.tokens.learning import (
     PRIOR_SERIES,
     SERIES,
     STRICT_SERIES,
+    UPPER_SERIES,
     LearnedView,
 )
 from app.tokens.windows import ranked_quantile
@@ -54,17 +55,30 @@ def recomputed(store: MemoryBoundStore, model: str, policy: LearningPolicy) -> L
     factors = tuple(nearest_rank(w, q) if w else None for w in windows)
     counts = tuple(len(w) for w in windows)
     needed = [enough * factor for factor in GROUP_MINIMUM_FACTORS]
-    scales, tight, prior_scales, settled = [], [], [], []
+    scales, tight, prior_scales, settled, borrowed = [], [], [], [], []
     for factor, n, own in zip(factors, counts, needed, strict=True):
         scale = 0.0
         if factor is not None:
             scale = max(factor * (policy.headroom + policy.small_sample_headroom / math.sqrt(n)), 0.0)
-            scale = max(scale, pooled_scale if n < own else 0.0)
+        # a group seen a few times: at least the lower of the model's pooled ratios and its scaled prior; the
+        # latin group (a larger minimum) at least the larger of them
+        borrows = 0 < n < own and own <= enough and deflate > 0
+        if 0 < n < own and not borrows:
+            scale = max(scale, pooled_scale)
         scales.append(scale)
+        borrowed.append(pooled_scale if borrows else 0.0)
         tight.append(n >= own or seen_enough)
-        prior_scales.append(deflate if n < FEW_OBSERVATIONS or (n < own and own > enough) else 0.0)
+        few = n < FEW_OBSERVATIONS or (n < own and own > enough)
+        prior_scales.append(deflate if few and not borrows else 0.0)
         strict_ok = max(strict, default=1.0) <= 1.0
-        settled.append(scale if tight[-1] and strict_ok and not prior_scales[-1] else 0.0)
+        settled.append(scale if tight[-1] and strict_ok and not prior_scales[-1] and not borrows else 0.0)
+    uppers = [store.window(model, series) for series in UPPER_SERIES]
+    upper_scales = tuple(
+        nearest_rank(u, q) * (policy.headroom + math.sqrt(2) * policy.small_sample_headroom / math.sqrt(len(u)))
+        if u and n >= own
+        else 0.0
+        for u, n, own in zip(uppers, counts, needed, strict=True)
+    )
     return LearnedView(
         factors,
         counts,
@@ -77,6 +91,9 @@ def recomputed(store: MemoryBoundStore, model: str, policy: LearningPolicy) -> L
         tuple(settled),
         tuple(prior_scales),
         tuple(0.0 if f is None else f * policy.headroom for f in factors),
+        upper_scales,
+        tuple(borrowed),
+        tuple(deflate if b else 0.0 for b in borrowed),
     )
 
 
