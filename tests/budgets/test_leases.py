@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.budgets import BudgetLedger, KeyTable, MemoryBudgetStore, RedisBudgetStore, parse_keys
+from app.budgets import BudgetLedger, KeyTable, RedisBudgetStore, parse_keys
 from app.budgets.lease import LeasePool
 from app.budgets.store import BudgetStore, LineSpec, LineState
 from app.errors import SpendLimitExceededError
@@ -55,15 +55,6 @@ class Counting:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=1_800_000_000.0)
-
-
-@pytest.fixture
-def stores(backend_connection: RedisConnection | None) -> Callable[[], BudgetStore]:
-    if backend_connection is None:
-        shared = MemoryBudgetStore()
-        return lambda: shared
-    connection = backend_connection
-    return lambda: RedisBudgetStore(connection)
 
 
 async def _request(ledger: BudgetLedger, principal: Any, turns: int) -> Decimal | None:

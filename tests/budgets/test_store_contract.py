@@ -7,23 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import pytest
-
-from app.budgets.store import BudgetStore, LineSpec, LineState, MemoryBudgetStore, RedisBudgetStore
-from app.stores import RedisConnection
+from app.budgets.store import BudgetStore, LineSpec, LineState
 
 USD = 10**18
 DAY = LineSpec("key:alice:day:2026-11-22", 5 * USD, 2e9)
 TEAM = LineSpec("team:research:day:2026-11-22", 3 * USD, 2e9)
-
-
-@pytest.fixture
-def stores(backend_connection: RedisConnection | None) -> Callable[[], BudgetStore]:
-    if backend_connection is None:
-        shared = MemoryBudgetStore()
-        return lambda: shared
-    connection = backend_connection
-    return lambda: RedisBudgetStore(connection)
 
 
 async def test_a_reservation_takes_every_budget_or_none(stores: Callable[[], BudgetStore]) -> None:
