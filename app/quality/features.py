@@ -33,9 +33,10 @@ __all__ = [
     "window",
 ]
 
-#: Characters of the prompt read from its start and from its end, as ``(head, tail)``: a quality model records the
-#: window it was trained with (:attr:`app.quality.QualityModel.window_chars`); these are what ``costmux train``
-#: uses unless told (``--window``), and what an artifact without the field was trained with is LEGACY_WINDOW.
+#: Characters of the prompt read from its start and from its end, as ``(head, tail)``. A quality model records the
+#: window it was trained with (:attr:`app.quality.QualityModel.window_chars`) and routing reads prompts through it;
+#: ``costmux train`` uses DEFAULT_WINDOW unless told (``--window``); an artifact without the field was trained with
+#: LEGACY_WINDOW.
 Window = tuple[int, int]
 HEAD_CHARS: Final = 600
 TAIL_CHARS: Final = 200
