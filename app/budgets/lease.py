@@ -98,7 +98,7 @@ class LeasePool:
         if self.lease_requests <= 1 or busy == 0 or known is None or amount_atto <= 0:
             return amount_atto
         wanted = amount_atto * min(self.lease_requests, 2 * (busy + 1))
-        left = min(spec.limit_atto - s.spent_atto - s.reserved_atto for spec, s in zip(specs, known, strict=True))
+        left = min(state.left_atto(spec) for spec, state in zip(specs, known, strict=True))
         return max(amount_atto, min(wanted, int(left * self.lease_share)))
 
     def add(self, hold_id: str, lease_amount_atto: int, amount_atto: int) -> Lease:

@@ -136,9 +136,7 @@ class RequestBudget:
         """The budget with the least remaining (the one the headers show), from the last known state."""
         if not self._states:
             return None
-        left = [
-            spec.limit_atto - s.spent_atto - s.reserved_atto for spec, s in zip(self.specs, self._states, strict=True)
-        ]
+        left = [state.left_atto(spec) for spec, state in zip(self.specs, self._states, strict=True)]
         index = left.index(min(left))
         return _report(self.lines[index], self._states[index])
 

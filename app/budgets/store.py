@@ -65,6 +65,10 @@ class LineState:
     spent_atto: int
     reserved_atto: int
 
+    def left_atto(self, spec: LineSpec) -> int:
+        """What the window ``spec`` can still take: its limit less what is spent and reserved (may be negative)."""
+        return spec.limit_atto - self.spent_atto - self.reserved_atto
+
 
 @dataclass(frozen=True, slots=True)
 class ReserveResult:
