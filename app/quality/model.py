@@ -155,27 +155,29 @@ class QualityModel:
     term_scale: str = "binary"
     #: the characters read from the prompt's start and end, ``(head, tail)`` (:func:`~app.quality.features.window`)
     window_chars: Window = DEFAULT_WINDOW
-    _columns: dict[Term, int] = field(init=False, repr=False)
-    #: the request path's indexes: a word's or mark's column, and a pair's as ``_pairs[first][second]``
+    #: the vocabulary's columns (from 1): a word's or mark's, and a pair's as ``_pairs[first][second]``
     _singles: dict[str, int] = field(init=False, repr=False)
     _pairs: dict[str, dict[str, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        columns = {term: index for index, term in enumerate(self.vocabulary, start=1)}
         singles: dict[str, int] = {}
         pairs: dict[str, dict[str, int]] = {}
-        for term, index in columns.items():
+        for index, term in enumerate(self.vocabulary, start=1):
             if isinstance(term, str):
                 singles[term] = index
             else:
                 pairs.setdefault(term[0], {})[term[1]] = index
-        object.__setattr__(self, "_columns", columns)
         object.__setattr__(self, "_singles", singles)
         object.__setattr__(self, "_pairs", pairs)
 
     def columns(self, terms: Iterable[Term]) -> list[int]:
         """The vocabulary columns of the terms the model knows (unknown terms are dropped)."""
-        return list(filter(None, map(self._columns.get, terms)))
+        return list(filter(None, map(self._column, terms)))
+
+    def _column(self, term: Term) -> int | None:
+        if isinstance(term, str):
+            return self._singles.get(term)
+        return self._pairs.get(term[0], _NO_PAIRS).get(term[1])
 
     def text_columns(self, text: str) -> list[int]:
         """The columns of the terms the model knows among :func:`~app.quality.features.prompt_terms` of ``text``
