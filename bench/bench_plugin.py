@@ -4,10 +4,13 @@ Measured in one run, from the repository root::
 
     python bench/bench_plugin.py [--quick] [--pairs N] [--blocks N] [--json FILE]
 
-Two LiteLLM proxies (``app.sandbox.LiteLLMProxy``, the same config, models and loopback upstream process; LiteLLM's
-Prometheus integration off in both) differ only by the costmux callback in the second one's ``litellm_settings``:
+Three LiteLLM proxies (``app.sandbox.LiteLLMProxy``, the same config, models and loopback upstream process; LiteLLM's
+Prometheus integration off in all) differ only by the callback in their ``litellm_settings``: none, a callback that
+does nothing with the same hooks (``bench._noop_callback``), and costmux's:
 
-- ``proxy``: the proxy without the callback, asked for the model costmux chooses, by name;
+- ``proxy``: the proxy without a callback, asked for the model costmux chooses, by name;
+- ``noop``: the proxy with the do-nothing callback, the same named request: what LiteLLM's own work to call those
+  hooks costs per request, the floor of any callback that uses them;
 - ``plugin/named``: the proxy with the callback, the same named request (passes through the callback untouched);
 - ``plugin/auto``: the proxy with the callback, ``model: "auto"`` with ``max_cost`` $0.01 (the pre-call decision,
   the per-attempt plan, the headers, the metrics).
@@ -22,8 +25,9 @@ drifts, so the paths are measured **interleaved, in pairs close in time**, and j
 
 What the callback adds is the median over pairs of ``plugin/auto − proxy``, with a 95% percentile-bootstrap interval
 (:mod:`bench._paired`); the goal (at most 0.3 ms) is met when the whole interval is at or below it, not met when it is
-wholly above, else n/a. ``plugin/auto − plugin/named`` (the same process) and ``plugin/named − proxy`` (the two
-processes with the callback idle: what tells two proxy processes apart) are given the same way, and so is each path's
+wholly above, else n/a. ``noop − proxy`` (the floor), ``plugin/auto − noop`` (what costmux's work adds over it),
+``plugin/auto − plugin/named`` (the same process) and ``plugin/named − proxy`` (the callback idle) are given the same
+way, and so is each path's
 proxy CPU time per request at concurrency 16. As a floor, the callback's own work is timed in this process
 (``ProxyRouting.read`` + ``route`` + ``plan_attempt`` + ``headers`` + ``attempt_answered`` over the same six
 deployments, no proxy).
@@ -59,10 +63,12 @@ from bench.bench_provider import MESSAGES, upstream_process  # noqa: E402
 __all__ = ["CONCURRENCY", "GOAL_ADDED_MS", "PATHS", "PluginBenchSettings", "render", "run", "settings_for"]
 
 HEADING = "## LiteLLM plugin overhead"
-PATHS = ("proxy", "plugin/named", "plugin/auto")
+PATHS = ("proxy", "noop", "plugin/named", "plugin/auto")
 #: the paired differences reported: (name, minuend, subtrahend)
 DIFFERENCES = (
     ("auto − proxy", "plugin/auto", "proxy"),
+    ("noop − proxy", "noop", "proxy"),
+    ("auto − noop", "plugin/auto", "noop"),
     ("auto − named, same proxy", "plugin/auto", "plugin/named"),
     ("named − proxy", "plugin/named", "proxy"),
 )
@@ -188,10 +194,12 @@ def floor_us(repeats: int) -> dict[str, Any]:
     body = json.dumps({"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST})
     clock = time.perf_counter_ns
 
-    def one_pass() -> list[float]:
+    def one_pass(between: Any = None) -> list[float]:
         spent = [0] * len(HOOKS)
         bodies = [json.loads(body) for _ in range(repeats)]
         for data in bodies:
+            if between is not None:
+                between()
             t0 = clock()
             request = routing.read(data)
             assert request is not None
@@ -217,6 +225,7 @@ def floor_us(repeats: int) -> dict[str, Any]:
 
     passes = [one_pass() for _ in range(5)]
     best = min(passes, key=sum)
+    cold = one_pass(_unrelated_work())
     counts = count_prompt_tokens(MESSAGES)
 
     def learn() -> None:
@@ -225,7 +234,26 @@ def floor_us(repeats: int) -> dict[str, Any]:
         )
 
     learning = min(timeit.Timer(learn).repeat(repeat=5, number=repeats)) / repeats * 1e6
-    return {"auto_request_us": sum(best), "hooks_us": dict(zip(HOOKS, best, strict=True)), "learning_us": learning}
+    return {
+        "auto_request_us": sum(best),
+        "hooks_us": dict(zip(HOOKS, best, strict=True)),
+        "learning_us": learning,
+        "cold_auto_request_us": sum(cold),
+        "cold_hooks_us": dict(zip(HOOKS, cold, strict=True)),
+    }
+
+
+def _unrelated_work() -> Any:
+    """What runs between two timed requests in the floor's cold pass: a JSON round trip of ~1 MB of other objects
+    (~5 ms, about half the proxy's own CPU per request), as LiteLLM's own work runs between two requests in a proxy;
+    it leaves the callback's code and data out of the processor's caches, as they are in a proxy. It allocates
+    nothing that survives (no garbage-collector pressure: with the collector off the cold figures are the same)."""
+    other = [{"key": [float(i + j) for j in range(20)], "text": "x" * (i % 50)} for i in range(3_000)]
+
+    def between() -> None:
+        json.loads(json.dumps(other))
+
+    return between
 
 
 async def hook_times(models: Any, tmp: Path, requests: int, limits: httpx.Limits) -> dict[str, dict[str, float]]:
@@ -275,24 +303,27 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="costmux-bench-plugin-") as tmp, upstream_process() as upstream_url:
         models = default_test_models(upstream_url)
         plain = LiteLLMProxy(models, log_path=Path(tmp) / "plain.log")
+        noop = LiteLLMProxy(models, log_path=Path(tmp) / "noop.log", **_noop_options())
         plugin = LiteLLMProxy(
             models, log_path=Path(tmp) / "plugin.log", **managed_proxy_options(PLUGIN_SETTINGS, prometheus=False)
         )
         try:
             plain.start()
+            noop.start()
             plugin.start()
             clients = [httpx.AsyncClient(limits=limits, timeout=60, trust_env=False) for _ in PATHS]
             try:
-                for client, proxy in zip(clients, (plain, plugin, plugin), strict=True):
+                for client, proxy in zip(clients, (plain, noop, plugin, plugin), strict=True):
                     client.headers["Authorization"] = f"Bearer {proxy.master_key}"
                 auto = {"model": "auto", "messages": MESSAGES, "max_tokens": MAX_TOKENS, "max_cost": MAX_COST}
                 plugin_chat = f"{plugin.base_url}/v1/chat/completions"
-                chosen = (await clients[2].post(plugin_chat, json=auto)).headers["x-costmux-model"]
+                chosen = (await clients[3].post(plugin_chat, json=auto)).headers["x-costmux-model"]
                 named = {"model": chosen, "messages": MESSAGES, "max_tokens": MAX_TOKENS}
                 targets = {
                     "proxy": Target("proxy", clients[0], f"{plain.base_url}/v1/chat/completions", named, plain.pid),
-                    "plugin/named": Target("plugin/named", clients[1], plugin_chat, named, plugin.pid),
-                    "plugin/auto": Target("plugin/auto", clients[2], plugin_chat, auto, plugin.pid),
+                    "noop": Target("noop", clients[1], f"{noop.base_url}/v1/chat/completions", named, noop.pid),
+                    "plugin/named": Target("plugin/named", clients[2], plugin_chat, named, plugin.pid),
+                    "plugin/auto": Target("plugin/auto", clients[3], plugin_chat, auto, plugin.pid),
                 }
                 rng = random.Random(SEED)
                 await interleaved_steps(targets, settings.warmup, rng)
@@ -308,6 +339,7 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
                     await client.aclose()
         finally:
             plugin.stop()
+            noop.stop()
             plain.stop()
         hooks = await hook_times(models, Path(tmp), settings.hook_requests, limits)
     concurrency = {"1": summarize(one), "16": summarize(p50s)}
@@ -331,6 +363,14 @@ async def _run(settings: PluginBenchSettings, progress: bool) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "cpus": os.cpu_count(),
     }
+
+
+def _noop_options() -> dict[str, Any]:
+    """Options of the proxy with the do-nothing callback (``bench._noop_callback``), loaded from this source."""
+    from app.integrations.litellm_proxy import source_path
+    from bench._noop_callback import CALLBACK_PATH
+
+    return {"litellm_settings": {"callbacks": [CALLBACK_PATH]}, "extra_env": {"PYTHONPATH": source_path()}}
 
 
 def _overall(verdicts: list[str]) -> str:
@@ -365,26 +405,38 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
         "Differences are medians of the paired differences (step by step, block by block), with 95% bootstrap "
         "intervals in brackets.",
         "",
-        "| concurrency | proxy p50 ms | plugin/named p50 ms | plugin/auto p50 ms | auto − proxy ms | "
-        "auto − named, same proxy ms | named − proxy ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | "
+        + " | ".join(f"{name} p50 ms" for name in PATHS)
+        + " | "
+        + " | ".join(f"{label} ms" for label, _, _ in DIFFERENCES)
+        + " |",
+        "|---:|" + "---:|" * (len(PATHS) + len(DIFFERENCES)),
     ]
     for concurrency, figures in c.items():
         paths, diffs = figures["paths"], figures["differences"]
         lines.append(
-            f"| {concurrency} | {paths['proxy']:.2f} | {paths['plugin/named']:.2f} | {paths['plugin/auto']:.2f} | "
+            f"| {concurrency} | "
+            + " | ".join(f"{paths[name]:.2f}" for name in PATHS)
+            + " | "
             + " | ".join(_interval(diffs[label]) for label, _, _ in DIFFERENCES)
             + " |"
         )
+    lines += [
+        "",
+        "`noop − proxy` is LiteLLM's own cost of calling a callback's hooks (the same hooks as costmux's, doing "
+        "nothing): the floor of any callback with those integration points; `auto − noop` is what costmux's work adds "
+        "over it.",
+    ]
     cpu = c["16"].get("cpu")
     if cpu is not None:
         paths, diffs = cpu["paths"], cpu["differences"]
         lines += [
             "",
-            f"Proxy CPU time per request at concurrency 16 (ms): proxy {paths['proxy']:.2f}, plugin/named "
-            f"{paths['plugin/named']:.2f}, plugin/auto {paths['plugin/auto']:.2f}; auto − proxy "
-            f"{_interval(diffs['auto − proxy'])}, auto − named {_interval(diffs['auto − named, same proxy'])}. "
-            "At concurrency 16 the proxy is CPU-bound on these cores and requests queue, so each ms of CPU added "
+            "Proxy CPU time per request at concurrency 16 (ms): "
+            + ", ".join(f"{name} {paths[name]:.2f}" for name in PATHS)
+            + "; "
+            + ", ".join(f"{label} {_interval(diffs[label])}" for label, _, _ in DIFFERENCES)
+            + ". At concurrency 16 the proxy is CPU-bound on these cores and requests queue, so each ms of CPU added "
             "per request adds about that many ms times the queue length to the p50.",
         ]
     lines += [
@@ -395,7 +447,12 @@ def render(results: dict[str, Any], command: str = "python bench/bench_plugin.py
         + ", ".join(f"{hook} {us:.0f} µs" for hook, us in results["floor"].get("hooks_us", {}).items())
         + "), of which recording the answer in the prompt-bound learner (its windows "
         f"full): {results['floor'].get('learning_us', float('nan')):.0f} µs, which a named model's non-streamed "
-        "answer costs too (with its prompt counted).",
+        "answer costs too (with its prompt counted). The same work with ~5 ms of unrelated work between two requests "
+        "(a JSON round trip of ~1 MB, as LiteLLM's own work runs between two requests in a proxy), which leaves the "
+        "callback's code and data out of the processor's caches: "
+        f"{results['floor'].get('cold_auto_request_us', float('nan')):.0f} µs"
+        + "".join(f", {hook} {us:.0f} µs" for hook, us in results["floor"].get("cold_hooks_us", {}).items())
+        + ".",
     ]
     hooks = results.get("hooks_in_proxy")
     if hooks:

@@ -43,9 +43,8 @@ def _results(auto_minus_proxy: dict[str, dict[str, float]], verdicts: dict[str, 
         return {
             "paths": {name: 10.0 for name in bench_plugin.PATHS},
             "differences": {
-                "auto − proxy": auto_minus_proxy[concurrency],
-                "auto − named, same proxy": same,
-                "named − proxy": same,
+                label: auto_minus_proxy[concurrency] if label == "auto − proxy" else same
+                for label, _, _ in bench_plugin.DIFFERENCES
             },
         }
 
