@@ -2,7 +2,9 @@
 floor any callback with those integration points pays in the proxy (LiteLLM's own work to call them per request),
 against which what costmux's work adds is measured.
 
-A proxy loads ``bench._noop_callback.noop_callback``. Benchmarks only: never in a deployment.
+The hooks are those :class:`~app.integrations._litellm_callback.CostmuxCallback` defines (read from the class, so the
+two never drift apart); each returns at once with what leaves the request unchanged: the pre-call hook its ``data``,
+the others ``None``. A proxy loads ``bench._noop_callback.noop_callback``. Benchmarks only: never in a deployment.
 """
 
 from __future__ import annotations
@@ -11,51 +13,26 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
-__all__ = ["CALLBACK_PATH", "NoopCallback", "noop_callback"]
+from app.integrations._litellm_callback import CostmuxCallback
+
+__all__ = ["CALLBACK_PATH", "HOOKS", "NoopCallback", "noop_callback"]
 
 CALLBACK_PATH = "bench._noop_callback.noop_callback"
+#: the CustomLogger hooks costmux's callback overrides
+HOOKS = tuple(name for name in vars(CostmuxCallback) if name.startswith("async_") and hasattr(CustomLogger, name))
 
 
-class NoopCallback(CustomLogger):
-    """The costmux callback's hooks (:class:`app.integrations._litellm_callback.CostmuxCallback`), each returning at
-    once with what leaves the request unchanged."""
-
-    async def async_pre_call_hook(
-        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
-    ) -> dict[str, Any]:
-        return data
-
-    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
-        return None
-
-    async def async_post_call_failure_deployment_hook(
-        self, request_data: Any, exception: Exception, call_type: Any, fallback_depth: int | None = None
-    ) -> None:
-        return None
-
-    async def async_log_success_event(
-        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
-    ) -> None:
-        return None
-
-    async def async_post_call_failure_hook(
-        self,
-        request_data: dict[str, Any],
-        original_exception: Exception,
-        user_api_key_dict: Any,
-        traceback_str: Any = None,
-    ) -> Any:
-        return None
-
-    async def async_post_call_response_headers_hook(
-        self,
-        data: dict[str, Any],
-        user_api_key_dict: Any,
-        response: Any,
-        request_headers: Any = None,
-        litellm_call_info: Any = None,
-    ) -> dict[str, str] | None:
-        return None
+async def _pre_call(self: Any, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any) -> Any:
+    return data
 
 
+async def _nothing(self: Any, *args: Any, **kwargs: Any) -> None:
+    return None
+
+
+NoopCallback = type(
+    "NoopCallback",
+    (CustomLogger,),
+    {name: _pre_call if name == "async_pre_call_hook" else _nothing for name in HOOKS},
+)
 noop_callback = NoopCallback()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 import pytest
@@ -78,3 +80,20 @@ def test_the_section_carries_its_goal_for_the_summary() -> None:
     unresolved = bench_plugin.render(_results({"1": wide, "16": wide}, {"1": "n/a", "16": "n/a"}, "n/a"))
     [(_, measured, verdict_shown)] = runner.goals_of(unresolved)
     assert verdict_shown == "n/a" and "(n/a)" in measured
+
+
+def test_the_noop_callback_has_costmuxs_hooks_and_leaves_every_request_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # importing LiteLLM must not reach the network
+    noop_module = importlib.import_module("bench._noop_callback")
+    from app.integrations._litellm_callback import CostmuxCallback
+
+    assert "async_pre_call_hook" in noop_module.HOOKS and "async_log_success_event" in noop_module.HOOKS
+    assert {name for name in vars(noop_module.NoopCallback) if name.startswith("async_")} == set(noop_module.HOOKS)
+    assert all(name in vars(CostmuxCallback) for name in noop_module.HOOKS)
+    noop = noop_module.noop_callback
+    data = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    assert asyncio.run(noop.async_pre_call_hook(None, None, data, "acompletion")) is data
+    assert data == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    assert asyncio.run(noop.async_pre_call_deployment_hook(dict(data), "acompletion")) is None
