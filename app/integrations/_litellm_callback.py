@@ -7,8 +7,9 @@ in :mod:`app.integrations.proxy_routing`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -29,12 +30,20 @@ logger = logging.getLogger("costmux.integrations")
 
 class CostmuxCallback(CustomLogger):
     """Routes ``model="auto"`` requests of the LiteLLM proxy with costmux, within ``max_cost`` (see
-    docs/litellm-plugin.md). ``routing`` holds the state; ``metrics`` the ``costmux_*`` metrics, if enabled."""
+    docs/litellm-plugin.md). ``routing`` holds the state; ``metrics`` the ``costmux_*`` metrics, if enabled;
+    ``at_shutdown`` what to await when the proxy stops (pushing the shared prompt-bound calibration to Redis)."""
 
-    def __init__(self, routing: ProxyRouting, metrics: Any = None) -> None:
+    def __init__(
+        self,
+        routing: ProxyRouting,
+        metrics: Any = None,
+        at_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
         self.routing = routing
         self.metrics = metrics
+        self._at_shutdown = at_shutdown
+        self._shutdown_waiter: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"CostmuxCallback(strategy={self.routing.settings.default_strategy!r})"
@@ -75,6 +84,8 @@ class CostmuxCallback(CustomLogger):
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
+        if self._shutdown_waiter is None and self._at_shutdown is not None:  # the first answer: what it learns
+            self._shutdown_waiter = asyncio.get_running_loop().create_task(run_at_shutdown(self._at_shutdown))
         logged = kwargs.get("standard_logging_object") or {}
         cost = kwargs.get("response_cost")
         if cost is None and isinstance(logged, Mapping):
@@ -135,6 +146,17 @@ def proxy_exception(exc: CostmuxError) -> ProxyException:
     )
 
 
+async def run_at_shutdown(work: Callable[[], Awaitable[None]]) -> None:
+    """Wait until cancelled, then await ``work``. LiteLLM has no shutdown hook for callbacks, but the proxy's server
+    runs in an ``asyncio.Runner``, which cancels the tasks left when the server stops and runs the loop until they
+    end: this is how the callback flushes what it holds (the event loop and its connections are still there)."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await work()
+        raise
+
+
 def _proxy_router() -> Any:
     """The running proxy's router (replaced when the proxy reloads its config), or ``None``."""
     from litellm.proxy import proxy_server
@@ -169,7 +191,8 @@ def create_callback(config: Mapping[str, Any] | None = None) -> CostmuxCallback:
 
         config = (getattr(litellm, "callback_settings", None) or {}).get(SETTINGS_KEY)
     settings = PluginSettings.load(config)
-    routing = ProxyRouting(settings, deployments=_deployments(settings))
+    deployments, at_shutdown = _deployments(settings)
+    routing = ProxyRouting(settings, deployments=deployments)
     metrics = None
     if settings.metrics:
         from app.metrics import CostmuxMetrics, start_metrics_server
@@ -180,18 +203,29 @@ def create_callback(config: Mapping[str, Any] | None = None) -> CostmuxCallback:
         if settings.metrics_port is not None:
             server, _ = start_metrics_server(settings.metrics_port)
             logger.warning("costmux metrics on http://127.0.0.1:%d/metrics", server.server_port)
-    return CostmuxCallback(routing, metrics)
+    return CostmuxCallback(routing, metrics, at_shutdown)
 
 
-def _deployments(settings: PluginSettings) -> ProxyDeployments:
+def _deployments(
+    settings: PluginSettings,
+) -> tuple[ProxyDeployments, Callable[[], Awaitable[None]] | None]:
     """The proxy's deployments as costmux's provider; with ``redis_url``, their prompt-bound calibration shared with
-    the other replicas (the gateway's store, under the same provider name ``litellm``)."""
+    the other replicas (the gateway's store, under the same provider name ``litellm``), and what to await at
+    shutdown: push what the store still holds, close its connection."""
     connection = settings.redis()
     if connection is None:
-        return ProxyDeployments(refresh_s=settings.models_refresh_s)
+        return ProxyDeployments(refresh_s=settings.models_refresh_s), None
     from app.stores.bounds import RedisBoundStore
     from app.tokens import PromptBoundLearner
 
     logger.warning("costmux: prompt-bound calibration shared through %s", connection.url)
-    learner = PromptBoundLearner(RedisBoundStore(connection, "litellm"))
-    return ProxyDeployments(refresh_s=settings.models_refresh_s, prompt_bounds=learner)
+    store = RedisBoundStore(connection, "litellm")
+    learner = PromptBoundLearner(store)
+
+    async def close() -> None:
+        try:
+            await store.aclose()
+        finally:
+            await connection.aclose()
+
+    return ProxyDeployments(refresh_s=settings.models_refresh_s, prompt_bounds=learner), close

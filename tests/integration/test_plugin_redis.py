@@ -165,3 +165,28 @@ def test_a_redis_url_of_the_wrong_form_stops_the_proxy_at_start(upstream: FakeUp
     assert "invalid costmux Redis setting" in message and "Redis URL must start with redis://" in message
     assert "hunter2" not in message
     assert not proxy.running
+
+
+def test_what_a_replica_learned_just_before_it_stops_still_reaches_redis(
+    redis: RedisServer, upstream: FakeUpstream, tmp_path: Any
+) -> None:
+    import redis as redis_client
+
+    proxy = _proxy(upstream, tmp_path, "stopping", redis_url=redis.url, redis_prefix="plugin-shutdown")
+    proxy.start()
+    try:
+        answer = _ask(proxy, TEXT)
+        model = answer.headers["x-costmux-model"]
+        messages = [{"role": "user", "content": TEXT}]
+        counts = family_counts(count_prompt_tokens(messages), PRIORS[resolve_family((model,)).family])
+        group = TEXT_GROUPS[counts.group]
+        deadline = time.monotonic() + 5.0
+        while _metric(proxy, "costmux_prompt_bound_factor", model=model, group=group) == 0:  # learned, not pushed
+            assert time.monotonic() < deadline, "the answer was never learned"
+            time.sleep(0.01)
+    finally:
+        proxy.stop()  # at once: well within the 0.25 s a learned value waits before it is pushed
+    with redis_client.Redis.from_url(redis.url) as client:
+        windows = [key for key in client.scan_iter("*plugin-shutdown*") if b":w:" in key]
+        assert windows and all(client.llen(key) >= 1 for key in windows)
+        assert any(model.encode() in key for key in windows)

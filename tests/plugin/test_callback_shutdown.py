@@ -1,0 +1,29 @@
+"""The callback's flush at proxy shutdown: LiteLLM has no shutdown hook for callbacks, so the callback leaves a task
+that the server's ``asyncio.Runner`` cancels when it stops, and awaits its work then (the real proxy with Redis:
+``tests/integration/test_plugin_redis.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+
+import pytest
+
+
+def test_the_work_runs_when_the_runner_cancels_the_tasks_left_and_not_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # importing LiteLLM must not reach the network
+    callback_module = importlib.import_module("app.integrations._litellm_callback")
+    done: list[str] = []
+
+    async def work() -> None:
+        await asyncio.sleep(0)  # the loop still runs: connections can still be used
+        done.append("flushed")
+
+    async def serve() -> None:
+        asyncio.get_running_loop().create_task(callback_module.run_at_shutdown(work))
+        await asyncio.sleep(0.01)
+
+    with asyncio.Runner() as runner:
+        runner.run(serve())
+        assert done == []  # the server stopped; the runner has not closed yet
+    assert done == ["flushed"]
