@@ -153,7 +153,10 @@ async def run_at_shutdown(work: Callable[[], Awaitable[None]]) -> None:
     try:
         await asyncio.Event().wait()
     except asyncio.CancelledError:
-        await work()
+        try:
+            await work()
+        except Exception:  # the proxy is stopping: say so, do not fail its shutdown
+            logger.warning("costmux: could not flush at shutdown", exc_info=True)
         raise
 
 

@@ -27,3 +27,21 @@ def test_the_work_runs_when_the_runner_cancels_the_tasks_left_and_not_before(mon
         runner.run(serve())
         assert done == []  # the server stopped; the runner has not closed yet
     assert done == ["flushed"]
+
+
+def test_a_failing_flush_is_logged_and_the_shutdown_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    callback_module = importlib.import_module("app.integrations._litellm_callback")
+
+    async def work() -> None:
+        raise ConnectionError("redis went away")
+
+    async def serve() -> None:
+        asyncio.get_running_loop().create_task(callback_module.run_at_shutdown(work))
+        await asyncio.sleep(0.01)
+
+    with caplog.at_level("WARNING", logger="costmux.integrations"), asyncio.Runner() as runner:
+        runner.run(serve())
+    assert "could not flush at shutdown" in caplog.text
