@@ -12,7 +12,7 @@ from app.errors import InvalidRequestError
 from app.gateway.errors import shown
 from app.models import content_part_error
 from app.router.budget import validate_max_cost
-from app.router.strategies import available_strategies, validate_quality_share
+from app.router.strategies import available_strategies, quality_share_of_header, validate_quality_share
 
 __all__ = ["AUTO", "ChatRequest", "excluded_for", "parse_chat_request"]
 
@@ -139,17 +139,7 @@ def _quality_share(body: Mapping[str, Any], headers: Mapping[str, str]) -> float
     if body.get("quality_share") is not None:
         return validate_quality_share(body["quality_share"])
     header = headers.get(QUALITY_SHARE_HEADER)
-    if header is None:
-        return None
-    try:
-        value = float(header.strip())
-    except ValueError:
-        value = None
-    if value is None:
-        raise InvalidRequestError(
-            f"X-Quality-Share must be a number in [0, 1], got {header!r}", param="X-Quality-Share"
-        )
-    return validate_quality_share(value, name="X-Quality-Share")
+    return quality_share_of_header(header) if header is not None else None
 
 
 def _cap(param: str, value: Any) -> Decimal | None:

@@ -2,7 +2,8 @@
 model when the operator caps those too), its cap and its ``max_tokens``. No I/O; LiteLLM is not imported.
 
 ``max_cost`` (USD) comes from, in order: the body's ``max_cost``, the request ``metadata``'s ``max_cost``, the
-``x-max-cost`` header, the ``default_max_cost`` setting.
+``x-max-cost`` header, the ``default_max_cost`` setting; the cost/quality knob ``quality_share`` (in [0, 1]) likewise
+from the body, ``metadata``, the ``x-quality-share`` header, else the strategy's own setting.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 
 from app.errors import InvalidRequestError
 from app.router.budget import validate_max_cost
+from app.router.strategies import quality_share_of_header, validate_quality_share
 
-__all__ = ["AUTO", "MAX_COST_HEADER", "ProxyRequest", "read_request"]
+__all__ = ["AUTO", "MAX_COST_HEADER", "QUALITY_SHARE_HEADER", "ProxyRequest", "read_request"]
 
 AUTO = "auto"
 MAX_COST_HEADER = "x-max-cost"
+QUALITY_SHARE_HEADER = "x-quality-share"
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
@@ -28,7 +31,8 @@ class ProxyRequest:
 
     ``strategy`` is the routing strategy (``None``: a named model, capped); ``model`` the name the client sent;
     ``max_cost`` USD (``None``: no cap); ``max_tokens`` the smaller of the client's ``max_tokens`` and
-    ``max_completion_tokens``; ``token_fields`` the ones it sent (the planned limit is written to them).
+    ``max_completion_tokens``; ``token_fields`` the ones it sent (the planned limit is written to them);
+    ``quality_share`` the cost/quality knob for this request (``None``: the strategy's setting).
     """
 
     strategy: str | None
@@ -36,6 +40,7 @@ class ProxyRequest:
     max_cost: Decimal | None
     max_tokens: int | None
     token_fields: tuple[str, ...]
+    quality_share: float | None = None
 
 
 def read_request(
@@ -72,6 +77,7 @@ def read_request(
         max_cost=_max_cost(data, default_max_cost),
         max_tokens=_max_tokens(data, fields),
         token_fields=fields,
+        quality_share=_quality_share(data),
     )
 
 
@@ -98,6 +104,17 @@ def _max_cost(data: Mapping[str, Any], default: Decimal | None) -> Decimal | Non
     if header is not None:
         return _cap("x-max-cost", header.strip())
     return default
+
+
+def _quality_share(data: Mapping[str, Any]) -> float | None:
+    """The first of body, metadata and header that gives one (each must be a number in [0, 1] when given)."""
+    if data.get("quality_share") is not None:
+        return validate_quality_share(data["quality_share"])
+    metadata = data.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.get("quality_share") is not None:
+        return validate_quality_share(metadata["quality_share"], name="metadata.quality_share")
+    header = _header(data, QUALITY_SHARE_HEADER)
+    return quality_share_of_header(header, name=QUALITY_SHARE_HEADER) if header is not None else None
 
 
 def _header(data: Mapping[str, Any], name: str) -> str | None:

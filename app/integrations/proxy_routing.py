@@ -122,6 +122,7 @@ class ProxyRouting:
             tools=data.get("tools"),
             response_format=data.get("response_format"),
             exclude=self._exclusions(request, groups),
+            quality_share=request.quality_share,
         )
         ledger = RequestLedger(
             decision,
@@ -163,7 +164,8 @@ class ProxyRouting:
     def _rewrite(
         self, data: MutableMapping[str, Any], request: ProxyRequest, decision: RoutingDecision, ledger_id: str
     ) -> None:
-        data.pop("max_cost", None)  # costmux's field: never sent upstream
+        data.pop("max_cost", None)  # costmux's fields: never sent upstream
+        data.pop("quality_share", None)
         data["model"] = decision.model
         if decision.max_tokens is not None:
             for name in request.token_fields or ("max_tokens",):
@@ -348,6 +350,8 @@ class ProxyRouting:
             headers["x-costmux-estimated-cost"] = decimal_str(estimate)
         if decision.max_cost_usd is not None:
             headers["x-costmux-max-cost"] = decimal_str(decision.max_cost_usd)
+        if decision.quality_share is not None:
+            headers["x-costmux-quality-share"] = repr(decision.quality_share)
         if last is not None:
             headers["x-costmux-worst-case-cost"] = decimal_str(last.worst_case_cost_usd)
             if last.max_tokens is not None:
@@ -431,6 +435,7 @@ def _decision_summary(request: ProxyRequest, decision: RoutingDecision) -> dict[
         "strategy": decision.strategy if request.strategy is not None else "passthrough",
         "reason": decision.reason,
         "max_cost": usd(decision.max_cost_usd),
+        "quality_share": decision.quality_share,
         "max_tokens": decision.max_tokens,
         "estimated_cost": usd(decision.estimated_cost_usd),
         "worst_case_cost": usd(decision.worst_case_cost_usd),

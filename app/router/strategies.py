@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from app.catalog.prior import HARD_TASKS
 from app.errors import ConfigurationError, InvalidRequestError
@@ -48,6 +48,7 @@ __all__ = [
     "get_strategy",
     "knob_threshold",
     "per_prompt_of",
+    "quality_share_of_header",
     "register_strategy",
     "validate_quality_share",
 ]
@@ -103,6 +104,15 @@ def validate_quality_share(value: Any, *, name: str = "quality_share") -> float 
     if not 0.0 <= share <= 1.0:  # also false for NaN
         raise InvalidRequestError(f"{name} must be a number in [0, 1], got {value!r}", param=name)
     return share
+
+
+def quality_share_of_header(text: str, *, name: str = "X-Quality-Share") -> float:
+    """A header's text (``"0.95"``) as a ``quality_share`` in [0, 1]. Raises InvalidRequestError otherwise."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be a number in [0, 1], got {text!r}", param=name) from None
+    return cast(float, validate_quality_share(value, name=name))  # None only for None
 
 
 def _cheapest_admitted(

@@ -135,6 +135,23 @@ def test_the_cap_from_metadata_or_header(client: openai.OpenAI) -> None:
     assert from_header.headers["x-costmux-max-cost"] == "0.0007"
 
 
+def test_a_request_sets_its_own_cost_quality_knob(client: openai.OpenAI) -> None:
+    messages = _messages("Explain step by step how a hash map handles collisions, with a worked example.")
+
+    def routed(**options: Any) -> Any:
+        return client.chat.completions.with_raw_response.create(model="auto", messages=messages, **options).headers
+
+    cheapest = routed(extra_body={"max_cost": 0.01, "quality_share": 0})
+    best = routed(extra_body={"max_cost": 0.01}, extra_headers={"x-quality-share": "1"})
+    assert cheapest["x-costmux-quality-share"] == "0.0" and best["x-costmux-quality-share"] == "1.0"
+    assert cheapest["x-costmux-model"] == "gpt-4o-mini"  # any quality will do: the cheapest
+    assert best["x-costmux-model"] != "gpt-4o-mini" and best["x-costmux-model"] in ROUTED
+    with pytest.raises(openai.BadRequestError) as caught:
+        routed(extra_body={"max_cost": 0.01, "quality_share": 2})
+    body = caught.value.body
+    assert isinstance(body, dict) and body["param"] == "quality_share"
+
+
 def test_a_stream_is_routed_and_its_cost_counted(
     client: openai.OpenAI, plugin_proxy: LiteLLMProxy, plugin_upstream: FakeUpstream
 ) -> None:

@@ -54,6 +54,26 @@ def test_auto_is_rewritten_to_the_choice_within_the_cap(routing: ProxyRouting) -
     assert summary["rejected"] == {"mystery": "unpriced"}
 
 
+def test_a_request_carries_its_own_cost_quality_knob(routing: ProxyRouting) -> None:
+    cheapest = chat(max_cost=0.01, quality_share=0)
+    best = chat(max_cost=0.01, quality_share=1.0)
+    cheap_ledger, best_ledger = _route(routing, cheapest), _route(routing, best)
+    assert cheap_ledger.decision.quality_share == 0.0 and best_ledger.decision.quality_share == 1.0
+    assert "quality_share" not in cheapest and "quality_share" not in best  # never sent upstream
+    assert cheap_ledger.decision.model == "gpt-4o-mini"  # any quality will do: the cheapest
+    qualities = {v.model: v.expected_quality for v in best_ledger.decision.ranked}
+    assert qualities[best_ledger.decision.model] == max(qualities.values())  # all of the best quality: the best
+    assert best_ledger.decision.model != cheap_ledger.decision.model
+    assert best["metadata"]["costmux"]["quality_share"] == 1.0
+    assert routing.headers(best)["x-costmux-quality-share"] == "1.0"
+    assert "x-costmux-quality-share" not in routing.headers(_with_route(routing, chat(max_cost=0.01)))
+
+
+def _with_route(routing: ProxyRouting, data: dict[str, Any]) -> dict[str, Any]:
+    _route(routing, data)
+    return data
+
+
 def test_a_client_asking_for_stream_usage_keeps_it(routing: ProxyRouting) -> None:
     data = chat(stream=True, stream_options={"include_usage": True})
     _route(routing, data)

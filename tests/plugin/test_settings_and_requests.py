@@ -129,9 +129,23 @@ def test_max_cost_body_then_metadata_then_header_then_default() -> None:
     assert _read(_data()).max_cost is None
 
 
+def test_quality_share_body_then_metadata_then_header_else_the_strategys() -> None:
+    headers = {"proxy_server_request": {"headers": {"X-Quality-Share": " 0.8 "}}}
+    assert _read(_data(quality_share=1, metadata={"quality_share": 0.5}, **headers)).quality_share == 1.0
+    assert _read(_data(metadata={"quality_share": 0.5}, **headers)).quality_share == 0.5
+    assert _read(_data(**headers)).quality_share == 0.8
+    assert _read(_data(quality_share=0)).quality_share == 0.0
+    assert _read(_data()).quality_share is None
+
+
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
+        ({"quality_share": 1.5}, "quality_share"),
+        ({"quality_share": "high"}, "quality_share"),
+        ({"metadata": {"quality_share": True}}, "metadata.quality_share"),
+        ({"proxy_server_request": {"headers": {"x-quality-share": "most"}}}, "x-quality-share"),
+        ({"proxy_server_request": {"headers": {"x-quality-share": "-0.1"}}}, "x-quality-share"),
         ({"max_cost": -1}, "max_cost"),
         ({"max_cost": True}, "max_cost"),
         ({"max_cost": "NaN"}, "max_cost"),
