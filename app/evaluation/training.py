@@ -52,7 +52,7 @@ class TrainOptions:
     l2_dense: float = 128.0
     term_scale: str = "binary"
     min_df: int = 2
-    max_terms: int = 50_000
+    max_terms: int = 100_000
     max_iter: int = 300
     difficulty: bool = True
     window_chars: Window = DEFAULT_WINDOW

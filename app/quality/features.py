@@ -3,7 +3,8 @@
 Written for speed on the request path (pure Python; ``str.translate``, ``str.split`` and ``set`` do the work in C):
 only a bounded head and tail of the text are read (the question usually opens or closes a prompt, and a 30 KB pasted
 document must not cost 15× a 2 KB one), lower-cased and split into words at spaces and ASCII punctuation; the terms
-are the distinct words, adjacent word pairs (``("how", "many")``) and the punctuation marks the windows hold.
+are the distinct words, adjacent word pairs (``("how", "many")``) and triples (``("how", "many", "more")``), and the
+punctuation marks the windows hold.
 Training (:mod:`app.evaluation.training`) uses the same functions, so a model sees at run time exactly the terms it
 was trained on.
 
@@ -99,13 +100,14 @@ def prompt_words(text: str, chars: Window = DEFAULT_WINDOW) -> tuple[str, list[s
     return lowered, lowered.translate(_PUNCTUATION_TO_SPACE).split()
 
 
-def prompt_terms(text: str, chars: Window = DEFAULT_WINDOW) -> set[str | tuple[str, str]]:
-    """The distinct lower-case words (:func:`prompt_words`) and adjacent word pairs (as tuples) of the text's head
-    and tail windows, and the punctuation marks they contain (:data:`MARKS`): what training counts. The request
-    path looks the same terms up without making the pairs (:meth:`app.quality.QualityModel.text_columns`)."""
+def prompt_terms(text: str, chars: Window = DEFAULT_WINDOW) -> set[str | tuple[str, ...]]:
+    """The distinct lower-case words (:func:`prompt_words`), adjacent word pairs and triples (as tuples) of the
+    text's head and tail windows, and the punctuation marks they contain (:data:`MARKS`): what training counts. The
+    request path looks the same terms up without making the tuples (:meth:`app.quality.QualityModel.text_columns`)."""
     lowered, words = prompt_words(text, chars)
-    terms: set[str | tuple[str, str]] = set(words)
+    terms: set[str | tuple[str, ...]] = set(words)
     terms.update(zip(words, words[1:], strict=False))  # noqa: RUF007 (zip of slices is faster than pairwise)
+    terms.update(zip(words, words[1:], words[2:], strict=False))
     terms.update(prompt_marks(lowered))
     return terms
 

@@ -11,7 +11,8 @@ logistic heads, each ``P = σ(bias + Σ weight[term] + Σ dense_weight × dense)
   model. For a model it was not trained on, quality = ``σ(logit(catalog quality) + prompt score − mean score)``.
 
 The artifact is JSON (gzip-compressed when the file name ends in ``.gz``), never pickle: ``format``
-``costmux-quality-model``, ``version`` 1; other versions are refused with a clear error. It also records a digest
+``costmux-quality-model``, ``version`` 2 (version 1, before word triples, still loads: its vocabulary has none);
+other versions are refused with a clear error. It also records a digest
 of every prompt it was trained on, so ``costmux eval`` leaves those prompts out (:meth:`QualityModel.saw`).
 
 Nothing here needs numpy: loading and estimating are pure Python (training is in :mod:`app.evaluation.training`).
@@ -35,6 +36,7 @@ from app.quality.features import DEFAULT_WINDOW, LEGACY_WINDOW, Window, prompt_m
 __all__ = [
     "DEFAULT_MODEL",
     "FORMAT",
+    "READABLE_VERSIONS",
     "VERSION",
     "Difficulty",
     "Head",
@@ -51,11 +53,14 @@ __all__ = [
 FORMAT: Final = "costmux-quality-model"
 #: The shipped model (package data; rebuilt by ``scripts/train-default-quality``), named ``default`` in settings.
 DEFAULT_MODEL: Final = "data/quality_default.json.gz"
-VERSION: Final = 1
+VERSION: Final = 2
+#: The versions this costmux reads: 1 is 2 without word triples in the vocabulary.
+READABLE_VERSIONS: Final = (1, 2)
 #: Decimal places of the stored weights (the artifact stays small; 1e-5 is far below what a weight means).
 _WEIGHT_DECIMALS: Final = 5
 _DIGEST_BYTES: Final = 8
 _NO_PAIRS: Final[dict[str, int]] = {}
+_NO_TRIPLES: Final[dict[str, dict[str, int]]] = {}
 
 
 def prompt_digest(text: str) -> bytes:
@@ -77,19 +82,19 @@ def logit(p: float, eps: float = 1e-4) -> float:
     return math.log(p / (1.0 - p))
 
 
-#: A vocabulary term: a word or mark, or a pair of adjacent words (:func:`app.quality.prompt_terms`).
-Term = str | tuple[str, str]
+#: A vocabulary term: a word or mark, or a pair or triple of adjacent words (:func:`app.quality.prompt_terms`).
+Term = str | tuple[str, ...]
 
 
 def term_text(term: Term) -> str:
-    """A term as the artifact stores it: a pair as its two words joined by a space (words hold no spaces)."""
+    """A term as the artifact stores it: a pair or triple as its words joined by spaces (words hold no spaces)."""
     return term if isinstance(term, str) else " ".join(term)
 
 
 def term_of(text: str) -> Term:
     """The term stored as ``text`` (the inverse of :func:`term_text`)."""
-    first, space, second = text.partition(" ")
-    return (first, second) if space else text
+    words = text.split(" ")
+    return tuple(words) if len(words) > 1 else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,20 +160,26 @@ class QualityModel:
     term_scale: str = "binary"
     #: the characters read from the prompt's start and end, ``(head, tail)`` (:func:`~app.quality.features.window`)
     window_chars: Window = DEFAULT_WINDOW
-    #: the vocabulary's columns (from 1): a word's or mark's, and a pair's as ``_pairs[first][second]``
+    #: the vocabulary's columns (from 1): a word's or mark's, a pair's as ``_pairs[first][second]`` and a triple's
+    #: as ``_triples[first][second][third]``
     _singles: dict[str, int] = field(init=False, repr=False)
     _pairs: dict[str, dict[str, int]] = field(init=False, repr=False)
+    _triples: dict[str, dict[str, dict[str, int]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         singles: dict[str, int] = {}
         pairs: dict[str, dict[str, int]] = {}
+        triples: dict[str, dict[str, dict[str, int]]] = {}
         for index, term in enumerate(self.vocabulary, start=1):
             if isinstance(term, str):
                 singles[term] = index
-            else:
+            elif len(term) == 2:
                 pairs.setdefault(term[0], {})[term[1]] = index
+            else:
+                triples.setdefault(term[0], {}).setdefault(term[1], {})[term[2]] = index
         object.__setattr__(self, "_singles", singles)
         object.__setattr__(self, "_pairs", pairs)
+        object.__setattr__(self, "_triples", triples)
 
     def columns(self, terms: Iterable[Term]) -> list[int]:
         """The vocabulary columns of the terms the model knows (unknown terms are dropped)."""
@@ -177,18 +188,25 @@ class QualityModel:
     def _column(self, term: Term) -> int | None:
         if isinstance(term, str):
             return self._singles.get(term)
-        return self._pairs.get(term[0], _NO_PAIRS).get(term[1])
+        if len(term) == 2:
+            return self._pairs.get(term[0], _NO_PAIRS).get(term[1])
+        return self._triples.get(term[0], _NO_TRIPLES).get(term[1], _NO_PAIRS).get(term[2])
 
     def text_columns(self, text: str) -> list[int]:
         """The columns of the terms the model knows among :func:`~app.quality.features.prompt_terms` of ``text``
         (the same set as ``columns(prompt_terms(text))``, in no particular order), found without making the word
-        pairs: a pair is looked up as ``_pairs[first].get(second)``, every step a C-level ``map`` (the request
-        path's featurizer; tuples made and hashed per pair took half its time)."""
+        pairs and triples: a pair is looked up as ``_pairs[first].get(second)``, a triple as
+        ``_triples[first][second].get(third)``, every step a C-level ``map`` (the request path's featurizer; tuples
+        made and hashed per pair took half its time)."""
         lowered, words = prompt_words(text, self.window_chars)
         singles = self._singles
         found = set(filter(None, map(singles.get, words)))
         seconds = map(self._pairs.get, words[:-1], repeat(_NO_PAIRS))
         found.update(filter(None, map(dict.get, seconds, words[1:])))
+        if self._triples:
+            middles = map(self._triples.get, words[:-2], repeat(_NO_TRIPLES))
+            thirds = map(dict.get, middles, words[1:-1], repeat(_NO_PAIRS))
+            found.update(filter(None, map(dict.get, thirds, words[2:])))
         found.update(filter(None, map(singles.get, prompt_marks(lowered))))
         return list(found)
 
@@ -264,10 +282,10 @@ class QualityModel:
         """Build a model from the artifact's JSON (see :meth:`load` for the errors)."""
         if not isinstance(raw, Mapping) or raw.get("format") != FORMAT:
             raise QualityModelError(f"{where} is not a costmux quality model (format {FORMAT!r} expected)")
-        if raw.get("version") != VERSION:
+        if raw.get("version") not in READABLE_VERSIONS:
             raise QualityModelError(
                 f"{where}: quality model version {raw.get('version')!r} is not supported (this costmux reads "
-                f"version {VERSION}); train it again with `costmux train`"
+                f"versions {', '.join(map(str, READABLE_VERSIONS))}); train it again with `costmux train`"
             )
         vocabulary, dense = raw.get("vocabulary"), raw.get("dense")
         if not isinstance(vocabulary, list) or not all(isinstance(term, str) for term in vocabulary):

@@ -32,10 +32,14 @@ def test_without_a_user_message_the_last_text_is_used_and_objects_work_too() -> 
     assert prompt_text([{"role": "user", "content": None}]) == ""
 
 
-def test_terms_are_distinct_lowercase_words_adjacent_pairs_and_marks() -> None:
-    assert prompt_terms("How many? How MANY!") == {"how", "many", ("how", "many"), ("many", "how"), "?", "!"}
+def test_terms_are_distinct_lowercase_words_adjacent_pairs_triples_and_marks() -> None:
+    pairs = {("how", "many"), ("many", "how")}
+    triples = {("how", "many", "how"), ("many", "how", "many")}
+    assert prompt_terms("How many? How MANY!") == {"how", "many", *pairs, *triples, "?", "!"}
     assert prompt_terms("x=3.5, über-groß") == {"x", "3", "5", "über", "groß", ("x", "3"), ("3", "5"), ("5", "über"),
-                                                ("über", "groß"), "=", ".", ",", "-"}  # fmt: skip
+                                                ("über", "groß"), ("x", "3", "5"), ("3", "5", "über"),
+                                                ("5", "über", "groß"), "=", ".", ",", "-"}  # fmt: skip
+    assert prompt_terms("one two") == {"one", "two", ("one", "two")}
 
 
 def test_only_the_head_and_tail_windows_are_read() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from app.errors import ConfigurationError, QualityModelError
 from app.evaluation import read_outcomes
-from app.quality import QualityModel, load_quality_model, prompt_digest, prompt_text
+from app.quality import Head, QualityModel, load_quality_model, prompt_digest, prompt_text
 from app.quality.features import LEGACY_WINDOW
 from app.router.quality import DENSE_FEATURES
 from tests.quality.helpers import hand_model
@@ -28,6 +28,27 @@ def _model() -> QualityModel:
     )
 
 
+def test_pairs_and_triples_round_trip_and_are_found_in_text(tmp_path: Path) -> None:
+    vocabulary = ("how", ("how", "many"), ("how", "many", "apples"), ("many", "apples"))
+    model = QualityModel(vocabulary, (), {"a": Head(0.0, (0.0, 1.0, 2.0, 4.0, 8.0), ())})
+    model.save(tmp_path / "model.json")
+    loaded = QualityModel.load(tmp_path / "model.json")
+    assert loaded.vocabulary == vocabulary
+    assert sorted(loaded.text_columns("How many apples?")) == [1, 2, 3, 4]
+    assert sorted(loaded.text_columns("how many pears")) == [1, 2]
+    assert loaded.columns([("how", "many", "apples"), ("how", "many", "pears")]) == [3]
+
+
+def test_a_version_1_artifact_still_loads_and_estimates_the_same(tmp_path: Path) -> None:
+    """Version 1 is version 2 without triples: its words and pairs are looked up as before."""
+    model = _model()
+    (tmp_path / "v1.json").write_text(json.dumps({**model.to_json(), "version": 1}))
+    loaded = QualityModel.load(tmp_path / "v1.json")
+    text = "Prove that the integral converges"
+    assert sorted(loaded.text_columns(text)) == sorted(model.text_columns(text)) == [1, 3]
+    assert loaded.to_json() == model.to_json()
+
+
 @pytest.mark.parametrize("name", ["model.json", "model.json.gz"])
 def test_a_saved_model_loads_back_the_same(tmp_path: Path, name: str) -> None:
     model = _model()
@@ -42,9 +63,9 @@ def test_a_saved_model_loads_back_the_same(tmp_path: Path, name: str) -> None:
 
 def test_other_versions_and_formats_are_refused_clearly(tmp_path: Path) -> None:
     raw = _model().to_json()
-    (tmp_path / "v2.json").write_text(json.dumps({**raw, "version": 2}))
-    with pytest.raises(QualityModelError, match=r"version 2 is not supported.*costmux train"):
-        QualityModel.load(tmp_path / "v2.json")
+    (tmp_path / "v3.json").write_text(json.dumps({**raw, "version": 3}))
+    with pytest.raises(QualityModelError, match=r"version 3 is not supported.*versions 1, 2.*costmux train"):
+        QualityModel.load(tmp_path / "v3.json")
     (tmp_path / "other.json").write_text(json.dumps({"format": "pickle?"}))
     with pytest.raises(QualityModelError, match="not a costmux quality model"):
         QualityModel.load(tmp_path / "other.json")
