@@ -154,6 +154,16 @@ def _percentile(ordered: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)] / 1e6
 
 
+async def timed_post(target: Target) -> int:
+    """One request of ``target``; its latency, ns. Every answer must be a 200 with content."""
+    started = time.perf_counter_ns()
+    response = await target.client.post(target.url, json=target.body)
+    latency = time.perf_counter_ns() - started
+    if response.status_code != 200 or not response.json()["choices"][0]["message"]["content"]:
+        raise RuntimeError(f"{target.name} answered {response.status_code}: {response.text[:300]}")
+    return latency
+
+
 async def segment(target: Target, concurrency: int, requests: int) -> Segment:
     """``requests`` requests closed-loop at ``concurrency``; every answer must be a 200 with content."""
     latencies: list[int] = []
@@ -163,11 +173,7 @@ async def segment(target: Target, concurrency: int, requests: int) -> Segment:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            started = time.perf_counter_ns()
-            response = await target.client.post(target.url, json=target.body)
-            latencies.append(time.perf_counter_ns() - started)
-            if response.status_code != 200 or not response.json()["choices"][0]["message"]["content"]:
-                raise RuntimeError(f"{target.name} answered {response.status_code}: {response.text[:300]}")
+            latencies.append(await timed_post(target))
 
     cpu_before = cpu_seconds(target.pid)
     wall = time.perf_counter()

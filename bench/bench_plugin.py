@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 
 from app.sandbox import LiteLLMProxy, default_test_models  # noqa: E402
 from bench._paired import paired_summary, verdict  # noqa: E402
-from bench.bench_gateway import Target, cpu_seconds  # noqa: E402
+from bench.bench_gateway import Target, segment, timed_post  # noqa: E402
 from bench.bench_provider import MESSAGES, upstream_process  # noqa: E402
 
 __all__ = ["CONCURRENCY", "GOAL_ADDED_MS", "PATHS", "PluginBenchSettings", "render", "run", "settings_for"]
@@ -102,13 +102,8 @@ def settings_for(quick: bool, pairs: int | None = None, blocks: int | None = Non
 
 
 async def _post(target: Target) -> float:
-    """One request of ``target``; its latency, ms. Every answer must be a 200 with content."""
-    started = time.perf_counter_ns()
-    response = await target.client.post(target.url, json=target.body)
-    latency = (time.perf_counter_ns() - started) / 1e6
-    if response.status_code != 200 or not response.json()["choices"][0]["message"]["content"]:
-        raise RuntimeError(f"{target.name} answered {response.status_code}: {response.text[:300]}")
-    return latency
+    """One request of ``target``; its latency, ms (every answer must be a 200 with content)."""
+    return await timed_post(target) / 1e6
 
 
 async def interleaved_steps(targets: dict[str, Target], steps: int, rng: random.Random) -> dict[str, list[float]]:
@@ -124,20 +119,10 @@ async def interleaved_steps(targets: dict[str, Target], steps: int, rng: random.
 
 
 async def _block(target: Target, concurrency: int, requests: int) -> tuple[float, float]:
-    """``requests`` requests closed-loop at ``concurrency``: (p50 latency ms, proxy CPU ms per request)."""
-    latencies: list[float] = []
-    remaining = requests
-
-    async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            latencies.append(await _post(target))
-
-    cpu_before = cpu_seconds(target.pid)
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    cpu = cpu_seconds(target.pid) - cpu_before
-    return statistics.median(latencies), cpu * 1000 / requests
+    """``requests`` requests closed-loop at ``concurrency`` (the gateway benchmark's segment): (p50 latency ms,
+    proxy CPU ms per request)."""
+    measured = await segment(target, concurrency, requests)
+    return measured.p50_ms, measured.cpu_ms_per_request
 
 
 async def interleaved_blocks(

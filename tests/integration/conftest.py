@@ -14,8 +14,20 @@ import httpx
 import pytest
 
 from app.sandbox import FakeUpstream, LiteLLMProxy, default_test_models
+from app.sandbox.redis_server import RedisServer
+from tests.conftest import require_redis_server
 
 _HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def redis(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` of the test module's own (its tests may stop and start it), not the session's."""
+    require_redis_server()
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    server = RedisServer(tmp_path_factory.mktemp(f"{name}-redis")).start()
+    yield server
+    server.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,7 +16,6 @@ import pytest
 from app.sandbox import FakeUpstream, LiteLLMProxy, ProxyStartError, default_test_models
 from app.sandbox.redis_server import RedisServer
 from app.tokens import PRIORS, TEXT_GROUPS, count_prompt_tokens, family_counts, resolve_family
-from tests.conftest import require_redis_server
 
 from .conftest import PLUGIN_SETTINGS
 from .test_plugin_proxy import _eventually, _metric
@@ -31,14 +30,6 @@ def _bill_over(messages: list[dict[str, Any]], model: str) -> int | None:
         return None
     family = resolve_family((model,)).family
     return math.ceil(1.3 * family_counts(count_prompt_tokens(messages), PRIORS[family]).estimate_tokens)
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    require_redis_server()
-    server = RedisServer(tmp_path_factory.mktemp("plugin-redis")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

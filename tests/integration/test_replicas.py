@@ -31,20 +31,11 @@ from app.sandbox.proxy import free_port
 from app.sandbox.redis_server import RedisServer
 from app.sandbox.upstream import Fault
 from app.tokens import PRIORS, count_prompt_tokens, family_counts, resolve_family
-from tests.conftest import require_redis_server
 from tests.integration.test_gateway_proxy import EXCLUDE, GATEWAY_KEY, PRICES, ROOT, _wait_ready
 
 ALICE, CAROL = "sk-alice-replicas-0001", "sk-carol-replicas-0001"
 MESSAGES = [{"role": "user", "content": "Give one short reason to write tests."}]
 HOLD_TTL_S = 2.0  # short, so a dead replica's reservation expires within the test
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    require_redis_server()
-    server = RedisServer(tmp_path_factory.mktemp("replicas-redis")).start()
-    yield server
-    server.stop()
 
 
 def write_keys(path: Path, alice_day_usd: str) -> Path:
